@@ -1,0 +1,61 @@
+"""The ``chargewatch`` command: one entry point, each subcommand owned by its component.
+
+Components are imported lazily so that ``chargewatch sim`` does not load the gateway.
+Each target module exposes ``main(argv: list[str]) -> int``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import cast
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sim": ("firmware_sim.cli", "serve simulated piles and blockers over Modbus TCP / RTU"),
+    "agent": ("edge_agent.cli", "run an edge agent: Modbus in, MQTT out"),
+    "gateway": ("gateway.cli", "run the gateway: MQTT in, validated and stored, alerts out"),
+    "demo": ("chargewatch.demo", "zero-setup demo on embedded parts"),
+    "eval": ("analytics.evaluate", "score the detectors on the simulator's labelled scenarios"),
+}
+BENCHES: dict[str, tuple[str, str]] = {
+    "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),
+    "agent": ("edge_agent.bench", "CPU per device poll and outbox drain throughput"),
+    "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
+    "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
+}
+
+
+def _usage(table: dict[str, tuple[str, str]], prog: str) -> str:
+    width = max(map(len, table))
+    lines = [f"usage: {prog} <command> [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in table.items()]
+    return "\n".join(lines)
+
+
+def _dispatch(table: dict[str, tuple[str, str]], prog: str, argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage(table, prog))
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in table:
+        print(f"{prog}: unknown command {name!r}\n\n{_usage(table, prog)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(table[name][0])
+    entry = cast(Callable[[list[str]], int], module.main)
+    return entry(rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``chargewatch`` console script."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "bench":
+        return _dispatch(BENCHES, "chargewatch bench", args[1:])
+    table = {**COMMANDS, "bench": ("", "benchmarks: " + ", ".join(BENCHES))}
+    if args and args[0] != "bench" and args[0] in COMMANDS:
+        return _dispatch(COMMANDS, "chargewatch", args)
+    return _dispatch(table, "chargewatch", args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

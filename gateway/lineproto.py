@@ -1,0 +1,177 @@
+"""InfluxDB line protocol, built with plain string operations (the gateway's hot path).
+
+Layout (see DESIGN.md "Time-series layout"): one measurement per kind — ``port``, ``pile``,
+``blocker``, ``event``, ``alert``, ``session``, ``gateway``; tags only for bounded identity
+(``device``, ``model``, ``port``, ``site``, and ``kind`` on events), sorted by key; ``boot``,
+``seq`` and every value as fields. Numeric fields are always written as floats (``3.0``, never
+``3i``), so a series never meets a field-type conflict.
+
+Timestamps are **milliseconds** since the epoch (write with ``precision=ms``), taken from the
+message's source ``ts`` by ``round(ts * 1000)``: the same message always maps to the same
+point, so re-sending a batch overwrites instead of duplicating.
+
+Escaping, as InfluxDB 1.6 actually parses it (tested in ``tests/gateway/store``):
+
+* measurement: ``,`` and space are backslash-escaped;
+* tag keys, tag values and field keys: ``,`` ``=`` and space are backslash-escaped;
+* a newline or carriage return in a measurement, tag or field key is **rejected** with
+  :class:`LineProtocolError`: the protocol has no escape for it (InfluxDB 1.6 stores
+  ``\\<newline>`` with the backslash kept), and it must never start a second point;
+* a trailing backslash in a measurement, tag or key is rejected too (it would escape the
+  separator that follows);
+* string field values escape ``"`` and ``\\``; a newline inside the quotes is kept as is,
+  which InfluxDB 1.6 stores as one point with the newline in the value;
+* NaN and ±Inf are rejected (InfluxDB answers 400 for them).
+
+Per-port quality flags (``flags`` keys ``name[i]``) become a string field ``flags`` on that
+port's point, ``name:reason`` pairs joined by ``;``; device-level flags do the same on the
+``pile``/``blocker`` point. ``None`` values are omitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+from chargewatch.errors import ChargeWatchError
+from chargewatch.messages import Event, Telemetry
+
+FieldValue = float | int | str | bool | None
+DeviceKind = Literal["pile", "blocker"]
+
+__all__ = [
+    "DeviceKind",
+    "FieldValue",
+    "LineProtocolError",
+    "escape_key",
+    "escape_measurement",
+    "event_lines",
+    "line",
+    "telemetry_lines",
+    "ts_ms",
+]
+
+_KEY_TABLE = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_MEAS_TABLE = str.maketrans({",": "\\,", " ": "\\ "})
+_STR_TABLE = str.maketrans({'"': '\\"', "\\": "\\\\"})
+
+
+class LineProtocolError(ChargeWatchError):
+    """A name or value cannot be written as line protocol; ``what`` names the offending part."""
+
+    def __init__(self, what: str, value: object, reason: str) -> None:
+        super().__init__(f"{what} {value!r}: {reason}")
+        self.what = what
+        self.value = value
+        self.reason = reason
+
+
+def _check_name(what: str, text: str) -> None:
+    if not text:
+        raise LineProtocolError(what, text, "must not be empty")
+    if "\n" in text or "\r" in text:
+        raise LineProtocolError(what, text, "newline cannot be carried by line protocol; remove it")
+    if text.endswith("\\"):
+        raise LineProtocolError(what, text, "a trailing backslash would escape the separator")
+
+
+def escape_key(text: str, what: str = "tag") -> str:
+    """Escape a tag key, tag value or field key (``,`` ``=`` space); reject newlines."""
+    _check_name(what, text)
+    return text.translate(_KEY_TABLE)
+
+
+def escape_measurement(text: str) -> str:
+    """Escape a measurement name (``,`` space); reject newlines."""
+    _check_name("measurement", text)
+    return text.translate(_MEAS_TABLE)
+
+
+def _field(key: str, value: float | int | str | bool) -> str:
+    if value is True:
+        return key + "=true"
+    if value is False:
+        return key + "=false"
+    if isinstance(value, str):
+        return key + '="' + value.translate(_STR_TABLE) + '"'
+    number = float(value)
+    if not math.isfinite(number):
+        raise LineProtocolError("field", key, f"{number} is not finite")
+    return key + "=" + repr(number)
+
+
+def ts_ms(ts: float) -> int:
+    """Source timestamp in seconds → integer milliseconds (the precision of every write)."""
+    return round(ts * 1000)
+
+
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts: int) -> str:
+    """One point: tags sorted by key, ``None`` fields omitted, numbers as floats, ``ts`` in ms."""
+    head = escape_measurement(measurement)
+    for key in sorted(tags):
+        head += "," + escape_key(key, "tag key") + "=" + escape_key(tags[key], "tag value")
+    parts = [_field(escape_key(k, "field key"), v) for k, v in fields.items() if v is not None]
+    if not parts:
+        raise LineProtocolError("fields", measurement, "a point needs at least one non-null field")
+    return head + " " + ",".join(parts) + " " + str(int(ts))
+
+
+def _flag_groups(flags: Mapping[str, str]) -> tuple[dict[int, str], str]:
+    per_port: dict[int, list[str]] = {}
+    device: list[str] = []
+    for key, reason in flags.items():
+        name, bracket, rest = key.partition("[")
+        if bracket and rest.endswith("]") and rest[:-1].isascii() and rest[:-1].isdigit():
+            per_port.setdefault(int(rest[:-1]), []).append(f"{name}:{reason}")
+        else:
+            device.append(f"{key}:{reason}")
+    return {p: ";".join(v) for p, v in per_port.items()}, ";".join(device)
+
+
+def telemetry_lines(msg: Telemetry, site: str, kind: DeviceKind = "pile") -> list[str]:
+    """Points of one telemetry message: one ``port`` point per port, one ``pile``/``blocker`` point.
+
+    ``device``, ``model`` and the value names are validated ids (``[A-Za-z0-9_-]``, ``[a-z0-9_]``)
+    so they need no escaping; only ``site`` is escaped.
+    """
+    site_tag = escape_key(site, "site")
+    ts = " " + str(round(msg.ts * 1000))
+    ident = ",device=" + msg.device + ",model=" + msg.model
+    meta = "boot=" + repr(float(msg.boot)) + ",seq=" + repr(float(msg.seq))
+    port_flags, device_flags = _flag_groups(msg.flags) if msg.flags else ({}, "")
+    out: list[str] = []
+    width = max((len(col) for col in msg.ports.values()), default=0)
+    columns = list(msg.ports.items())
+    for port in range(width):
+        body = meta
+        for name, col in columns:
+            if port < len(col):
+                value = col[port]
+                if value is not None:
+                    body += "," + name + "=" + repr(float(value))
+        flag = port_flags.get(port)
+        if flag is not None:
+            body += "," + _field("flags", flag)
+        out.append("port" + ident + ",port=" + str(port) + ",site=" + site_tag + " " + body + ts)
+    body = meta
+    for name, value in msg.values.items():
+        if value is not None:
+            body += "," + name + "=" + repr(float(value))
+    if device_flags:
+        body += "," + _field("flags", device_flags)
+    out.append(kind + ident + ",site=" + site_tag + " " + body + ts)
+    return out
+
+
+def event_lines(msg: Event, site: str, model: str | None = None) -> list[str]:
+    """The ``event`` point of one event; ``kind`` and ``port`` are tags, ``data`` are fields."""
+    tags = {"device": msg.device, "kind": msg.kind, "site": site}
+    if model is not None:
+        tags["model"] = model
+    if msg.port is not None:
+        tags["port"] = str(msg.port)
+    fields: dict[str, FieldValue] = dict(msg.data)
+    fields["boot"] = float(msg.boot)
+    fields["seq"] = float(msg.seq)
+    return [line("event", tags, fields, ts_ms(msg.ts))]

@@ -1,0 +1,85 @@
+"""The ``TimeSeriesStore`` protocol every backend implements, and what they share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Field = float | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One point read back: ``ts`` in milliseconds since the epoch."""
+
+    ts: int
+    tags: dict[str, str]
+    fields: dict[str, Field]
+
+
+class TimeSeriesStore(Protocol):
+    """Write line protocol (ms precision) and answer the HTTP API's queries.
+
+    ``write`` returns only when every line is stored; otherwise it raises
+    :class:`~gateway.store.errors.StoreUnavailableError` (retry later),
+    :class:`~gateway.store.errors.StoreConfigError` (401/403/404: keep the data, alert) or
+    :class:`~gateway.store.errors.PartialWriteError` (the listed lines were rejected, the rest stored).
+    """
+
+    name: str
+
+    async def write(self, lines: Sequence[str]) -> None: ...
+
+    async def last(self, measurement: str, where: Mapping[str, str] | None = None) -> list[Row]:
+        """The newest point of every series of ``measurement`` whose tags match ``where``."""
+        ...
+
+    async def series(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        where: Mapping[str, str] | None,
+        start_ms: int,
+        end_ms: int,
+    ) -> list[Row]:
+        """Points in ``[start_ms, end_ms)`` ordered by time, holding only ``fields``."""
+        ...
+
+    async def count(
+        self, measurement: str, field: str, where: Mapping[str, str] | None, start_ms: int, end_ms: int
+    ) -> int:
+        """How many points in ``[start_ms, end_ms)`` carry ``field``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+Sender = Callable[[Sequence[str]], Awaitable[str | None]]
+
+
+async def bisect_rejects(send: Sender, lines: Sequence[str], reason: str) -> list[tuple[str, str]]:
+    """Find the lines of a rejected batch that the store refuses, by re-sending halves.
+
+    ``send`` returns ``None`` when the store accepted a batch, or the store's reason for a 400.
+    Re-sent good lines overwrite themselves (source timestamps), so nothing is duplicated.
+    """
+    if len(lines) == 1:
+        return [(lines[0], reason)]
+    mid = len(lines) // 2
+    rejected: list[tuple[str, str]] = []
+    for half in (lines[:mid], lines[mid:]):
+        why = await send(half)
+        if why is not None:
+            rejected += await bisect_rejects(send, half, why)
+    return rejected
+
+
+def influxql_ident(name: str) -> str:
+    """A double-quoted InfluxQL identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def influxql_string(value: str) -> str:
+    """A single-quoted InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

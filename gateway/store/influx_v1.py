@@ -1,0 +1,200 @@
+"""InfluxDB v1 HTTP API store: ``/write`` (line protocol, ms) and ``/query`` (InfluxQL).
+
+Also fits InfluxDB 2.x/3.x through their v1-compatibility endpoints. The database is created
+on the first 404 "database not found". 429, 5xx, timeouts and refused connections are retried
+with :class:`chargewatch.retry.Backoff`; InfluxDB 1.x answers 400 "partial write" *after*
+storing the good lines, so a 400 is bisected to name the bad lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+
+from chargewatch.logs import kv
+from chargewatch.retry import Backoff, retry_async
+from gateway.store._http import HttpPool, Response
+from gateway.store.base import Row, bisect_rejects, influxql_ident, influxql_string
+from gateway.store.errors import (
+    PartialWriteError,
+    StoreConfigError,
+    StoreQueryError,
+    StoreUnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY = Backoff(initial=0.2, cap=2.0, attempts=4, timeout=20.0)
+
+
+class _QueryResult(msgspec.Struct):
+    results: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    error: str = ""
+
+
+def _error_text(resp: Response) -> str:
+    try:
+        return str(msgspec.json.decode(resp.body).get("error", resp.body[:300]))
+    except msgspec.DecodeError:
+        return resp.body[:300].decode(errors="replace")
+
+
+def where_clause(
+    where: Mapping[str, str] | None, start_ms: int | None = None, end_ms: int | None = None
+) -> str:
+    """``WHERE`` for tag equality and a ``[start, end)`` time range, or empty."""
+    terms = [f"{influxql_ident(k)} = {influxql_string(v)}" for k, v in sorted((where or {}).items())]
+    if start_ms is not None:
+        terms.append(f"time >= {int(start_ms)}ms")
+    if end_ms is not None:
+        terms.append(f"time < {int(end_ms)}ms")
+    return " WHERE " + " AND ".join(terms) if terms else ""
+
+
+def rows_of(series: list[dict[str, Any]]) -> list[Row]:
+    """Rows from InfluxQL JSON series (``epoch=ms``), null columns dropped."""
+    rows: list[Row] = []
+    for item in series:
+        tags = {k: v for k, v in (item.get("tags") or {}).items() if v != ""}
+        columns: list[str] = item["columns"]
+        for values in item.get("values") or []:
+            fields = {c: v for c, v in zip(columns[1:], values[1:], strict=True) if v is not None}
+            rows.append(Row(int(values[0]), tags, fields))
+    return rows
+
+
+class InfluxV1Store:
+    """Async context manager; one instance per (server, database)."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        connections: int = 2,
+        retry: Backoff = DEFAULT_RETRY,
+    ) -> None:
+        self._http = HttpPool(url, connections=connections, timeout=timeout)
+        self.name = f"influxdb-v1 {self._http.origin} db={database}"
+        self.database = database
+        self._retry = retry
+        self._headers: dict[str, str] = {}
+        if username is not None:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._write_target = "/write?" + urlencode({"db": database, "precision": "ms"})
+
+    async def __aenter__(self) -> InfluxV1Store:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def write(self, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        reason = await self._send(lines)
+        if reason is not None:
+            rejected = await bisect_rejects(self._send, lines, reason)
+            if rejected:
+                log.warning(kv("store_lines_rejected", store=self.name, rejected=len(rejected)))
+                raise PartialWriteError(self.name, rejected, len(lines) - len(rejected))
+
+    async def _send(self, lines: Sequence[str]) -> str | None:
+        body = "\n".join(lines).encode()
+        return await retry_async(lambda: self._post_write(body), (StoreUnavailableError,), self._retry)
+
+    async def _post_write(self, body: bytes) -> str | None:
+        resp = await self._http.request("POST", self._write_target, body, self._headers)
+        if resp.status == 204:
+            return None
+        if resp.status == 404 and "database not found" in _error_text(resp):
+            await self.create_database()
+            resp = await self._http.request("POST", self._write_target, body, self._headers)
+            if resp.status == 204:
+                return None
+        if resp.status == 400:
+            return _error_text(resp)
+        raise self._status_error(resp, "write")
+
+    def _status_error(self, resp: Response, what: str) -> StoreUnavailableError | StoreConfigError:
+        text = _error_text(resp)
+        if resp.status in {401, 403, 404}:
+            return StoreConfigError(self.name, f"{what}: HTTP {resp.status} {text}", resp.status)
+        if resp.status == 429 or resp.status >= 500:
+            return StoreUnavailableError(self.name, f"{what}: HTTP {resp.status} {text}")
+        return StoreConfigError(self.name, f"{what}: unexpected HTTP {resp.status} {text}", resp.status)
+
+    async def create_database(self) -> None:
+        """``CREATE DATABASE`` (a no-op when it exists)."""
+        q = urlencode({"q": f"CREATE DATABASE {influxql_ident(self.database)}"})
+        resp = await self._http.request("POST", "/query?" + q, b"", self._headers)
+        if resp.status != 200:
+            raise self._status_error(resp, "create database")
+        log.info(kv("store_database_created", store=self.name))
+
+    async def query(self, influxql: str) -> list[dict[str, Any]]:
+        """Run one InfluxQL statement; its ``series`` list (times in ms)."""
+        target = "/query?" + urlencode({"db": self.database, "epoch": "ms", "q": influxql})
+
+        async def once() -> Response:
+            resp = await self._http.request("GET", target, b"", self._headers)
+            if resp.status == 429 or resp.status >= 500:
+                raise self._status_error(resp, "query")
+            return resp
+
+        resp = await retry_async(once, (StoreUnavailableError,), self._retry)
+        if resp.status in {401, 403}:
+            raise self._status_error(resp, "query")
+        result = msgspec.json.decode(resp.body, type=_QueryResult) if resp.body else _QueryResult()
+        first = result.results[0] if result.results else {}
+        error = result.error or first.get("error", "")
+        if resp.status != 200 or error:
+            if "database not found" in str(error):
+                return []
+            raise StoreQueryError(self.name, f"{error or resp.status} in {influxql[:200]!r}")
+        return list(first.get("series") or [])
+
+    async def last(self, measurement: str, where: Mapping[str, str] | None = None) -> list[Row]:
+        q = f"SELECT * FROM {influxql_ident(measurement)}{where_clause(where)}"
+        q += " GROUP BY * ORDER BY time DESC LIMIT 1"
+        return rows_of(await self.query(q))
+
+    async def series(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        where: Mapping[str, str] | None,
+        start_ms: int,
+        end_ms: int,
+    ) -> list[Row]:
+        cols = ",".join(influxql_ident(f) for f in fields)
+        q = f"SELECT {cols} FROM {influxql_ident(measurement)}{where_clause(where, start_ms, end_ms)}"
+        q += " GROUP BY *"
+        rows = rows_of(await self.query(q))
+        rows.sort(key=lambda r: r.ts)
+        return rows
+
+    async def count(
+        self, measurement: str, field: str, where: Mapping[str, str] | None, start_ms: int, end_ms: int
+    ) -> int:
+        q = (
+            f"SELECT count({influxql_ident(field)}) FROM {influxql_ident(measurement)}"
+            f"{where_clause(where, start_ms, end_ms)}"
+        )
+        series = await self.query(q)
+        return sum(int(values[1]) for item in series for values in item.get("values") or [])

@@ -15,6 +15,8 @@ import msgspec
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, find_profile
+from edge_agent.mqtt.settings import MqttSettings
+from edge_agent.outbox.settings import OutboxSettings
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 PositiveS = Annotated[float, msgspec.Meta(gt=0, le=3600)]
@@ -107,8 +109,8 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     interlocks: InterlockConfig = msgspec.field(default_factory=InterlockConfig)
     commands: CommandConfig = msgspec.field(default_factory=CommandConfig)
     profile_dirs: list[str] = msgspec.field(default_factory=list)
-    mqtt: dict[str, object] = msgspec.field(default_factory=dict)
-    outbox: dict[str, object] = msgspec.field(default_factory=dict)
+    outbox: OutboxSettings
+    mqtt: MqttSettings | None = None
 
 
 class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,170 @@
+"""Per-port thermal baseline: the socket temperature a port's load and the ambient explain.
+
+For every port the bank learns online, by recursive least squares with time-based forgetting,
+
+    socket − ambient ≈ θ · [I²_fast, I²_slow, P_fast, P_slow, 1]
+
+where ``_fast``/``_slow`` are first-order low-pass filters of the load (half-lives
+``fast_half_life_s`` and ``slow_half_life_s``): a mix of the two reproduces the socket's own
+thermal lag without knowing its time constant. The residual (measured minus expected rise)
+is what a failing connector or a self-heating battery adds; the score is the squashed robust
+z of its positive part, 0.0 until ``warmup_loaded`` loaded samples have been learnt.
+
+All state is numpy arrays over the ports of one device, so a telemetry message costs a few
+vectorised operations whatever its port count. Learning is gated: a port whose residual
+scores at or above ``learn_below`` is not learnt (the thresholding step protecting the model).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from analytics.detectors._math import FloatArray, decay_alpha_v, squash_v
+from analytics.errors import DetectorInputError
+
+_K = 5
+_LOADED_W = 50.0
+
+
+class ThermalBank:
+    """Thermal baselines of ``ports`` ports of one device, updated column-wise."""
+
+    def __init__(
+        self,
+        ports: int,
+        *,
+        fast_half_life_s: float = 120.0,
+        slow_half_life_s: float = 900.0,
+        forget_half_life_s: float = 3 * 86_400.0,
+        dev_half_life_s: float = 86_400.0,
+        min_dev_c: float = 0.5,
+        warmup_loaded: int = 600,
+        learn_below: float = 0.5,
+    ) -> None:
+        if ports < 1:
+            raise ValueError(f"ports={ports} must be ≥ 1")
+        self.fast_half_life_s = fast_half_life_s
+        self.slow_half_life_s = slow_half_life_s
+        self.forget_half_life_s = forget_half_life_s
+        self.dev_half_life_s = dev_half_life_s
+        self.min_dev_c = min_dev_c
+        self.warmup_loaded = warmup_loaded
+        self.learn_below = learn_below
+        self.last_t = np.full(ports, np.nan)
+        self.load = np.zeros((ports, 4))
+        self.theta = np.zeros((ports, _K))
+        self.cov = np.tile(np.eye(_K) * 100.0, (ports, 1, 1))
+        self.dev = np.full(ports, min_dev_c)
+        self.loaded = np.zeros(ports, dtype=np.int64)
+
+    @property
+    def ports(self) -> int:
+        """Number of ports in the bank."""
+        return int(self.theta.shape[0])
+
+    def _filtered(self, t: float, current: FloatArray, power: FloatArray) -> tuple[FloatArray, FloatArray]:
+        dt = np.where(np.isnan(self.last_t), 1e9, t - self.last_t)
+        a_fast = decay_alpha_v(dt, self.fast_half_life_s)
+        a_slow = decay_alpha_v(dt, self.slow_half_life_s)
+        i2 = current * current / 25.0
+        p = power / 1000.0
+        load = self.load.copy()
+        load[:, 0] += a_fast * (i2 - load[:, 0])
+        load[:, 1] += a_slow * (i2 - load[:, 1])
+        load[:, 2] += a_fast * (p - load[:, 2])
+        load[:, 3] += a_slow * (p - load[:, 3])
+        return load, dt
+
+    @staticmethod
+    def _regressors(load: FloatArray) -> FloatArray:
+        x: FloatArray = np.concatenate([load, np.ones((load.shape[0], 1))], axis=1)
+        return x
+
+    def residual(
+        self, t: float, temp: FloatArray, ambient: FloatArray, current: FloatArray, power: FloatArray
+    ) -> FloatArray:
+        """Measured minus expected temperature rise per port (°C); does not learn."""
+        load, _ = self._filtered(t, current, power)
+        x = self._regressors(load)
+        out: FloatArray = (temp - ambient) - np.einsum("pk,pk->p", self.theta, x)
+        return out
+
+    def scores(self, residual: FloatArray) -> FloatArray:
+        """Anomaly score per port from residuals (positive side only); 0.0 while warming up."""
+        z = np.maximum(residual, 0.0) / (1.25 * self.dev)
+        out: FloatArray = np.where(self.loaded >= self.warmup_loaded, squash_v(z), 0.0)
+        return out
+
+    def learn(
+        self,
+        t: float,
+        temp: FloatArray,
+        ambient: FloatArray,
+        current: FloatArray,
+        power: FloatArray,
+        *,
+        valid: FloatArray | None = None,
+    ) -> FloatArray:
+        """Learn one sample per port (where ``valid``) and return the pre-update residuals.
+
+        Ports whose residual already scores ≥ ``learn_below`` only advance their load filters.
+        """
+        load, dt = self._filtered(t, current, power)
+        x = self._regressors(load)
+        resid: FloatArray = (temp - ambient) - np.einsum("pk,pk->p", self.theta, x)
+        ok = np.ones(self.ports, dtype=bool) if valid is None else valid.astype(bool)
+        ok &= np.isfinite(resid)
+        self.load = np.where(ok[:, None], load, self.load)
+        self.last_t = np.where(ok, t, self.last_t)
+        learn = ok & (self.scores(np.where(ok, resid, 0.0)) < self.learn_below)
+        if not learn.any():
+            return resid
+        idx = np.flatnonzero(learn)
+        xs, e = x[idx], resid[idx]
+        lam = np.exp2(-np.minimum(dt[idx], 3_600.0) / self.forget_half_life_s)
+        cov = self.cov[idx]
+        px = np.einsum("pij,pj->pi", cov, xs)
+        gain = px / (lam + np.einsum("pi,pi->p", xs, px))[:, None]
+        self.theta[idx] += gain * e[:, None]
+        cov = (cov - np.einsum("pi,pj->pij", gain, px)) / lam[:, None, None]
+        self.cov[idx] = np.minimum(cov, 1e4)
+        a_dev = np.minimum(decay_alpha_v(dt[idx], self.dev_half_life_s), 0.5)
+        clipped = np.minimum(np.abs(e), 3.0 * self.dev[idx])
+        self.dev[idx] = np.maximum(self.dev[idx] + a_dev * (clipped - self.dev[idx]), self.min_dev_c)
+        self.loaded[idx] += power[idx] > _LOADED_W
+        return resid
+
+
+class ThermalDetector:
+    """One port's thermal baseline behind the streaming detector contract.
+
+    ``x`` maps ``socket_temp``, ``ambient_temp``, ``current`` (A) and ``power`` (W) to floats.
+    """
+
+    _KEYS = ("socket_temp", "ambient_temp", "current", "power")
+
+    def __init__(self, *, warmup_loaded: int = 600, learn_below: float = 0.5) -> None:
+        self.bank = ThermalBank(1, warmup_loaded=warmup_loaded, learn_below=learn_below)
+
+    @classmethod
+    def _cols(cls, x: dict[str, float]) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        for key in cls._KEYS:
+            if key not in x or not math.isfinite(x[key]):
+                raise DetectorInputError(cls.__name__, x.get(key), f"{key} is missing, NaN or infinite")
+        return (
+            np.array([x["socket_temp"]]),
+            np.array([x["ambient_temp"]]),
+            np.array([x["current"]]),
+            np.array([x["power"]]),
+        )
+
+    def score_one(self, t: float, x: dict[str, float]) -> float:
+        """Score of the port heating beyond what its load explains, in [0, 1)."""
+        resid = self.bank.residual(t, *self._cols(x))
+        return float(self.bank.scores(resid)[0])
+
+    def learn_one(self, t: float, x: dict[str, float]) -> None:
+        """Learn the sample unless its residual already scores ≥ ``learn_below``."""
+        self.bank.learn(t, *self._cols(x))

@@ -1,0 +1,169 @@
+"""Alert plumbing: the analytics seam, a built-in threshold rule, and the persisted alert book.
+
+The gateway calls an :class:`Analytics` per accepted message and once per tick; each returns
+:class:`AlertChange` items keyed by a stable ``key`` (device, port, kind). The :class:`AlertBook`
+turns changes into alerts with ids (``{key}.{n}``, ``n`` counting episodes of that key), stores
+them in the ingest state so an alert is published and stored once per id across restarts, and
+answers acknowledgements from the HTTP API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+from chargewatch.logs import kv
+from chargewatch.messages import Alert, Event, Telemetry
+from gateway.ingest.state import AlertRow, IngestState
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["info", "warning", "critical"]
+AlertState = Literal["pending", "firing", "resolved"]
+
+
+class AlertChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One state change of the condition ``kind`` on (device, port)."""
+
+    device: str
+    kind: str
+    state: AlertState
+    severity: Severity
+    ts: float
+    port: int | None = None
+    message: str = ""
+    evidence: list[dict[str, float | str | None]] = msgspec.field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}.{'-' if self.port is None else self.port}.{self.kind}"
+
+
+class Analytics(Protocol):
+    """What the gateway needs from the analytics pipeline (pure computation, no I/O)."""
+
+    def process_telemetry(self, msg: Telemetry) -> Sequence[AlertChange]: ...
+
+    def process_event(self, msg: Event) -> Sequence[AlertChange]: ...
+
+    def tick(self, now: float) -> Sequence[AlertChange]: ...
+
+
+class ThresholdRule:
+    """``point`` above ``limit`` for ``samples`` samples in a row fires; below ``clear_below`` resolves."""
+
+    def __init__(
+        self, point: str = "socket_temp", limit: float = 80.0, clear_below: float = 70.0, samples: int = 3
+    ) -> None:
+        self.point = point
+        self.limit = limit
+        self.clear_below = clear_below
+        self.samples = samples
+        self._run: dict[tuple[str, int], int] = {}
+        self._firing: set[tuple[str, int]] = set()
+        self._recent: dict[tuple[str, int], deque[float]] = {}
+
+    def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
+        col = msg.ports.get(self.point)
+        if col is None:
+            return []
+        out: list[AlertChange] = []
+        for port, value in enumerate(col):
+            if value is None:
+                continue
+            key = (msg.device, port)
+            recent = self._recent.setdefault(key, deque(maxlen=8))
+            recent.append(value)
+            if value > self.limit:
+                self._run[key] = run = self._run.get(key, 0) + 1
+                if run >= self.samples and key not in self._firing:
+                    self._firing.add(key)
+                    out.append(self._change(msg, port, "firing", recent))
+            else:
+                self._run.pop(key, None)
+                if key in self._firing and value < self.clear_below:
+                    self._firing.discard(key)
+                    out.append(self._change(msg, port, "resolved", recent))
+        return out
+
+    def _change(self, msg: Telemetry, port: int, state: AlertState, recent: deque[float]) -> AlertChange:
+        return AlertChange(
+            device=msg.device,
+            port=port,
+            kind=f"{self.point}_high",
+            state=state,
+            severity="critical",
+            ts=msg.ts,
+            message=f"{self.point} {recent[-1]:.1f} (limit {self.limit:.1f} for {self.samples} samples)",
+            evidence=[{self.point: v} for v in recent],
+        )
+
+    def process_event(self, msg: Event) -> list[AlertChange]:
+        return []
+
+    def tick(self, now: float) -> list[AlertChange]:
+        return []
+
+
+class AlertBook:
+    """Alert ids and states, persisted; :meth:`apply` returns the alerts to publish and store."""
+
+    def __init__(self, state: IngestState) -> None:
+        self._state = state
+
+    def apply(self, change: AlertChange) -> Alert | None:
+        """The Alert to publish for ``change``, or None when it repeats what is already known."""
+        key = change.key
+        current = self._state.open_alert(key)
+        if change.state == "resolved":
+            if current is None:
+                return None
+            row = msgspec.structs.replace(current, state="resolved", ts=change.ts)
+        elif current is not None:
+            if current.state in {change.state, "firing"}:
+                return None
+            row = msgspec.structs.replace(current, state=change.state, ts=change.ts, message=change.message)
+        else:
+            n = self._state.alert_seq(key) + 1
+            row = AlertRow(
+                id=f"{key}.{n}",
+                key=key,
+                device=change.device,
+                port=change.port,
+                kind=change.kind,
+                severity=change.severity,
+                state=change.state,
+                first_ts=change.ts,
+                ts=change.ts,
+                message=change.message,
+                acked_at=None,
+                acked_by=None,
+            )
+        self._state.upsert_alert(row)
+        log.info(kv("alert_" + row.state, id=row.id, device=row.device, port=row.port, kind=row.kind))
+        return Alert(
+            id=row.id,
+            device=row.device,
+            kind=row.kind,
+            severity=change.severity,
+            state=change.state,
+            ts=change.ts,
+            port=row.port,
+            message=change.message,
+            evidence=change.evidence,
+        )
+
+    def acknowledge(self, alert_id: str, user: str, now: float) -> AlertRow:
+        """Mark an alert acknowledged; KeyError when no such alert exists."""
+        row = self._state.get_alert(alert_id)
+        if row is None:
+            raise KeyError(alert_id)
+        if row.acked_at is None:
+            row = msgspec.structs.replace(row, acked_at=now, acked_by=user)
+            self._state.upsert_alert(row)
+            log.info(kv("alert_acknowledged", id=alert_id, user=user))
+        return row

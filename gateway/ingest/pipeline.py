@@ -1,0 +1,235 @@
+"""The ingest hot path: one received batch → validated, deduped, spooled, then acked and analysed.
+
+Order per batch, which is what makes the guarantees hold:
+
+1. validate each message (rejects are dead-lettered with a reason, counted);
+2. dedupe by (device, boot, seq) — duplicates are re-acked (the first ack may have been lost);
+3. **one durable spool commit** for all accepted lines of the batch;
+4. save the dedupe marks (after the commit: a crash in between re-accepts a few messages whose
+   points then overwrite themselves, since timestamps come from the source — never a loss);
+5. queue acks (published by the gateway every ``ack_interval``), feed liveness and analytics,
+   turn alert changes into published + stored alerts.
+
+A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
+anything we could not store would lose it, and the persisted marks are still consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chargewatch import topics
+from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
+from chargewatch.logs import kv
+from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
+from chargewatch.profiles import find_profile
+from gateway.ingest.acks import AckBatcher
+from gateway.ingest.alerts import AlertBook, AlertChange, Analytics
+from gateway.ingest.dedupe import SeqTracker, Verdict
+from gateway.ingest.state import IngestState
+from gateway.ingest.validate import RejectedError, TimePolicy, check
+from gateway.lineproto import DeviceKind, event_lines, line, telemetry_lines, ts_ms
+from gateway.liveness import Liveness, Transition
+from gateway.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes, bool], None]
+DeadItem = tuple[float, str, str, str, bytes]
+
+
+class SpoolSink(Protocol):
+    """The durable spool as the pipeline sees it: ``append`` returns once committed."""
+
+    def append(self, lines: Sequence[str]) -> None: ...
+
+
+class SpoolCommitError(ChargeWatchError):
+    """The spool refused a commit; nothing of the batch was acknowledged."""
+
+
+@dataclass
+class _Batch:
+    lines: list[str] = field(default_factory=list)
+    accepted: list[DeviceMessage] = field(default_factory=list)
+    dead: list[DeadItem] = field(default_factory=list)
+    ack_only: list[DeviceMessage] = field(default_factory=list)
+    statuses: list[tuple[str, Status]] = field(default_factory=list)
+
+
+class IngestPipeline:
+    """Stateful ingest; ``handle`` is called by the gateway with each received batch."""
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        spool: SpoolSink,
+        state: IngestState,
+        tracker: SeqTracker,
+        analytics: Analytics,
+        liveness: Liveness,
+        metrics: Metrics,
+        policy: TimePolicy,
+        publish: Publish,
+    ) -> None:
+        self.site = site
+        self.spool = spool
+        self.state = state
+        self.tracker = tracker
+        self.analytics = analytics
+        self.liveness = liveness
+        self.metrics = metrics
+        self.policy = policy
+        self.publish = publish
+        self.book = AlertBook(state)
+        self.acks = AckBatcher()
+        self.last: dict[str, Telemetry] = {}
+        self._kinds: dict[str, DeviceKind] = {}
+
+    def _kind(self, model: str) -> DeviceKind:
+        kind = self._kinds.get(model)
+        if kind is None:
+            try:
+                kind = find_profile(model).kind
+            except ConfigError:
+                log.warning(kv("unknown_model", model=model, stored_as="pile"))
+                kind = "pile"
+            self._kinds[model] = kind
+        return kind
+
+    def _classify(self, items: Sequence[tuple[str, bytes, float]], b: _Batch) -> None:
+        policy, tracker, metrics = self.policy, self.tracker, self.metrics
+        for topic, payload, received in items:
+            if topic.startswith(topics.PREFIX + "/agent/"):
+                self._status(topic, payload, received, b)
+                continue
+            try:
+                msg = check(topic, payload, received, policy)
+            except RejectedError as exc:
+                metrics.inc("cw_ingest_rejected_total", reason=exc.reason)
+                b.dead.append((received, topic, exc.reason, exc.detail, payload))
+                if exc.ackable and exc.msg is not None:
+                    b.ack_only.append(exc.msg)
+                continue
+            verdict = tracker.observe(msg.device, msg.boot, msg.seq, received)
+            if verdict is Verdict.DUPLICATE:
+                metrics.inc("cw_ingest_duplicates_total")
+                b.dead.append((received, topic, "duplicate", f"boot {msg.boot} seq {msg.seq}", payload))
+                b.ack_only.append(msg)
+                continue
+            if verdict is Verdict.LATE:
+                metrics.inc("cw_ingest_late_total")
+            if isinstance(msg, Telemetry):
+                b.lines += telemetry_lines(msg, self.site, self._kind(msg.model))
+            else:
+                b.lines += event_lines(msg, self.site)
+            b.accepted.append(msg)
+
+    def _status(self, topic: str, payload: bytes, received: float, b: _Batch) -> None:
+        try:
+            agent = topics.parse_agent_topic(topic)
+            msg = decode_message(payload)
+        except (ValueError, MessageError) as exc:
+            reason = exc.reason if isinstance(exc, MessageError) else "bad_topic"
+            self._reject_status((received, topic, reason, str(exc), payload), b)
+            return
+        if not isinstance(msg, Status) or msg.agent != agent:
+            self._reject_status((received, topic, "identity", f"not a status of {agent!r}", payload), b)
+            return
+        b.statuses.append((agent, msg))
+
+    def _reject_status(self, item: DeadItem, b: _Batch) -> None:
+        self.metrics.inc("cw_ingest_rejected_total", reason=item[2])
+        b.dead.append(item)
+
+    async def handle(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        """Process one received batch end to end (see the module doc for the order)."""
+        b = _Batch()
+        self._classify(items, b)
+        if b.lines:
+            try:
+                self.spool.append(b.lines)
+            except Exception as exc:
+                raise SpoolCommitError(f"spool commit of {len(b.lines)} lines failed: {exc}") from exc
+        self.state.save_marks(self.tracker.take_dirty())
+        self.state.dead_letter(b.dead)
+        for msg in b.ack_only:
+            self.acks.add(msg.device, msg.boot, msg.seq)
+        changes: list[AlertChange] = []
+        transitions: list[Transition] = []
+        samples = 0
+        now = items[-1][2] if items else 0.0
+        for msg in b.accepted:
+            self.acks.add(msg.device, msg.boot, msg.seq)
+            transitions += self.liveness.seen(msg.device, now)
+            if isinstance(msg, Telemetry):
+                prev = self.last.get(msg.device)
+                if prev is None or msg.ts >= prev.ts:
+                    self.last[msg.device] = msg
+                samples += max((len(c) for c in msg.ports.values()), default=0)
+                changes += self.analytics.process_telemetry(msg)
+            elif isinstance(msg, Event):
+                changes += self.analytics.process_event(msg)
+        for agent, st in b.statuses:
+            transitions += self.liveness.status(agent, st, now)
+        if b.accepted:
+            self.metrics.inc("cw_ingest_messages_total", len(b.accepted))
+            self.metrics.inc("cw_ingest_port_samples_total", samples)
+            self.metrics.set("cw_ingest_lag_seconds", now - b.accepted[-1].ts)
+        self.raise_alerts(changes + offline_changes(transitions))
+
+    def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
+        """Book, store and publish alert changes (also used for liveness and analytics ticks)."""
+        alerts = [a for a in map(self.book.apply, changes) if a is not None]
+        if not alerts:
+            return
+        self.spool.append([alert_line(a, self.site) for a in alerts])
+        for a in alerts:
+            self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
+        self.metrics.inc("cw_alerts_published_total", len(alerts))
+
+    def tick(self, now: float) -> None:
+        """Periodic work: silent devices, analytics timers, seq gaps."""
+        changes = list(self.analytics.tick(now)) + offline_changes(self.liveness.tick(now))
+        self.raise_alerts(changes)
+        gaps = self.tracker.due_gaps(now)
+        if gaps:
+            lines = []
+            for g in gaps:
+                log.warning(kv("data_gap", device=g.device, boot=g.boot, lo=g.lo, hi=g.hi, size=g.size))
+                self.metrics.inc("cw_ingest_gaps_total")
+                self.metrics.inc("cw_ingest_gap_seqs_total", g.size)
+                tags = {"device": g.device, "kind": "data_gap", "site": self.site}
+                fields = {"boot": float(g.boot), "lo": float(g.lo), "hi": float(g.hi), "size": float(g.size)}
+                lines.append(line("event", tags, fields, ts_ms(now)))
+            self.spool.append(lines)
+        self.state.save_marks(self.tracker.take_dirty())
+
+
+def offline_changes(transitions: Sequence[Transition]) -> list[AlertChange]:
+    """``device_offline`` alert changes from liveness transitions."""
+    return [
+        AlertChange(
+            device=t.device,
+            kind="device_offline",
+            state="resolved" if t.online else "firing",
+            severity="warning",
+            ts=t.ts,
+            message=f"device {'back online' if t.online else 'offline'} ({t.reason})",
+        )
+        for t in transitions
+    ]
+
+
+def alert_line(a: Alert, site: str) -> str:
+    """The ``alert`` point of one alert state change."""
+    tags = {"device": a.device, "kind": a.kind, "site": site}
+    if a.port is not None:
+        tags["port"] = str(a.port)
+    fields: dict[str, str | float | None] = {"id": a.id, "state": a.state, "severity": a.severity}
+    fields["message"] = a.message or None
+    return line("alert", tags, fields, ts_ms(a.ts))

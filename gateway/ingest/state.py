@@ -1,0 +1,180 @@
+"""Durable ingest state in one SQLite file (WAL): dedupe marks, dead letters and alerts.
+
+The spool owns the data; this file owns what the gateway must remember across a kill -9 to
+stay exactly-once in effect: the (device, boot) high-water marks, every rejected message with
+its reason, and the alert book (one row per alert id, with its acknowledgement).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from chargewatch.errors import ChargeWatchError
+from gateway.ingest.dedupe import SeqState, decode_state, encode_state
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seqmark (device TEXT, boot INTEGER, state BLOB, PRIMARY KEY (device, boot));
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received REAL, topic TEXT, reason TEXT, detail TEXT,
+    payload BLOB, size INTEGER);
+CREATE TABLE IF NOT EXISTS alert (
+    id TEXT PRIMARY KEY, key TEXT, device TEXT, port INTEGER, kind TEXT, severity TEXT, state TEXT,
+    first_ts REAL, ts REAL, message TEXT, acked_at REAL, acked_by TEXT);
+CREATE INDEX IF NOT EXISTS alert_open ON alert (key, state);
+"""
+
+
+class StateError(ChargeWatchError):
+    """The ingest state database failed; carries its path."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    id: int
+    received: float
+    topic: str
+    reason: str
+    detail: str
+    payload: str
+    size: int
+
+
+class AlertRow(msgspec.Struct, frozen=True):
+    id: str
+    key: str
+    device: str
+    port: int | None
+    kind: str
+    severity: str
+    state: str
+    first_ts: float
+    ts: float
+    message: str
+    acked_at: float | None
+    acked_by: str | None
+
+
+class IngestState:
+    """SQLite-backed state; every method is one short transaction."""
+
+    def __init__(self, path: Path | str, payload_cap: int = 2048, keep: int = 100_000) -> None:
+        self.path = Path(path)
+        self.payload_cap = payload_cap
+        self.keep = keep
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StateError(self.path, f"cannot open ingest state: {exc}") from exc
+        self._dead_count = self._scalar("SELECT COALESCE(MAX(id), 0) FROM dead_letter")
+
+    def _scalar(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        row = self._db.execute(sql, args).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def load_marks(self) -> dict[tuple[str, int], SeqState]:
+        rows = self._db.execute("SELECT device, boot, state FROM seqmark").fetchall()
+        return {(d, int(b)): decode_state(s) for d, b, s in rows}
+
+    def save_marks(self, changed: dict[tuple[str, int], SeqState | None]) -> None:
+        """Persist changed marks in one transaction (call right after the spool commit)."""
+        if not changed:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                for (device, boot), st in changed.items():
+                    if st is None:
+                        self._db.execute("DELETE FROM seqmark WHERE device=? AND boot=?", (device, boot))
+                    else:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO seqmark VALUES (?, ?, ?)",
+                            (device, boot, encode_state(st)),
+                        )
+        except sqlite3.Error as exc:
+            raise StateError(self.path, f"cannot save seq marks: {exc}") from exc
+
+    def dead_letter(self, items: list[tuple[float, str, str, str, bytes]]) -> None:
+        """Keep rejected messages: (received, topic, reason, detail, payload), payload truncated."""
+        if not items:
+            return
+        cap = self.payload_cap
+        rows = [(t, topic[:512], r, d[:1024], p[:cap], len(p)) for t, topic, r, d, p in items]
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO dead_letter (received, topic, reason, detail, payload, size) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._dead_count += len(rows)
+                self._db.execute("DELETE FROM dead_letter WHERE id <= ?", (self._dead_count - self.keep,))
+        except sqlite3.Error as exc:
+            raise StateError(self.path, f"cannot write dead letters: {exc}") from exc
+
+    def dead_letters(self, limit: int = 100, reason: str | None = None) -> list[DeadLetter]:
+        sql = "SELECT id, received, topic, reason, detail, payload, size FROM dead_letter"
+        args: tuple[Any, ...] = ()
+        if reason is not None:
+            sql += " WHERE reason = ?"
+            args = (reason,)
+        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [
+            DeadLetter(i, t, tp, r, d, bytes(p).decode("utf-8", "replace"), s)
+            for i, t, tp, r, d, p, s in rows
+        ]
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT reason, COUNT(*) FROM dead_letter GROUP BY reason").fetchall()
+        return {r: int(n) for r, n in rows}
+
+    def open_alert(self, key: str) -> AlertRow | None:
+        row = self._db.execute(
+            f"SELECT {_ALERT_COLS} FROM alert WHERE key=? AND state != 'resolved' "
+            "ORDER BY first_ts DESC LIMIT 1",
+            (key,),
+        ).fetchone()
+        return AlertRow(*row) if row else None
+
+    def alert_seq(self, key: str) -> int:
+        return self._scalar("SELECT COUNT(*) FROM alert WHERE key=?", (key,))
+
+    def upsert_alert(self, row: AlertRow) -> None:
+        try:
+            with self._db:
+                self._db.execute(
+                    f"INSERT OR REPLACE INTO alert ({_ALERT_COLS}) VALUES ({_ALERT_QS})", row_tuple(row)
+                )
+        except sqlite3.Error as exc:
+            raise StateError(self.path, f"cannot save alert {row.id}: {exc}") from exc
+
+    def alerts(self, limit: int = 200, open_only: bool = False) -> list[AlertRow]:
+        where = " WHERE state != 'resolved'" if open_only else ""
+        rows = self._db.execute(f"SELECT {_ALERT_COLS} FROM alert{where} ORDER BY ts DESC LIMIT ?", (limit,))
+        return [AlertRow(*r) for r in rows.fetchall()]
+
+    def get_alert(self, alert_id: str) -> AlertRow | None:
+        row = self._db.execute(f"SELECT {_ALERT_COLS} FROM alert WHERE id=?", (alert_id,)).fetchone()
+        return AlertRow(*row) if row else None
+
+
+_ALERT_COLS = "id, key, device, port, kind, severity, state, first_ts, ts, message, acked_at, acked_by"
+_ALERT_QS = ", ".join("?" * 12)
+
+
+def row_tuple(row: AlertRow) -> tuple[Any, ...]:
+    return tuple(getattr(row, f) for f in AlertRow.__struct_fields__)

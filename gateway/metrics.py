@@ -1,0 +1,82 @@
+"""Gateway self-metrics: counters and gauges, rendered in the Prometheus text format (0.0.4).
+
+Counters only go up; the ingest rate is derived by the scraper (``rate()``) and also reported
+as a gauge over the last interval for the dashboard. Label values are escaped per the format.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+_HELP: dict[str, tuple[str, str]] = {
+    "cw_ingest_messages_total": ("counter", "Device messages accepted and spooled"),
+    "cw_ingest_port_samples_total": ("counter", "Port samples accepted and spooled"),
+    "cw_ingest_rejected_total": ("counter", "Messages rejected and dead-lettered, by reason"),
+    "cw_ingest_duplicates_total": ("counter", "Messages dropped as duplicates of a stored seq"),
+    "cw_ingest_late_total": ("counter", "Messages that arrived out of order and filled a hole"),
+    "cw_ingest_gaps_total": ("counter", "Seq intervals missing for longer than the gap timeout"),
+    "cw_ingest_gap_seqs_total": ("counter", "Seqs inside reported gaps"),
+    "cw_acks_published_total": ("counter", "Ack messages published"),
+    "cw_alerts_published_total": ("counter", "Alert state changes published"),
+    "cw_ingest_rate_msgs_per_s": ("gauge", "Accepted messages per second over the last interval"),
+    "cw_ingest_lag_seconds": ("gauge", "Receive time minus source ts of the last accepted message"),
+    "cw_spool_depth": ("gauge", "Lines waiting in the durable spool"),
+    "cw_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled line"),
+    "cw_store_write_errors_total": ("counter", "Store write attempts that failed"),
+    "cw_store_dead_letters_total": ("counter", "Lines the store rejected (dead-lettered by the spool)"),
+    "cw_ingest_degraded": ("gauge", "1 while the store has been failing longer than the threshold"),
+    "cw_mqtt_connected": ("gauge", "1 while the MQTT session is connected"),
+    "cw_devices_online": ("gauge", "Devices currently online"),
+    "cw_devices_offline": ("gauge", "Devices currently offline"),
+}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+@dataclass
+class Metrics:
+    """Named series, each a map from a label tuple to a value."""
+
+    values: dict[str, dict[tuple[tuple[str, str], ...], float]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        series = self.values[name]
+        series[key] = series.get(key, 0.0) + amount
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        self.values[name][tuple(sorted(labels.items()))] = value
+
+    def get(self, name: str, **labels: str) -> float:
+        return self.values.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+
+    def total(self, name: str) -> float:
+        return sum(self.values.get(name, {}).values())
+
+    def render(self) -> str:
+        """The exposition text: HELP and TYPE once per metric, one line per label set."""
+        lines: list[str] = []
+        for name, (kind, help_) in _HELP.items():
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+            series = self.values.get(name) or {(): 0.0}
+            for labels, value in sorted(series.items()):
+                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{label_text}}} {value!r}" if label_text else f"{name} {value!r}")
+        return "\n".join(lines) + "\n"
+
+
+def parse_text(text: str) -> dict[str, float]:
+    """Sum of each metric's samples in an exposition text (for tests and the bench)."""
+    out: dict[str, float] = {}
+    for raw in text.splitlines():
+        if not raw or raw.startswith("#"):
+            continue
+        name_part, _, value = raw.rpartition(" ")
+        name = name_part.split("{", 1)[0]
+        out[name] = out.get(name, 0.0) + float(value)
+    return out

@@ -106,9 +106,7 @@ class InfluxV2Store:
         return await retry_async(lambda: self._post(body), (StoreUnavailableError,), self._retry)
 
     def _blocking_write(self, body: str) -> None:
-        self._write_api.write(
-            bucket=self.bucket, org=self.org, record=body, write_precision=_MS
-        )
+        self._write_api.write(bucket=self.bucket, org=self.org, record=body, write_precision=_MS)
 
     async def _post(self, body: str) -> str | None:
         try:

@@ -1,0 +1,227 @@
+"""One MQTT connection: a paho-mqtt 2.x client driven by the asyncio loop, no network thread.
+
+paho's socket callbacks register the socket with the loop (``add_reader``/``add_writer``), so
+every callback runs in the loop thread and costs what plain paho costs (aiomqtt adds a future
+per message, ≈ 3× the cost). Only the blocking TCP/TLS connect runs in a worker thread, bounded
+by the connect timeout, so a slow broker never stalls the agent's loop (interlocks run there).
+A fresh paho client is made per connection: the durable session state that matters lives in
+the outbox, and a dead client's in-memory queue must not re-send behind our back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from paho.mqtt import client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from chargewatch.errors import ChargeWatchError
+
+log = logging.getLogger(__name__)
+
+MISC_INTERVAL = 1.0
+
+
+class LinkError(ChargeWatchError):
+    """The broker could not be reached or refused us; the message names the broker."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Everything needed to open one connection."""
+
+    host: str
+    port: int
+    client_id: str
+    keepalive: int = 30
+    clean_start: bool = False
+    session_expiry: int = 86_400
+    connect_timeout: float = 10.0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    max_inflight: int = 20
+    will: tuple[str, bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+MessageHandler = Callable[[str, bytes], None]
+PubackHandler = Callable[[int], None]
+
+
+class Connection:
+    """``async with Connection(ep, on_message, on_puback) as c``: connected on entry or LinkError."""
+
+    def __init__(
+        self, ep: Endpoint, on_message: MessageHandler, on_puback: PubackHandler | None = None
+    ) -> None:
+        self.ep = ep
+        self.session_present = False
+        self._on_message = on_message
+        self._on_puback = on_puback
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._connack: asyncio.Future[ReasonCode] = self._loop.create_future()
+        self._lost: asyncio.Future[str] = self._loop.create_future()
+        self._misc: asyncio.Task[None] | None = None
+        self._sock: Any = None
+        self.client = self._make_client()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> Connection:
+        ep = self.ep
+        try:
+            async with asyncio.timeout(ep.connect_timeout + 1.0):
+                await asyncio.to_thread(self._connect_blocking)
+                reason = await asyncio.shield(self._connack)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            self._teardown()
+            raise LinkError(f"{ep.name}: cannot connect: {exc!r}") from exc
+        except BaseException:
+            self._teardown()
+            raise
+        if reason.is_failure:
+            self._teardown()
+            raise LinkError(f"{ep.name}: broker refused client {ep.client_id!r}: {reason}")
+        self._misc = asyncio.create_task(self._misc_loop(), name=f"mqtt-misc-{ep.client_id}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._misc is not None:
+            self._misc.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._misc
+        if self.connected:
+            self.client.disconnect()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(self._lost)
+        self._teardown()
+
+    def _connect_blocking(self) -> None:
+        """TCP (+TLS) connect and CONNECT packet; runs in a worker thread."""
+        ep = self.ep
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
+        props.SessionExpiryInterval = ep.session_expiry
+        rc = self.client.connect(ep.host, ep.port, ep.keepalive, clean_start=ep.clean_start, properties=props)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise LinkError(f"{ep.name}: connect failed: {paho.error_string(rc)}")
+
+    @property
+    def connected(self) -> bool:
+        return self._connack.done() and not self._lost.done()
+
+    async def wait_lost(self) -> str:
+        """Return the reason once the connection is gone."""
+        return await asyncio.shield(self._lost)
+
+    # -- I/O ---------------------------------------------------------------------------------
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Queue one publish; returns its mid (its PUBACK reaches ``on_puback``)."""
+        return self.client.publish(topic, payload, qos=qos, retain=retain).mid
+
+    def subscribe(self, topics: list[tuple[str, int]]) -> None:
+        if topics:
+            self.client.subscribe(topics)
+
+    # -- paho glue ---------------------------------------------------------------------------
+    def _make_client(self) -> paho.Client:
+        ep = self.ep
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=ep.client_id, protocol=paho.MQTTv5)
+        c.connect_timeout = ep.connect_timeout
+        c.max_inflight_messages_set(ep.max_inflight)
+        c.max_queued_messages_set(0)
+        if ep.username is not None:
+            c.username_pw_set(ep.username, ep.password)
+        if ep.tls:
+            c.tls_set(ca_certs=ep.ca_file, certfile=ep.cert_file, keyfile=ep.key_file)
+        if ep.will is not None:
+            c.will_set(ep.will[0], ep.will[1], qos=1, retain=True)
+        c.on_connect = self._cb_connect
+        c.on_disconnect = self._cb_disconnect
+        c.on_message = self._cb_message
+        c.on_publish = self._cb_publish
+        c.on_socket_open = self._cb_sock_open
+        c.on_socket_close = self._cb_sock_close
+        c.on_socket_register_write = self._cb_reg_write
+        c.on_socket_unregister_write = self._cb_unreg_write
+        return c
+
+    def _in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        if threading.get_ident() == self._thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _cb_sock_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._sock = sock
+        self._in_loop(self._loop.add_reader, sock, self._readable)
+
+    def _cb_sock_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._loop.remove_reader, sock)
+        self._in_loop(self._loop.remove_writer, sock)
+
+    def _cb_reg_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._loop.add_writer, sock, self.client.loop_write)
+
+    def _cb_unreg_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._loop.remove_writer, sock)
+
+    def _readable(self) -> None:
+        self.client.loop_read()
+        sock = self.client.socket()
+        while sock is not None and hasattr(sock, "pending") and sock.pending() > 0:
+            self.client.loop_read()
+            sock = self.client.socket()
+
+    def _cb_connect(self, _c: paho.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+        self.session_present = bool(flags.session_present)
+        if not self._connack.done():
+            self._connack.set_result(rc)
+
+    def _cb_disconnect(self, _c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        if not self._lost.done():
+            self._lost.set_result(str(rc))
+        if not self._connack.done():
+            self._connack.set_exception(ConnectionError(f"disconnected before CONNACK: {rc}"))
+
+    def _cb_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        self._on_message(msg.topic, bytes(msg.payload))
+
+    def _cb_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        if self._on_puback is not None:
+            self._on_puback(mid)
+
+    async def _misc_loop(self) -> None:
+        while not self._lost.done():
+            await asyncio.sleep(MISC_INTERVAL)
+            self.client.loop_misc()
+
+    def _teardown(self) -> None:
+        sock = self.client.socket() or self._sock
+        if sock is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(sock)
+                self._loop.remove_writer(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+        if not self._lost.done():
+            self._lost.set_result("closed")
+        if not self._connack.done():
+            self._connack.cancel()

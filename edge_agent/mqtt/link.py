@@ -1,0 +1,345 @@
+"""The agent's MQTT link: store-and-forward from the outbox, acks, status, commands.
+
+``async with MqttLink(settings, outbox, agent=..., devices=[...]) as link`` starts one named
+supervisor task that (re)connects with a persistent session and capped, jittered backoff
+(:class:`chargewatch.retry.Backoff`). Per connection it:
+
+* sets the last will (retained ``Status(online=False)``) and publishes the retained online Status
+  (boot, version, devices, health), refreshed every ``status_interval``;
+* subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows,
+  a Command goes to ``on_command`` and its reply is published on ``cmd/reply``;
+* publishes every row the outbox commits from then on at once (live);
+* after a random delay in ``[0, reconnect_drain_delay_max]`` sends the stored backlog: events
+  first, then telemetry oldest-first at ``drain_rate`` msgs/s with at most ``drain_window``
+  backlog publishes awaiting their PUBACK, so live rows never queue behind the whole backlog;
+* publishes again any row not acked within ``resend_timeout``.
+
+Everything runs in the loop thread (see ``_transport``); the outbox is called synchronously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from chargewatch import __version__
+from chargewatch.clock import Clock, SystemClock
+from chargewatch.errors import MessageError
+from chargewatch.logs import kv
+from chargewatch.messages import Ack, Status, decode_message, encode
+from chargewatch.retry import Backoff
+from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
+from edge_agent.health import Health
+from edge_agent.mqtt._commands import CommandDesk, CommandHandler
+from edge_agent.mqtt._transport import Connection, Endpoint, LinkError
+from edge_agent.mqtt.settings import MqttSettings
+from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, Row
+
+log = logging.getLogger(__name__)
+
+
+class _SessionLostError(Exception):
+    """Internal: the connection ended; the supervisor reconnects."""
+
+
+class MqttLink:
+    """Async context manager owning the MQTT session of one agent (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        outbox: Outbox,
+        *,
+        agent: str,
+        devices: Sequence[str],
+        on_command: CommandHandler | None = None,
+        health: Health | None = None,
+        version: str = __version__,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        health_file: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.agent = agent
+        self.devices = list(devices)
+        self.health = health or Health()
+        self.version = version
+        self._ob = outbox.settings
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+        self._health_file = health_file
+        self._backoff = Backoff(initial=settings.backoff_initial, cap=settings.backoff_cap, rng=self._rng)
+        self._desk = CommandDesk(on_command, self._clock, settings.command_timeout)
+        self._status_topic = agent_status_topic(agent)
+        self._topics = {d: (device_topic(d, TELEMETRY), device_topic(d, EVENT)) for d in self.devices}
+        self._conn: Connection | None = None
+        self._connected = asyncio.Event()
+        self._awaiting: OrderedDict[int, float] = OrderedDict()
+        self._backlog_mids: set[int] = set()
+        self._window_free = asyncio.Event()
+        self._slot = 0.0
+        self._runner: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._endpoint: Endpoint | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> MqttLink:
+        s = self.settings
+        will = (self._status_topic, self._status(online=False))
+        self._endpoint = Endpoint(
+            host=s.host,
+            port=s.port,
+            client_id=s.client_id,
+            keepalive=s.keepalive,
+            session_expiry=s.session_expiry,
+            connect_timeout=s.connect_timeout,
+            username=s.username,
+            password=s.resolve_password(),
+            tls=s.tls,
+            ca_file=s.ca_file,
+            cert_file=s.cert_file,
+            key_file=s.key_file,
+            max_inflight=s.max_inflight,
+            will=will,
+        )
+        self.outbox.add_listener(self)
+        self._runner = asyncio.create_task(self._run(), name=f"mqtt-link-{self.agent}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.outbox.remove_listener(self)
+        conn = self._conn
+        if conn is not None and conn.connected:
+            conn.publish(self._status_topic, self._status(online=False), retain=True)
+        tasks = [t for t in (*self._tasks, self._runner) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        """Return once a session is up (callers bound the wait with ``asyncio.timeout``)."""
+        await self._connected.wait()
+
+    # -- outbox listener ---------------------------------------------------------------------
+    def committed(self, rows: Sequence[Row]) -> None:
+        """Publish freshly committed rows at once when connected (else they wait as backlog)."""
+        if self._conn is not None:
+            for row in rows:
+                self._publish_row(row, backlog=False)
+
+    def deleted(self, ids: Sequence[int]) -> None:
+        pop = self._awaiting.pop
+        for i in ids:
+            pop(i, None)
+
+    # -- supervisor --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._endpoint is not None
+        attempt = 0
+        failing = False
+        while True:
+            try:
+                async with Connection(self._endpoint, self._on_message, self._on_puback) as conn:
+                    attempt, failing = 0, False
+                    await self._session(conn)
+            except LinkError as exc:
+                if not failing:
+                    log.warning(kv("mqtt_connect_failed", agent=self.agent, error=exc))
+                failing = True
+            delay = self._backoff.delay(attempt)
+            attempt += 1
+            log.debug(kv("mqtt_reconnect_in", agent=self.agent, delay_s=round(delay, 3)))
+            await asyncio.sleep(delay)
+
+    async def _session(self, conn: Connection) -> None:
+        self._conn = conn
+        self._awaiting.clear()
+        self._backlog_mids.clear()
+        self._window_free.set()
+        subs = [(device_topic(d, leaf), 1) for d in self.devices for leaf in (ACK, CMD)]
+        conn.subscribe(subs)
+        conn.publish(self._status_topic, self._status(online=True), retain=True)
+        upto = self.outbox.last_id()
+        self._connected.set()
+        self.health.connected = True
+        log.info(kv("mqtt_connected", agent=self.agent, broker=conn.ep.name, session=conn.session_present))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._drain(upto), name="mqtt-drain")
+                tg.create_task(self._resend_loop(), name="mqtt-resend")
+                tg.create_task(self._status_loop(), name="mqtt-status")
+                tg.create_task(self._until_lost(conn), name="mqtt-watch")
+        except* _SessionLostError:
+            pass
+        finally:
+            self._conn = None
+            self._connected.clear()
+            self.health.connected = False
+
+    async def _until_lost(self, conn: Connection) -> None:
+        reason = await conn.wait_lost()
+        log.warning(kv("mqtt_lost", agent=self.agent, reason=reason, depth=self.outbox.depth()))
+        raise _SessionLostError
+
+    # -- publishing --------------------------------------------------------------------------
+    def _publish_row(self, row: Row, *, backlog: bool) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        tel, ev = self._topics.get(row.device) or (
+            device_topic(row.device, TELEMETRY),
+            device_topic(row.device, EVENT),
+        )
+        mid = conn.publish(ev if row.prio == EVENT_PRIO else tel, row.payload)
+        self._awaiting[row.id] = asyncio.get_running_loop().time()
+        self._awaiting.move_to_end(row.id)
+        if backlog:
+            self._backlog_mids.add(mid)
+        self.health.published += 1
+
+    def _on_puback(self, mid: int) -> None:
+        mids = self._backlog_mids
+        if mid in mids:
+            mids.discard(mid)
+            if len(mids) <= self._ob.drain_window // 2:
+                self._window_free.set()
+
+    async def _window(self) -> int:
+        """Wait until the backlog window has room; returns how many may go now."""
+        while len(self._backlog_mids) >= self._ob.drain_window:
+            self._window_free.clear()
+            await self._window_free.wait()
+        return self._ob.drain_window - len(self._backlog_mids)
+
+    async def _pace(self, n: int) -> None:
+        rate = self._ob.drain_rate
+        if rate <= 0:
+            return
+        now = asyncio.get_running_loop().time()
+        self._slot = max(self._slot, now)
+        wait = self._slot - now
+        self._slot += n / rate
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _send_backlog(self, prio: int, upto: int) -> int:
+        after, sent = 0, 0
+        chunk_max = max(1, int(self._ob.drain_rate * 0.05)) if self._ob.drain_rate > 0 else 10_000
+        while True:
+            room = await self._window()
+            rows = self.outbox.pending(prio=prio, after_id=after, upto_id=upto, limit=min(room, chunk_max))
+            if not rows:
+                return sent
+            if prio == TELEMETRY_PRIO:
+                await self._pace(len(rows))
+            for row in rows:
+                self._publish_row(row, backlog=True)
+            after = rows[-1].id
+            sent += len(rows)
+            await asyncio.sleep(0)
+
+    async def _drain(self, upto: int) -> None:
+        delay = self._rng.uniform(0.0, self._ob.reconnect_drain_delay_max)
+        if delay > 0:
+            log.info(kv("mqtt_drain_delay", agent=self.agent, delay_s=round(delay, 3)))
+            await asyncio.sleep(delay)
+        depth = self.outbox.depth()
+        events = await self._send_backlog(EVENT_PRIO, upto)
+        telemetry = await self._send_backlog(TELEMETRY_PRIO, upto)
+        if events or telemetry:
+            log.info(
+                kv("mqtt_backlog_sent", agent=self.agent, events=events, telemetry=telemetry, depth=depth)
+            )
+
+    async def _resend_loop(self) -> None:
+        timeout = self._ob.resend_timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.05, timeout / 4))
+            cutoff = loop.time() - timeout
+            due: list[int] = []
+            for rid, sent_at in self._awaiting.items():
+                if sent_at > cutoff:
+                    break
+                due.append(rid)
+            if not due:
+                continue
+            for rid in due:
+                self._awaiting.pop(rid, None)
+            rows = self.outbox.rows(due)
+            log.info(kv("mqtt_resend", agent=self.agent, rows=len(rows)))
+            for i in range(0, len(rows), self._ob.drain_window):
+                await self._window()
+                for row in rows[i : i + self._ob.drain_window]:
+                    self._publish_row(row, backlog=True)
+
+    # -- status and health -------------------------------------------------------------------
+    def _status(self, *, online: bool) -> bytes:
+        return encode(
+            Status(
+                agent=self.agent,
+                online=online,
+                boot=self.outbox.boot,
+                ts=self._clock.time(),
+                version=self.version,
+                devices=self.devices,
+                health=self.health.snapshot() if online else {},
+            )
+        )
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.status_interval)
+            ob = self.outbox
+            self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+            if self._conn is not None:
+                self._conn.publish(self._status_topic, self._status(online=True), retain=True)
+            if self._health_file is not None:
+                self.health.write_json(self._health_file)
+
+    # -- incoming ----------------------------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        device, leaf = topic.split("/")[3], topic.rsplit("/", 1)[-1]
+        if leaf == ACK:
+            self._on_ack(device, payload)
+        elif leaf == CMD:
+            task = asyncio.create_task(self._command(device, payload), name=f"mqtt-cmd-{device}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _on_ack(self, device: str, payload: bytes) -> None:
+        try:
+            msg = decode_message(payload)
+        except MessageError as exc:
+            log.warning(kv("ack_invalid", device=device, reason=exc.reason, detail=exc.detail))
+            return
+        if not isinstance(msg, Ack) or msg.device != device:
+            log.warning(kv("ack_invalid", device=device, reason="not_an_ack_for_this_device"))
+            return
+        self.health.acked += self.outbox.ack(msg.device, msg.boot, msg.ranges)
+
+    async def _command(self, device: str, payload: bytes) -> None:
+        self.health.commands += 1
+        reply = await self._desk.handle(device, payload)
+        conn = self._conn
+        if reply is None:
+            return
+        if conn is None:
+            log.warning(kv("command_reply_lost", device=device, id=reply.id, reason="disconnected"))
+            return
+        conn.publish(device_topic(device, CMD_REPLY), encode(reply))

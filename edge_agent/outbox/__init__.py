@@ -1,0 +1,6 @@
+"""The agent's durable store-and-forward outbox (SQLite WAL): boot ids, per-device seq and ts."""
+
+from edge_agent.outbox.settings import OutboxSettings
+from edge_agent.outbox.store import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxError, OutboxListener, Row
+
+__all__ = ["EVENT_PRIO", "TELEMETRY_PRIO", "Outbox", "OutboxError", "OutboxListener", "OutboxSettings", "Row"]

@@ -31,6 +31,7 @@ port's point, ``name:reason`` pairs joined by ``;``; device-level flags do the s
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Literal
 
@@ -55,6 +56,7 @@ __all__ = [
 _KEY_TABLE = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _MEAS_TABLE = str.maketrans({",": "\\,", " ": "\\ "})
 _STR_TABLE = str.maketrans({'"': '\\"', "\\": "\\\\"})
+_special = re.compile(r"[,= \\\n\r]").search
 
 
 class LineProtocolError(ChargeWatchError):
@@ -78,17 +80,23 @@ def _check_name(what: str, text: str) -> None:
 
 def escape_key(text: str, what: str = "tag") -> str:
     """Escape a tag key, tag value or field key (``,`` ``=`` space); reject newlines."""
+    if text and _special(text) is None:
+        return text
     _check_name(what, text)
     return text.translate(_KEY_TABLE)
 
 
 def escape_measurement(text: str) -> str:
     """Escape a measurement name (``,`` space); reject newlines."""
+    if text and _special(text) is None:
+        return text
     _check_name("measurement", text)
     return text.translate(_MEAS_TABLE)
 
 
 def _field(key: str, value: float | int | str | bool) -> str:
+    if type(value) is float and value - value == 0.0:  # finite float: the common case
+        return key + "=" + repr(value)
     if value is True:
         return key + "=true"
     if value is False:
@@ -111,10 +119,10 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldVa
     head = escape_measurement(measurement)
     for key in sorted(tags):
         head += "," + escape_key(key, "tag key") + "=" + escape_key(tags[key], "tag value")
-    parts = [_field(escape_key(k, "field key"), v) for k, v in fields.items() if v is not None]
-    if not parts:
+    body = ",".join([_field(escape_key(k, "field key"), v) for k, v in fields.items() if v is not None])
+    if not body:
         raise LineProtocolError("fields", measurement, "a point needs at least one non-null field")
-    return head + " " + ",".join(parts) + " " + str(int(ts))
+    return head + " " + body + " " + str(ts)
 
 
 def _flag_groups(flags: Mapping[str, str]) -> tuple[dict[int, str], str]:

@@ -1,0 +1,182 @@
+"""A small acknowledging subscriber: the gateway's stand-in for tests, benchmarks and the demo.
+
+It subscribes (persistent session, QoS 1) to the telemetry and event topics, records each
+(device, boot, seq) with its first arrival time, counts duplicates, and every
+``flush_interval`` publishes one ``Ack`` per (device, boot) covering every seq received since
+the last flush — duplicates included, so a re-sent message is acked again. Run it alone with
+``python -m edge_agent.acker mqtt://127.0.0.1:1883``; it prints ``ready`` once subscribed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections import defaultdict
+from urllib.parse import urlsplit
+
+from chargewatch.errors import MessageError
+from chargewatch.logs import kv
+from chargewatch.messages import Ack, AckRange, Event, decode_device_message, encode
+from chargewatch.retry import Backoff
+from chargewatch.topics import ACK, EVENT, TELEMETRY, device_filter, device_topic
+from edge_agent.mqtt._transport import Connection, Endpoint, LinkError
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, int, int]
+
+
+def to_ranges(seqs: list[int]) -> list[AckRange]:
+    """Sorted, merged inclusive ranges covering ``seqs``."""
+    out: list[AckRange] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1].hi + 1:
+            out[-1] = AckRange(out[-1].lo, s)
+        else:
+            out.append(AckRange(s, s))
+    return out
+
+
+class Acker:
+    """``async with Acker(url) as acker``: receive, record and acknowledge device messages."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str = "cw-acker",
+        device: str = "+",
+        flush_interval: float = 0.05,
+        ack: bool = True,
+    ) -> None:
+        parts = urlsplit(url)
+        self.endpoint = Endpoint(
+            host=parts.hostname or "127.0.0.1", port=parts.port or 1883, client_id=client_id, max_inflight=100
+        )
+        self.device = device
+        self.flush_interval = flush_interval
+        self.ack_enabled = ack
+        self.seen: dict[Key, float] = {}
+        self.order: list[Key] = []
+        self.events: set[Key] = set()
+        self.duplicates = 0
+        self.invalid = 0
+        self._pending: defaultdict[tuple[str, int], list[int]] = defaultdict(list)
+        self._conn: Connection | None = None
+        self._ready = asyncio.Event()
+        self._grew = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Acker:
+        self._runner = asyncio.create_task(self._run(), name="acker")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            try:
+                await self._runner
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+
+    async def wait_ready(self) -> None:
+        """Return once subscribed (callers bound the wait with ``asyncio.timeout``)."""
+        await self._ready.wait()
+
+    async def wait_count(self, n: int) -> None:
+        """Wait until ``n`` distinct messages arrived (callers bound it with ``asyncio.timeout``)."""
+        while len(self.seen) < n:
+            self._grew.clear()
+            await self._grew.wait()
+
+    def seqs(self, device: str, boot: int) -> list[int]:
+        """Distinct seqs received of (device, boot), sorted."""
+        return sorted(s for d, b, s in self.seen if d == device and b == boot)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            msg = decode_device_message(payload)
+        except MessageError as exc:
+            self.invalid += 1
+            log.warning(kv("acker_invalid", topic=topic, reason=exc.reason))
+            return
+        key = (msg.device, msg.boot, msg.seq)
+        if key in self.seen:
+            self.duplicates += 1
+        else:
+            self.seen[key] = time.monotonic()
+            self.order.append(key)
+            if isinstance(msg, Event):
+                self.events.add(key)
+            self._grew.set()
+        self._pending[(msg.device, msg.boot)].append(msg.seq)
+
+    def flush(self) -> int:
+        """Publish the pending acks now; returns how many Ack messages went out."""
+        conn = self._conn
+        if conn is None or not self._pending or not self.ack_enabled:
+            return 0
+        pending, self._pending = self._pending, defaultdict(list)
+        for (device, boot), seqs in pending.items():
+            conn.publish(
+                device_topic(device, ACK), encode(Ack(device=device, boot=boot, ranges=to_ranges(seqs)))
+            )
+        return len(pending)
+
+    async def _run(self) -> None:
+        backoff = Backoff(initial=0.1, cap=2.0)
+        attempt = 0
+        while True:
+            try:
+                async with Connection(self.endpoint, self._on_message) as conn:
+                    attempt = 0
+                    conn.subscribe(
+                        [(device_filter(TELEMETRY, self.device), 1), (device_filter(EVENT, self.device), 1)]
+                    )
+                    self._conn = conn
+                    self._ready.set()
+                    log.info(kv("acker_connected", broker=conn.ep.name))
+                    await self._flush_until_lost(conn)
+            except LinkError as exc:
+                log.debug(kv("acker_connect_failed", error=exc))
+            finally:
+                self._conn = None
+            await asyncio.sleep(backoff.delay(attempt))
+            attempt += 1
+
+    async def _flush_until_lost(self, conn: Connection) -> None:
+        lost = asyncio.create_task(conn.wait_lost(), name="acker-lost")
+        try:
+            while not lost.done():
+                await asyncio.wait([lost], timeout=self.flush_interval)
+                self.flush()
+        finally:
+            lost.cancel()
+        log.info(kv("acker_lost", reason=lost.result()))
+
+
+async def _main(url: str, client_id: str) -> None:
+    async with Acker(url, client_id=client_id) as acker:
+        async with asyncio.timeout(30):
+            await acker.wait_ready()
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ChargeWatch acknowledging subscriber (gateway stand-in)")
+    parser.add_argument("url", help="mqtt://host:port")
+    parser.add_argument("--client-id", default="cw-acker")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_main(args.url, args.client_id))
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ import msgspec
 
 from chargewatch.errors import ConfigError
 from chargewatch.profiles import DeviceProfile, find_profile
+from firmware_sim.physics.ambient import AmbientPreset
 from firmware_sim.server import BusSpec, Transport
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -64,7 +65,7 @@ class SiteSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     start_time: Annotated[datetime, msgspec.Meta(tz=True)]
     devices: list[DeviceSpec]
     seed: int = 0
-    ambient: str = "temperate"
+    ambient: AmbientPreset = "mild"
 
 
 @dataclass(frozen=True)

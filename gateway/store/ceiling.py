@@ -13,10 +13,12 @@ BATCH = 5000
 
 
 def _batch(start: int, size: int) -> bytes:
+    """Realistic ``port`` points: 4 tags, 7 float fields, 1,000 devices x 10 ports."""
     base = 1_750_000_000_000
     return "\n".join(
-        f"ceiling,device=d{(start + i) % 100},port={i % 10} current_a={i * 0.001!r},seq={float(start + i)!r} "
-        f"{base + start + i}"
+        f"port,device=pile-{(start + i) // 10 % 1000},model=cw-pile-10,port={(start + i) % 10},site=bench "
+        f"boot=1.0,seq={float(start + i)!r},voltage=230.1,current={(i % 50) * 0.1!r},power=345.5,"
+        f"energy={i * 0.01!r},temp=31.5 {base + start + i}"
         for i in range(size)
     ).encode()
 

@@ -16,6 +16,7 @@ anything we could not store would lose it, and the persisted marks are still con
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ DeadItem = tuple[float, str, str, str, bytes]
 class SpoolSink(Protocol):
     """The durable spool as the pipeline sees it: ``append`` returns once committed."""
 
-    def append(self, lines: Sequence[str]) -> None: ...
+    async def append(self, lines: Sequence[str], meta: str = "") -> int: ...
 
 
 class SpoolCommitError(ChargeWatchError):
@@ -89,6 +90,7 @@ class IngestPipeline:
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
         self._kinds: dict[str, DeviceKind] = {}
+        self._lock = asyncio.Lock()
 
     def _kind(self, model: str) -> DeviceKind:
         kind = self._kinds.get(model)
@@ -148,12 +150,16 @@ class IngestPipeline:
 
     async def handle(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         """Process one received batch end to end (see the module doc for the order)."""
+        async with self._lock:
+            await self._handle(items)
+
+    async def _handle(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         b = _Batch()
         self._classify(items, b)
         if b.lines:
             try:
-                self.spool.append(b.lines)
-            except Exception as exc:
+                await self.spool.append(b.lines, "ingest")
+            except ChargeWatchError as exc:
                 raise SpoolCommitError(f"spool commit of {len(b.lines)} lines failed: {exc}") from exc
         self.state.save_marks(self.tracker.take_dirty())
         self.state.dead_letter(b.dead)
@@ -180,22 +186,30 @@ class IngestPipeline:
             self.metrics.inc("cw_ingest_messages_total", len(b.accepted))
             self.metrics.inc("cw_ingest_port_samples_total", samples)
             self.metrics.set("cw_ingest_lag_seconds", now - b.accepted[-1].ts)
-        self.raise_alerts(changes + offline_changes(transitions))
+        await self.raise_alerts(changes + offline_changes(transitions))
 
-    def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
+    async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Book, store and publish alert changes (also used for liveness and analytics ticks)."""
         alerts = [a for a in map(self.book.apply, changes) if a is not None]
         if not alerts:
             return
-        self.spool.append([alert_line(a, self.site) for a in alerts])
+        await self.spool.append([alert_line(a, self.site) for a in alerts], "alert")
         for a in alerts:
             self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
         self.metrics.inc("cw_alerts_published_total", len(alerts))
 
-    def tick(self, now: float) -> None:
-        """Periodic work: silent devices, analytics timers, seq gaps."""
+    async def tick(self, now: float) -> None:
+        """Periodic work: silent devices, analytics timers, seq gaps.
+
+        Holds the same lock as :meth:`handle`: marks must never be saved between a batch's
+        dedupe and its spool commit.
+        """
+        async with self._lock:
+            await self._tick(now)
+
+    async def _tick(self, now: float) -> None:
         changes = list(self.analytics.tick(now)) + offline_changes(self.liveness.tick(now))
-        self.raise_alerts(changes)
+        await self.raise_alerts(changes)
         gaps = self.tracker.due_gaps(now)
         if gaps:
             lines = []
@@ -206,7 +220,7 @@ class IngestPipeline:
                 tags = {"device": g.device, "kind": "data_gap", "site": self.site}
                 fields = {"boot": float(g.boot), "lo": float(g.lo), "hi": float(g.hi), "size": float(g.size)}
                 lines.append(line("event", tags, fields, ts_ms(now)))
-            self.spool.append(lines)
+            await self.spool.append(lines, "data_gap")
         self.state.save_marks(self.tracker.take_dirty())
 
 

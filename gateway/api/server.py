@@ -1,0 +1,156 @@
+"""The gateway's HTTP API (aiohttp) and dashboard.
+
+Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
+``GET /api/series?device=&port=&field=&since=``, ``GET /api/dead_letters``, ``GET /metrics``
+(Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
+API never reaches into the ingest internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import msgspec
+from aiohttp import web
+
+from chargewatch.logs import kv
+from chargewatch.messages import ID_PATTERN
+from gateway.api._dashboard import DASHBOARD_HTML
+from gateway.store.base import Row
+from gateway.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_MAX_SPAN_S = 7 * 86400.0
+_ID = re.compile(ID_PATTERN)
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+class GatewayView(Protocol):
+    """What the API needs from the running gateway."""
+
+    def health(self) -> dict[str, Any]: ...
+
+    def devices(self) -> list[dict[str, Any]]: ...
+
+    def alerts(self, open_only: bool) -> list[dict[str, Any]]: ...
+
+    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]: ...
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def metrics_text(self) -> str: ...
+
+    async def series(
+        self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int
+    ) -> list[Row]: ...
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
+
+
+def _bad(detail: str) -> web.Response:
+    return _json({"error": detail}, 400)
+
+
+class ApiServer:
+    """``async with ApiServer(view, host, port) as api:`` — ``api.port`` is the bound port."""
+
+    def __init__(self, view: GatewayView, host: str, port: int) -> None:
+        self.view = view
+        self.host = host
+        self.port = port
+        app = web.Application(client_max_size=64 * 1024)
+        app.add_routes(
+            [
+                web.get("/", self._index),
+                web.get("/health", self._health),
+                web.get("/metrics", self._metrics),
+                web.get("/api/devices", self._devices),
+                web.get("/api/alerts", self._alerts),
+                web.post("/api/alerts/{id}/ack", self._ack),
+                web.get("/api/series", self._series),
+                web.get("/api/dead_letters", self._dead_letters),
+            ]
+        )
+        self._runner = web.AppRunner(app, access_log=None)
+
+    async def __aenter__(self) -> Self:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = int(self._runner.addresses[0][1])
+        log.info(kv("http_listening", host=self.host, port=self.port))
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._runner.cleanup()
+
+    async def _index(self, _r: web.Request) -> web.Response:
+        return web.Response(text=DASHBOARD_HTML, content_type="text/html")
+
+    async def _health(self, _r: web.Request) -> web.Response:
+        h = self.view.health()
+        return _json(h, 200 if h.get("status") == "ok" else 503)
+
+    async def _metrics(self, _r: web.Request) -> web.Response:
+        return web.Response(text=self.view.metrics_text(), content_type="text/plain", charset="utf-8")
+
+    async def _devices(self, _r: web.Request) -> web.Response:
+        return _json(self.view.devices())
+
+    async def _alerts(self, r: web.Request) -> web.Response:
+        return _json(self.view.alerts(open_only=r.query.get("open") in {"1", "true"}))
+
+    async def _dead_letters(self, r: web.Request) -> web.Response:
+        try:
+            limit = min(1000, int(r.query.get("limit", "100")))
+        except ValueError:
+            return _bad("limit must be an integer")
+        return _json(self.view.dead_letters(limit))
+
+    async def _ack(self, r: web.Request) -> web.Response:
+        user = r.query.get("user", "")
+        if r.can_read_body:
+            try:
+                body = msgspec.json.decode(await r.read(), type=dict[str, str])
+            except msgspec.DecodeError:
+                return _bad('body must be JSON like {"user": "name"}')
+            user = body.get("user", user)
+        try:
+            return _json(self.view.acknowledge(r.match_info["id"], user[:64] or "anonymous"))
+        except KeyError:
+            return _json({"error": f"no alert {r.match_info['id']!r}"}, 404)
+
+    async def _series(self, r: web.Request) -> web.Response:
+        q = r.query
+        device, field, port = q.get("device", ""), q.get("field", ""), q.get("port")
+        if not _ID.match(device) or not _NAME.match(field) or (port is not None and not port.isdigit()):
+            return _bad("device, field (and port) are required, e.g. ?device=p1&port=0&field=socket_temp")
+        try:
+            since = float(q.get("since", "3600"))
+        except ValueError:
+            return _bad("since must be seconds (e.g. 3600)")
+        since = min(max(since, 1.0), _MAX_SPAN_S)
+        where = {"device": device}
+        measurement = q.get("measurement", "port" if port is not None else "pile")
+        if port is not None:
+            where["port"] = port
+        end = time.time()
+        try:
+            rows = await self.view.series(
+                measurement, [field], where, int((end - since) * 1000), int(end * 1000) + 1
+            )
+        except StoreError as exc:
+            return _json({"error": str(exc)}, 502)
+        points = [[row.ts, row.fields.get(field)] for row in rows]
+        return _json({"device": device, "port": port, "field": field, "points": points})

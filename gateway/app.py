@@ -1,0 +1,284 @@
+"""The Gateway: one async context manager wiring MQTT in, the ingest pipeline, the spool and store,
+liveness, alerts and the HTTP API.
+
+``async with Gateway(cfg) as gw: await gw.wait()`` runs until :meth:`Gateway.stop` or a fatal
+error in one of its tasks (which :meth:`wait` re-raises). Exiting cancels and awaits every task,
+publishes the retained offline status and closes the session, API, spool, store and state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+import msgspec
+
+from chargewatch import topics
+from chargewatch.clock import Clock, SystemClock
+from chargewatch.logs import kv
+from chargewatch.messages import encode
+from gateway.api import ApiServer
+from gateway.config import GatewayConfig, StoreConfig, mqtt_password, store_token
+from gateway.ingest.alerts import Analytics, ThresholdRule
+from gateway.ingest.dedupe import SeqTracker
+from gateway.ingest.mqtt import MqttSession
+from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.state import IngestState
+from gateway.ingest.validate import TimePolicy
+from gateway.liveness import Liveness
+from gateway.metrics import Metrics
+from gateway.spool import Spool
+from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
+
+log = logging.getLogger(__name__)
+
+
+def gateway_status_topic(client_id: str) -> str:
+    """Retained status of one gateway instance (online, degraded); also its last will."""
+    return f"{topics.PREFIX}/gateway/{client_id}/status"
+
+
+def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
+    """The configured store backend (an async context manager)."""
+    if cfg.kind == "influx_v1":
+        return InfluxV1Store(cfg.url, cfg.db)
+    if cfg.kind == "influx_v2":
+        return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=store_token(cfg))
+    return SQLiteStore(cfg.path)
+
+
+class Gateway:
+    """The running gateway; also the :class:`gateway.api.GatewayView` of the HTTP API."""
+
+    def __init__(
+        self,
+        cfg: GatewayConfig,
+        *,
+        analytics: Analytics | None = None,
+        store: TimeSeriesStore | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        r = cfg.rule
+        self.analytics = analytics or ThresholdRule(r.point, r.limit, r.clear_below, r.samples)
+        self._store_override = store
+        self.metrics = Metrics()
+        keepalive = cfg.liveness.device_keepalive_s
+        offline_after = max(keepalive, cfg.liveness.offline_factor * keepalive - cfg.liveness.tick_s)
+        self.liveness = Liveness(offline_after)
+        self._stack = AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._done: asyncio.Future[None] | None = None
+        self._degraded = False
+        self._last_total = 0.0
+        self._published_connects = -1
+        self.http_port = cfg.http.port
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        cfg = self.cfg
+        stack = self._stack
+        try:
+            self.state = IngestState(
+                cfg.spool.state_path, cfg.limits.dead_letter_payload_bytes, cfg.limits.dead_letter_keep
+            )
+            stack.callback(self.state.close)
+            store: TimeSeriesStore
+            if self._store_override is not None:
+                store = self._store_override
+            else:
+                store = await stack.enter_async_context(make_store(cfg.store))
+            self.store = store
+            self.spool = await stack.enter_async_context(
+                Spool(cfg.spool.path, store, degraded_after=cfg.spool.degraded_after_s, clock=self.clock)
+            )
+            tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
+            tracker.load(self.state.load_marks())
+            will = (gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
+            filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
+            self.mqtt = await stack.enter_async_context(
+                MqttSession(cfg.mqtt, [*filters, topics.STATUS_FILTER], mqtt_password(cfg.mqtt), will)
+            )
+            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
+            self.pipeline = IngestPipeline(
+                site=cfg.site,
+                spool=self.spool,
+                state=self.state,
+                tracker=tracker,
+                analytics=self.analytics,
+                liveness=self.liveness,
+                metrics=self.metrics,
+                policy=policy,
+                publish=self.mqtt.publish,
+            )
+            api = await stack.enter_async_context(ApiServer(self, cfg.http.bind, cfg.http.port))
+            self.http_port = api.port
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._done = asyncio.get_running_loop().create_future()
+        for name, fn in (
+            ("ingest", self._ingest_loop),
+            ("acks", self._ack_loop),
+            ("tick", self._tick_loop),
+            ("status", self._status_loop),
+        ):
+            task = asyncio.create_task(fn(), name=f"gateway-{name}")
+            task.add_done_callback(self._task_done)
+            self._tasks.append(task)
+        log.info(kv("gateway_started", client_id=cfg.mqtt.client_id, http_port=self.http_port))
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            self.mqtt.publish(
+                gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(False), True
+            )
+        await self._stack.aclose()
+        log.info(kv("gateway_stopped", client_id=self.cfg.mqtt.client_id))
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if self._done is None or self._done.done() or task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error(kv("gateway_task_failed", task=task.get_name(), error=exc))
+            self._done.set_exception(exc)
+
+    def stop(self) -> None:
+        """Ask :meth:`wait` to return (signal handlers call this)."""
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def wait(self) -> None:
+        """Until :meth:`stop`; re-raises the error of a failed task."""
+        assert self._done is not None, "use `async with Gateway(cfg)` first"
+        await self._done
+
+    # --- tasks ---------------------------------------------------------------------------------
+    async def _every(self, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await fn()
+
+    async def _ingest_loop(self) -> None:
+        while True:
+            batch = await self.mqtt.next_batch(self.cfg.limits.batch_max, idle=1.0)
+            if batch:
+                await self.pipeline.handle(batch)
+
+    async def _flush_acks(self) -> None:
+        for ack in self.pipeline.acks.take():
+            self.mqtt.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
+            self.metrics.inc("cw_acks_published_total")
+
+    async def _ack_loop(self) -> None:
+        await self._every(self.cfg.limits.ack_interval_s, self._flush_acks)
+
+    async def _tick(self) -> None:
+        await self.pipeline.tick(self.clock.time())
+
+    async def _tick_loop(self) -> None:
+        await self._every(self.cfg.liveness.tick_s, self._tick)
+
+    def _status_payload(self, online: bool) -> bytes:
+        return msgspec.json.encode(
+            {"online": online, "degraded": self._degraded, "ts": self.clock.time(), "site": self.cfg.site}
+        )
+
+    async def _refresh_status(self) -> None:
+        st = self.spool.stats()
+        m = self.metrics
+        degraded = st.degraded or st.config_error
+        connects = self.mqtt.connects
+        if degraded != self._degraded or connects != self._published_connects:
+            if degraded != self._degraded:
+                log.warning(kv("ingest_degraded" if degraded else "ingest_recovered", error=st.last_error))
+            self._degraded = degraded
+            self._published_connects = connects
+            self.mqtt.publish(gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(True), True)
+        total = m.get("cw_ingest_messages_total")
+        m.set("cw_ingest_rate_msgs_per_s", total - self._last_total)
+        self._last_total = total
+        m.set("cw_spool_depth", float(st.depth_lines))
+        m.set("cw_spool_oldest_age_seconds", st.oldest_age_s)
+        m.set("cw_store_write_errors_total", float(st.write_errors))
+        m.set("cw_store_dead_letters_total", float(st.dead_letters))
+        m.set("cw_ingest_degraded", float(degraded))
+        m.set("cw_mqtt_connected", float(self.mqtt.connected))
+        online = sum(d.online for d in self.liveness.devices.values())
+        m.set("cw_devices_online", float(online))
+        m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
+
+    async def _status_loop(self) -> None:
+        await self._every(1.0, self._refresh_status)
+
+    # --- GatewayView -----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        st = self.spool.stats()
+        degraded = st.degraded or st.config_error
+        return {
+            "status": "degraded" if degraded else "ok",
+            "degraded": degraded,
+            "store_error": st.last_error,
+            "mqtt_connected": self.mqtt.connected,
+            "spool_depth": st.depth_lines,
+            "spool_oldest_age_s": round(st.oldest_age_s, 3),
+            "dead_letters": int(self.metrics.total("cw_ingest_rejected_total")) + st.dead_letters,
+            "devices": len(self.liveness.devices),
+        }
+
+    def devices(self) -> list[dict[str, Any]]:
+        now = self.clock.time()
+        out: list[dict[str, Any]] = []
+        for device, live in sorted(self.liveness.devices.items()):
+            row: dict[str, Any] = {
+                "device": device,
+                "online": live.online,
+                "agent": live.agent,
+                "last_seen_s": round(now - live.last_seen, 1) if live.last_seen else None,
+            }
+            msg = self.pipeline.last.get(device)
+            if msg is not None:
+                temps = [v for v in msg.ports.get("socket_temp", []) if v is not None]
+                power = [v for v in msg.ports.get("power", []) if v is not None]
+                row |= {
+                    "model": msg.model,
+                    "ts": msg.ts,
+                    "max_socket_temp": max(temps, default=None),
+                    "total_power": sum(power) if power else None,
+                    "ports": msg.ports,
+                    "values": msg.values,
+                }
+            out.append(row)
+        return out
+
+    def alerts(self, open_only: bool) -> list[dict[str, Any]]:
+        return [msgspec.structs.asdict(a) for a in self.state.alerts(open_only=open_only)]
+
+    def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
+        return msgspec.structs.asdict(self.pipeline.book.acknowledge(alert_id, user, self.clock.time()))
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        return [msgspec.structs.asdict(d) for d in self.state.dead_letters(limit)]
+
+    def metrics_text(self) -> str:
+        return self.metrics.render()
+
+    async def series(
+        self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int
+    ) -> list[Row]:
+        return await self.store.series(measurement, fields, where, start_ms, end_ms)

@@ -1,7 +1,8 @@
 """A small acknowledging subscriber: the gateway's stand-in for tests, benchmarks and the demo.
 
 It subscribes (persistent session, QoS 1) to the telemetry and event topics, records each
-(device, boot, seq) with its first arrival time, counts duplicates, and every
+(device, boot, seq) with its first arrival time and source ts, counts duplicates and conflicts
+(the same key with a different ts: a seq reused within a boot), and every
 ``flush_interval`` publishes one ``Ack`` per (device, boot) covering every seq received since
 the last flush — duplicates included, so a re-sent message is acked again. Run it alone with
 ``python -m edge_agent.acker mqtt://127.0.0.1:1883``; it prints ``ready`` once subscribed.
@@ -62,7 +63,9 @@ class Acker:
         self.seen: dict[Key, float] = {}
         self.order: list[Key] = []
         self.events: set[Key] = set()
+        self.ts: dict[Key, float] = {}
         self.duplicates = 0
+        self.conflicts = 0
         self.invalid = 0
         self._pending: defaultdict[tuple[str, int], list[int]] = defaultdict(list)
         self._conn: Connection | None = None
@@ -108,8 +111,12 @@ class Acker:
         key = (msg.device, msg.boot, msg.seq)
         if key in self.seen:
             self.duplicates += 1
+            if self.ts[key] != msg.ts:
+                self.conflicts += 1
+                log.error(kv("acker_seq_conflict", device=msg.device, boot=msg.boot, seq=msg.seq))
         else:
             self.seen[key] = time.monotonic()
+            self.ts[key] = msg.ts
             self.order.append(key)
             if isinstance(msg, Event):
                 self.events.add(key)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from chargewatch import logs
 from chargewatch.errors import ChargeWatchError, ConfigError
-from firmware_sim.runner import SiteRunner
+from firmware_sim.faults import Fault, load_scenario
+from firmware_sim.runner import SiteRunner, scenario_faults
 from firmware_sim.site import Site, load_site
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def serve(site: Site, args: argparse.Namespace) -> None:
+async def serve(site: Site, args: argparse.Namespace, faults: list[tuple[str, Fault]]) -> None:
     """Run the site until SIGINT or SIGTERM, then close everything."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runner = SiteRunner(site, speed=args.speed, seed=args.seed, faults=faults, labels=args.labels)
     try:
-        async with SiteRunner(site, speed=args.speed, seed=args.seed) as runner:
+        async with runner:
             for ep in runner.endpoints:
                 sys.stdout.write(json.dumps(ep.to_json()) + "\n")
             sys.stdout.flush()
@@ -65,11 +67,14 @@ def main(argv: list[str]) -> int:
     logs.setup(args.log_level)
     try:
         site = load_site(args.site)
+        faults = []
+        if args.scenario is not None:
+            faults = scenario_faults(load_scenario(args.scenario), site, args.scenario)
     except ConfigError as exc:
         print(f"chargewatch sim: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(site, args))
+        asyncio.run(serve(site, args, faults))
     except ConfigError as exc:
         print(f"chargewatch sim: {exc}", file=sys.stderr)
         return 2

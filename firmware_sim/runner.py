@@ -11,14 +11,17 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 from chargewatch.clock import Clock, SystemClock
+from chargewatch.errors import ConfigError
 from chargewatch.logs import kv
 from chargewatch.profiles import DeviceProfile
+from firmware_sim.faults import Fault, FaultError, Label, LabelWriter, Scenario
 from firmware_sim.model import DeviceModel
 from firmware_sim.registers import RegisterImage
 from firmware_sim.server import ModbusBus, ServedDevice, Transport
@@ -33,6 +36,34 @@ StepObserver = Callable[[float], None]
 
 _MAX_CATCH_UP = 50  # steps run back to back before yielding to the servers
 _LAG_S = 2.0  # wall seconds behind schedule that count as lagging
+
+
+@runtime_checkable
+class FaultableModel(Protocol):
+    """A model that takes injected faults and reports ground-truth labels (the physics' models do)."""
+
+    def inject(self, fault: Fault) -> None: ...
+
+    def drain_labels(self) -> list[Label]: ...
+
+
+def scenario_faults(scenario: Scenario, site: Site, path: Path | str) -> list[tuple[str, Fault]]:
+    """(device id, fault) for every fault of ``scenario``, onsets counted from the site's start.
+
+    The scenario's devices must exist in the site with the same model; ConfigError otherwise.
+    """
+    models = {d.id: d.model for bus in site.buses for d in bus.devices}
+    scenario_models = {d.id: d.model for d in scenario.devices}
+    out: list[tuple[str, Fault]] = []
+    for i, spec in enumerate(scenario.faults):
+        want = scenario_models.get(spec.device)
+        if models.get(spec.device) is None or want != models[spec.device]:
+            raise ConfigError(
+                f"{path}: faults[{i}].device: {spec.device!r} ({want}) is not a device of site "
+                f"{site.spec.site} with that model. Fix: use one of {sorted(models)} with its model"
+            )
+        out.append((spec.device, spec.fault(site.start_time)))
+    return out
 
 
 def device_seed(site_seed: int, device_id: str) -> int:
@@ -83,6 +114,8 @@ class SiteRunner:
         factory: DeviceFactory | None = None,
         on_step: StepObserver | None = None,
         clock: Clock | None = None,
+        faults: Sequence[tuple[str, Fault]] = (),
+        labels: Path | None = None,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be > 0 (or None for manual stepping), got {speed}")
@@ -101,6 +134,10 @@ class SiteRunner:
         self._muted: set[str] = set()
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
+        self._faults = list(faults)
+        self._labels_path = labels
+        self._label_writer: LabelWriter | None = None
+        self._faultable: dict[str, FaultableModel] = {}
 
     @property
     def time(self) -> float:
@@ -139,17 +176,31 @@ class SiteRunner:
             units: dict[int, ServedDevice] = {}
             for dev in bus.devices:
                 profile = self.site.profiles[dev.model]
-                params: dict[str, object] = {"ambient": self.site.spec.ambient, **dev.params}
+                params: dict[str, object] = dict(dev.params)
+                if profile.kind == "pile":
+                    params.setdefault("ambient", self.site.spec.ambient)
                 model = factory(dev.id, profile, params, device_seed(self.seed, dev.id), start)
+                if isinstance(model, FaultableModel):
+                    self._faultable[dev.id] = model
                 served = ServedDevice(model, RegisterImage(dev.id, profile), dev.unit)
                 served.refresh()
                 units[dev.unit] = served
                 self.devices[dev.id] = served
             self._buses.append(ModbusBus(bus.spec, units))
+        for device_id, fault in self._faults:
+            target = self._faultable.get(device_id)
+            if target is None:
+                raise ConfigError(f"device {device_id}: its model takes no faults. Fix: remove its faults")
+            try:
+                target.inject(fault)
+            except FaultError as exc:
+                raise ConfigError(f"{exc}. Fix: correct the scenario's fault for {device_id}") from exc
 
     async def __aenter__(self) -> Self:
         self._build()
         try:
+            if self._labels_path is not None:
+                self._label_writer = self._stack.enter_context(LabelWriter(self._labels_path))
             for bus in self._buses:
                 await self._stack.enter_async_context(bus)
             if self.speed is not None:
@@ -196,8 +247,21 @@ class SiteRunner:
             served.refresh()
             self._note_responding(device_id, served.model.responding, t)
         self._steps += 1
+        self._collect_labels()
         if self._on_step is not None:
             self._on_step(t)
+
+    def _collect_labels(self) -> None:
+        for model in self._faultable.values():
+            labels = model.drain_labels()
+            if not labels:
+                continue
+            for lb in labels:
+                log.info(
+                    kv("fault_label", device=lb.device, port=lb.port, kind=lb.kind, phase=lb.event, t=lb.t)
+                )
+            if self._label_writer is not None:
+                self._label_writer.write(labels)
 
     def _note_responding(self, device_id: str, responding: bool, t: float) -> None:
         if responding == (device_id not in self._muted):

@@ -1,0 +1,140 @@
+"""How injected faults act on a pile: hazards change the physics, sensor faults the readings.
+
+Hazard faults on a port force a session at onset when the port has none (a rider plugs in
+the affected bike) and keep the bike plugged. Sensor faults act on the telemetry path only
+(what the registers report); the firmware's own protection inputs stay true.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+from chargewatch.profiles import DeviceProfile
+from firmware_sim.devices.port import Port
+from firmware_sim.faults.kinds import Fault, ParamValue
+from firmware_sim.physics.charger import Charger, Chemistry, draw_charger
+from firmware_sim.physics.thermal import BATTERY_CRITICAL_C, SOCKET_CRITICAL_C
+
+_STAY_DROPPED = 0.8
+
+
+class SensorFault:
+    """One active sensor fault on one reading of one port."""
+
+    __slots__ = ("dropped", "fault", "kind", "point", "port", "raw", "sentinel", "share", "value")
+
+    def __init__(self, fault: Fault, point: str, share: float, sentinel: float) -> None:
+        self.fault = fault
+        self.kind = fault.kind
+        self.point = point
+        self.port = fault.port if fault.port is not None else 0
+        self.share = share
+        self.sentinel = sentinel
+        self.dropped = False
+        #: value that replaces the reading this step (stuck, dropout), or None
+        self.value: float | None = None
+        #: registers that replace the encoded reading this step (garbage), or None
+        self.raw: list[int] | None = None
+
+    def step(self, rng: random.Random, profile: DeviceProfile) -> None:
+        """Draw this step's effect (dropout bursts, garbage words)."""
+        if self.kind == "sensor_dropout":
+            if self.dropped:
+                self.dropped = rng.random() < _STAY_DROPPED
+            else:
+                enter = self.share * (1.0 - _STAY_DROPPED) / max(1e-9, 1.0 - self.share)
+                self.dropped = rng.random() < enter
+            self.value = self.sentinel if self.dropped else None
+        elif self.kind == "sensor_garbage":
+            self.raw = garbage_words(rng, profile, self.point) if rng.random() < self.share else None
+
+
+def garbage_words(rng: random.Random, profile: DeviceProfile, name: str) -> list[int]:
+    """Random registers that decode outside the point's plausible range (or to NaN/inf)."""
+    point = profile.point(name)
+    words = [0xFFFF] * point.width
+    for _ in range(64):
+        words = [rng.getrandbits(16) for _ in range(point.width)]
+        if not point.plausible(point.decode(words)):
+            return words
+    return words
+
+
+def reading(port: Port, point: str) -> float:
+    """The value the firmware reports for ``point`` of ``port`` right now."""
+    if point == "socket_temp":
+        return port.socket_read
+    value: float = getattr(port, point)
+    return value
+
+
+Watch = tuple[Fault, Callable[[], bool]]
+
+
+def apply_hazard(
+    port: Port,
+    fault: Fault,
+    params: dict[str, ParamValue],
+    t: float,
+    rng: random.Random,
+    *,
+    chemistries: list[Chemistry],
+    limit_a: float,
+) -> Watch:
+    """Start hazard ``fault`` on ``port``; return the watch that detects its critical moment."""
+    kind = fault.kind
+    num = {k: float(v) for k, v in params.items() if not isinstance(v, str)}
+    charger = port.charger
+    if charger is None:
+        lithium = [c for c in chemistries if c.startswith("lithium")] or list(chemistries)
+        pool = lithium if kind == "thermal_runaway_precursor" else chemistries
+        soc = rng.uniform(0.1, 0.3) if kind == "oversized_battery" else None
+        charger = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=soc)
+        if kind == "oversized_battery":
+            charger.capacity_wh *= num["factor"]
+        port.charger = charger
+    elif kind == "oversized_battery":
+        charger.capacity_wh *= num["factor"]
+        charger.soc /= num["factor"]
+        charger.stage = "cc" if charger.soc < charger.cv_soc else "cv"
+    port.hazard_hold = True
+    port.unplug_at = math.inf
+    if not port.charging and port.relay_on:
+        port.start_session()
+    if kind == "connector_overheat":
+        port.overheat = (t, num["doubling_s"], num["max_ohm"])
+        check = _at_least(port, "socket_c", SOCKET_CRITICAL_C)
+    elif kind == "thermal_runaway_precursor":
+        port.self_heat = (t, num["q0_w"], num["growth_s"], num["max_w"])
+        check = _at_least(port, "battery_c", BATTERY_CRITICAL_C)
+    elif kind == "overcharge":
+        charger.taper_floor = num["taper_floor"]
+        if charger.full:
+            charger.stage = "cv"
+        check = _at_least(charger, "soc", 1.2)
+    elif kind == "oversized_battery":
+        check = _at_least(port, "dc_wh", 2.0 * charger.nominal_wh)
+    elif kind == "overcurrent_spike":
+        port.spike = (limit_a * num["factor"], num["every_s"], t)
+        check = _spiked(port, limit_a)
+    else:
+        port.short_a = num["current_a"]
+        check = _at_least(port, "current", limit_a)
+    return fault, check
+
+
+def _at_least(obj: Port | Charger, attr: str, level: float) -> Callable[[], bool]:
+    def check() -> bool:
+        value: float = getattr(obj, attr)
+        return value >= level
+
+    return check
+
+
+def _spiked(port: Port, limit_a: float) -> Callable[[], bool]:
+    def check() -> bool:
+        return port.spiking and port.current > limit_a
+
+    return check

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chargewatch.messages import Status, decode_message
-from chargewatch.topics import agent_status_topic
 from edge_agent.acker import Acker
 from edge_agent.mqtt import MqttLink
-from edge_agent.mqtt._transport import Connection, Endpoint
 from edge_agent.outbox import Outbox
-from tests.agent.io.support import add_tel, mqtt_for, outbox_for
+from tests.agent.io.support import add_tel, last_status, mqtt_for, outbox_for, wait_empty
 from tests.support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -27,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 async def _drain(box: Outbox, url: str, agent: str, devices: list[str]) -> None:
     async with MqttLink(mqtt_for(url, agent), box, agent=agent, devices=devices):
         async with asyncio.timeout(30):
-            while box.depth():
-                await asyncio.sleep(0.05)
+            await wait_empty(box)
 
 
 def _contiguous(acker: Acker, device: str, boot: int) -> list[int]:
@@ -39,9 +35,10 @@ def _contiguous(acker: Acker, device: str, boot: int) -> list[int]:
 
 async def test_broker_sigkill_mid_stream_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:
     with Outbox(outbox_for(tmp_path)) as box:
-        async with Acker(mosquitto.url) as acker, MqttLink(
-            mqtt_for(mosquitto.url), box, agent="agent-1", devices=["pile-1"]
-        ) as link:
+        async with (
+            Acker(mosquitto.url) as acker,
+            MqttLink(mqtt_for(mosquitto.url), box, agent="agent-1", devices=["pile-1"]) as link,
+        ):
             async with asyncio.timeout(10):
                 await acker.wait_ready()
                 await link.wait_connected()
@@ -54,26 +51,10 @@ async def test_broker_sigkill_mid_stream_loses_nothing(mosquitto: Mosquitto, tmp
                     mosquitto.start()
                 await asyncio.sleep(0.001)
             async with asyncio.timeout(30):
-                while box.depth():
-                    await asyncio.sleep(0.05)
+                await wait_empty(box)
             assert acker.seqs("pile-1", box.boot) == committed
             assert acker.conflicts == 0
             print(f"broker kill: {len(committed)} committed, {acker.duplicates} duplicates deduped")
-
-
-async def _last_status(url: str, agent: str) -> Status:
-    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def on_message(_topic: str, payload: bytes) -> None:
-        if not got.done():
-            got.set_result(payload)
-
-    ep = Endpoint(host="127.0.0.1", port=int(url.rsplit(":", 1)[1]), client_id="status-reader", clean_start=True)
-    async with Connection(ep, on_message) as conn, asyncio.timeout(5):
-        conn.subscribe([(agent_status_topic(agent), 1)])
-        msg = decode_message(await got)
-    assert isinstance(msg, Status)
-    return msg
 
 
 async def test_producer_sigkill_many_times(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -84,8 +65,13 @@ async def test_producer_sigkill_many_times(mosquitto: Mosquitto, tmp_path: Path)
             await acker.wait_ready()
         for _ in range(15):
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.agent.io.producer", str(tmp_path), mosquitto.url,
-                cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "tests.agent.io.producer",
+                str(tmp_path),
+                mosquitto.url,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
             )
             try:
                 assert proc.stdout is not None
@@ -97,8 +83,9 @@ async def test_producer_sigkill_many_times(mosquitto: Mosquitto, tmp_path: Path)
             finally:
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
-        status = await _last_status(mosquitto.url, "producer")
-        assert not status.online and status.boot == boots[-1]
+        status = await last_status(mosquitto.port, "producer")
+        assert not status.online
+        assert status.boot == boots[-1]
         with Outbox(outbox_for(tmp_path)) as box:
             assert box.boot == boots[-1] + 1
             await _drain(box, mosquitto.url, "producer", ["pile-k"])

@@ -37,7 +37,7 @@ def test_bad_settings_name_the_key(raw: dict[str, object], needle: str) -> None:
 
 
 def test_url_parts_and_password_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    s = MqttSettings(url="mqtts://broker.example", client_id="a", username="u", password_env="CW_PW")
+    s = MqttSettings(url="mqtts://broker.example", client_id="a", username="u", password_env="CW_PW")  # noqa: S106 -- a variable name
     assert (s.host, s.port, s.tls) == ("broker.example", 8883, True)
     with pytest.raises(ConfigError, match="CW_PW"):
         s.resolve_password()

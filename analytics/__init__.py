@@ -1,1 +1,40 @@
-"""ChargeWatch analytics."""
+"""ChargeWatch analytics: streaming detectors, rules, alert lifecycle, charging sessions.
+
+Pure computation, no I/O. The gateway feeds :class:`Pipeline` message by message.
+"""
+
+from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Grouper, Notification
+from analytics.detectors import Detector, ThermalBank, ThermalDetector, ThresholdFilter, UnivariateDetector
+from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError, UnknownAlertError
+from analytics.pipeline import DEFAULT_SPECS, Pipeline, PipelineConfig, load_config
+from analytics.rules import RuleConfig
+from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff, fee
+
+__all__ = [
+    "DEFAULT_SPECS",
+    "AlertChange",
+    "AlertManager",
+    "AlertSpec",
+    "AnalyticsError",
+    "CheckpointError",
+    "Condition",
+    "Detector",
+    "DetectorInputError",
+    "Fee",
+    "Grouper",
+    "Notification",
+    "Pipeline",
+    "PipelineConfig",
+    "RuleConfig",
+    "SessionConfig",
+    "SessionDetector",
+    "SessionRecord",
+    "Tariff",
+    "ThermalBank",
+    "ThermalDetector",
+    "ThresholdFilter",
+    "UnivariateDetector",
+    "UnknownAlertError",
+    "fee",
+    "load_config",
+]

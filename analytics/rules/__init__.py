@@ -1,0 +1,8 @@
+"""Rules over telemetry: physical limits, sensor plausibility, blocker health."""
+
+from analytics.rules.blocker import BlockerRules
+from analytics.rules.config import RuleConfig
+from analytics.rules.physical import PhysicalRules
+from analytics.rules.sensor import SensorRules
+
+__all__ = ["BlockerRules", "PhysicalRules", "RuleConfig", "SensorRules"]

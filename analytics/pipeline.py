@@ -1,0 +1,277 @@
+"""The facade the gateway calls: telemetry and events in, alert changes and sessions out.
+
+Per device the pipeline keeps columnar state (numpy arrays over ports) and runs, per
+telemetry message: sensor plausibility → physical rules and the thermal baseline →
+session tracking, or the blocker rules; then the alert manager turns the conditions into
+state changes. ``tick(now)`` raises "device offline" and scores running sessions in one
+batch. ``checkpoint()``/``restore()`` carry all learning across a restart. Pure computation:
+no I/O, no clocks of its own (time comes from the messages and from ``tick``).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Mapping
+
+import msgspec
+import numpy as np
+
+from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Evidence, Grouper, Notification
+from analytics.errors import CheckpointError
+from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
+from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker, Tariff
+from chargewatch.errors import ConfigError
+from chargewatch.logs import kv
+from chargewatch.messages import Event, Telemetry
+from chargewatch.profiles import DeviceProfile
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+_EVIDENCE_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage")
+_PORT_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage", "state")
+_LIVENESS = ("device_offline",)
+_SESSION_MODEL = ("session_anomaly",)
+
+DEFAULT_SPECS: dict[str, AlertSpec] = {
+    "socket_overtemp": AlertSpec(for_s=30.0, clear_s=60.0),
+    "temp_rising_fast": AlertSpec(for_s=60.0, clear_s=120.0),
+    "overcurrent": AlertSpec(for_s=2.0, clear_s=30.0),
+    "current_spike": AlertSpec(for_s=0.0, clear_s=30.0),
+    "thermal_residual": AlertSpec(for_s=60.0, clear_s=300.0),
+    "port_hotter_than_neighbours": AlertSpec(for_s=120.0, clear_s=300.0),
+    "smoke": AlertSpec(for_s=0.0, clear_s=60.0),
+    "sensor_fault": AlertSpec(for_s=30.0, clear_s=300.0),
+    "session_no_float": AlertSpec(for_s=0.0, clear_s=0.0),
+    "power_after_float": AlertSpec(for_s=120.0, clear_s=300.0),
+    "oversized_battery": AlertSpec(for_s=0.0, clear_s=0.0),
+    "repeated_restarts": AlertSpec(for_s=0.0, clear_s=600.0),
+    "session_anomaly": AlertSpec(for_s=0.0, clear_s=0.0),
+    "blocker_camera_fault": AlertSpec(for_s=30.0, clear_s=60.0),
+    "blocker_door_held": AlertSpec(for_s=0.0, clear_s=30.0),
+    "blocker_relay_stuck": AlertSpec(for_s=0.0, clear_s=30.0),
+    "blocker_no_detections": AlertSpec(for_s=0.0, clear_s=0.0),
+    "device_offline": AlertSpec(for_s=0.0, clear_s=0.0),
+}
+
+
+class PipelineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything tunable in the analytics; every field has a working default."""
+
+    rules: RuleConfig = msgspec.field(default_factory=RuleConfig)
+    sessions: SessionConfig = msgspec.field(default_factory=SessionConfig)
+    tariff: Tariff = msgspec.field(default_factory=Tariff)
+    alerts: dict[str, AlertSpec] = msgspec.field(default_factory=dict)
+    offline_after_s: float = 90.0
+    evidence_samples: int = 10
+    session_score_threshold: float = 0.7
+    group_wait_s: float = 30.0
+
+
+def load_config(data: Mapping[str, object], source: str) -> PipelineConfig:
+    """Validate a mapping (e.g. the gateway's YAML ``analytics:`` section) into a config."""
+    try:
+        return msgspec.convert(data, PipelineConfig)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise ConfigError(f"{source}: analytics config: {exc}; fix or remove that key") from exc
+
+
+class _Pile:
+    def __init__(self, device: str, ports: int, cfg: PipelineConfig, max_current_a: float) -> None:
+        self.ports = ports
+        self.sensor = SensorRules(ports, cfg.rules)
+        self.physical = PhysicalRules(ports, cfg.rules, max_current_a)
+        self.sessions = SessionTracker(device, ports, cfg.sessions, cfg.tariff)
+        self.ring = np.full((cfg.evidence_samples, ports, len(_EVIDENCE_COLS) + 1), np.nan)
+        self.ring_pos = 0
+
+
+class Pipeline:
+    """Per-port analytics of a fleet, fed message by message."""
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        profiles: Mapping[str, DeviceProfile] | None = None,
+        session_model: SessionDetector | None = None,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.limits = {m: dict(p.limits) for m, p in (profiles or {}).items()}
+        self.kinds = {m: p.kind for m, p in (profiles or {}).items()}
+        self.session_model = session_model
+        self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
+        self.grouper = Grouper(self.config.group_wait_s)
+        self.piles: dict[str, _Pile] = {}
+        self.blockers: dict[str, BlockerRules] = {}
+        self.last_seen: dict[str, float] = {}
+        self.finished: list[SessionRecord] = []
+
+    # -- telemetry -----------------------------------------------------------------------------
+    def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
+        """Analyse one poll of one device; return the alert changes it causes."""
+        changes: list[AlertChange] = []
+        if self.last_seen.get(msg.device, -1.0) < 0 or self._offline(msg.device):
+            changes += self.alerts.resolve_device(msg.ts, msg.device, _LIVENESS)
+        self.last_seen[msg.device] = max(msg.ts, self.last_seen.get(msg.device, msg.ts))
+        kind = self.kinds.get(msg.model) or ("blocker" if "detections" in msg.values else "pile")
+        if kind == "blocker":
+            changes += self._blocker(msg)
+        else:
+            changes += self._pile(msg)
+        self.grouper.add(changes)
+        return changes
+
+    def _offline(self, device: str) -> bool:
+        return self.alerts.is_open(device, None, "device_offline")
+
+    def _pile(self, msg: Telemetry) -> list[AlertChange]:
+        ports = max((len(c) for c in msg.ports.values()), default=0)
+        if ports == 0:
+            return []
+        pile = self.piles.get(msg.device)
+        if pile is None or pile.ports != ports:
+            limit = self.limits.get(msg.model, {}).get(
+                "port_max_current_a", self.config.rules.default_max_current_a
+            )
+            pile = self.piles[msg.device] = _Pile(msg.device, ports, self.config, limit)
+            log.info(kv("pile_tracked", device=msg.device, ports=ports))
+        nan = np.full(ports, np.nan)
+        cols = {
+            name: np.array(msg.ports[name], dtype=np.float64) if name in msg.ports else nan
+            for name in _PORT_COLS
+        }
+        ambient = msg.values.get("ambient_temp")
+        amb = np.nan if ambient is None else ambient
+        conditions: list[Condition] = []
+        temp_ok = pile.sensor.evaluate(msg.ts, cols, msg.flags, conditions)
+        pile.physical.evaluate(
+            msg.ts,
+            cols,
+            amb,
+            smoke=bool(msg.values.get("smoke_alarm")),
+            temp_ok=temp_ok,
+            conditions=conditions,
+        )
+        state = cols["state"] if "state" in msg.ports else None
+        self.finished += pile.sessions.update(msg.ts, cols["power"], cols["socket_temp"], state, conditions)
+        row = pile.ring[pile.ring_pos % len(pile.ring)]
+        row[:, 0] = msg.ts
+        for j, name in enumerate(_EVIDENCE_COLS, start=1):
+            row[:, j] = cols[name]
+        pile.ring_pos += 1
+        if not conditions and msg.device not in self.alerts.devices():
+            return []
+        kinds = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
+        return self.alerts.evaluate(
+            msg.ts, msg.device, kinds, conditions, lambda port: self._evidence(pile, port, amb)
+        )
+
+    def _evidence(self, pile: _Pile, port: int | None, ambient: float) -> Evidence:
+        n = len(pile.ring)
+        out: Evidence = []
+        for k in range(max(pile.ring_pos - n, 0), pile.ring_pos):
+            row = pile.ring[k % n]
+            ports = range(pile.ports) if port is None else (port,)
+            for p in ports:
+                sample: dict[str, float | str | None] = {"port": float(p), "ambient_temp": ambient}
+                for j, name in enumerate(("ts", *_EVIDENCE_COLS)):
+                    value = float(row[p, j])
+                    sample[name] = None if np.isnan(value) else value
+                out.append(sample)
+        return out
+
+    def _blocker(self, msg: Telemetry) -> list[AlertChange]:
+        rules = self.blockers.get(msg.device)
+        if rules is None:
+            max_hold = self.limits.get(msg.model, {}).get("max_hold_s")
+            rules = self.blockers[msg.device] = BlockerRules(self.config.rules, max_hold)
+        conditions: list[Condition] = []
+        rules.evaluate(msg.ts, msg.values, conditions)
+        sample: dict[str, float | str | None] = {"ts": msg.ts, **msg.values}
+        return self.alerts.evaluate(msg.ts, msg.device, BlockerRules.KINDS, conditions, lambda _: [sample])
+
+    # -- events, time, sessions ------------------------------------------------------------------
+    def process_event(self, msg: Event) -> list[AlertChange]:
+        """Analyse one device event: liveness from the agent, session end reasons."""
+        changes: list[AlertChange] = []
+        if msg.kind == "device_down":
+            cond = Condition(None, "device_offline", "critical", "agent reports the device not answering")
+            changes = self.alerts.evaluate(msg.ts, msg.device, _LIVENESS, [cond], lambda _: [])
+        elif msg.kind == "device_up":
+            changes = self.alerts.resolve_device(msg.ts, msg.device, _LIVENESS)
+        elif msg.kind == "session_end" and msg.port is not None and msg.device in self.piles:
+            reason = msg.data.get("reason")
+            if isinstance(reason, str):
+                self.piles[msg.device].sessions.end_reason[msg.port] = reason
+        self.grouper.add(changes)
+        return changes
+
+    def tick(self, now: float) -> list[AlertChange]:
+        """Liveness (no telemetry for ``offline_after_s``), blocker droughts, batch session scores."""
+        changes: list[AlertChange] = []
+        limit = self.config.offline_after_s
+        for device, seen in self.last_seen.items():
+            if now - seen > limit and not self._offline(device):
+                msg = f"no telemetry for {now - seen:.0f} s"
+                cond = Condition(None, "device_offline", "critical", msg)
+                changes += self.alerts.evaluate(now, device, _LIVENESS, [cond], lambda _: [])
+        for device, rules in self.blockers.items():
+            conditions: list[Condition] = []
+            rules.drought(now, conditions)
+            changes += self.alerts.evaluate(now, device, ("blocker_no_detections",), conditions, lambda _: [])
+        changes += self._score_sessions(now)
+        self.grouper.add(changes)
+        return changes
+
+    def _score_sessions(self, now: float) -> list[AlertChange]:
+        model = self.session_model
+        if model is None:
+            return []
+        where: list[tuple[str, int]] = []
+        rows: list[dict[str, float]] = []
+        for device, pile in self.piles.items():
+            ports, feats = pile.sessions.features(now)
+            where += [(device, p) for p in ports]
+            rows += feats
+        scores = model.score_many(rows)
+        by_device: dict[str, list[Condition]] = {d: [] for d in self.piles}
+        for (device, port), score in zip(where, scores, strict=True):
+            if score >= self.config.session_score_threshold:
+                by_device[device].append(
+                    Condition(port, "session_anomaly", "info", f"session score {score:.2f}")
+                )
+        out: list[AlertChange] = []
+        for device, conds in by_device.items():
+            out += self.alerts.evaluate(now, device, _SESSION_MODEL, conds, lambda _: [])
+        return out
+
+    def pop_sessions(self) -> list[SessionRecord]:
+        """Sessions finished since the last call (for the ``session`` measurement)."""
+        out, self.finished = self.finished, []
+        return out
+
+    def notifications(self, now: float, *, force: bool = False) -> list[Notification]:
+        """Grouped notifications due at ``now`` (see :class:`analytics.alerts.Grouper`)."""
+        return self.grouper.flush(now, force=force)
+
+    def acknowledge(self, alert_id: str, user: str, ts: float) -> AlertChange:
+        """Acknowledge an open alert; raises UnknownAlertError if it is not open."""
+        return self.alerts.acknowledge(alert_id, user, ts)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def checkpoint(self) -> bytes:
+        """All learnt state and open alerts, versioned."""
+        state = {k: v for k, v in self.__dict__.items() if k != "config"}
+        return pickle.dumps({"version": CHECKPOINT_VERSION, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        """Replace this pipeline's state with a :meth:`checkpoint` (config stays this one's)."""
+        try:
+            blob = pickle.loads(data)  # noqa: S301 - our own checkpoint from the gateway's disk
+        except Exception as exc:
+            raise CheckpointError(f"analytics checkpoint is not readable: {exc}") from exc
+        if not isinstance(blob, dict) or blob.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"analytics checkpoint version is not {CHECKPOINT_VERSION}; start fresh")
+        self.__dict__.update(blob["state"])
+        log.info(kv("analytics_restored", piles=len(self.piles), blockers=len(self.blockers)))

@@ -1,0 +1,32 @@
+"""Thresholds of the physical, sensor and blocker rules (validated config, unknown keys rejected)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Rule thresholds; defaults follow DOMAIN.md (vendor limits, firmware conventions)."""
+
+    temp_warn_c: float = 70.0
+    temp_crit_c: float = 85.0
+    temp_hysteresis_c: float = 5.0
+    rise_c_per_min: float = 1.5
+    rise_min_above_ambient_c: float = 15.0
+    overcurrent_factor: float = 1.05
+    spike_factor: float = 1.5
+    default_max_current_a: float = 5.5
+    residual_min_c: float = 6.0
+    residual_score: float = 0.5
+    neighbour_delta_c: float = 20.0
+    neighbour_min_ports: int = 3
+    temp_range_c: tuple[float, float] = (-40.0, 150.0)
+    jump_c_per_s: float = 5.0
+    sensor_hold_s: float = 300.0
+    stuck_s: float = 1_800.0
+    loaded_w: float = 50.0
+    max_hold_s: float = 120.0
+    relay_mismatch_s: float = 30.0
+    drought_factor: float = 8.0
+    drought_min_s: float = 3_600.0
+    drought_min_detections: int = 10

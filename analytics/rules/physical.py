@@ -1,0 +1,129 @@
+"""Physical rules of one pile, vectorised over its ports, with hysteresis in value.
+
+Socket temperature (warning/critical, cleared ``temp_hysteresis_c`` below the trip), rate of
+rise (smoothed slope, only well above ambient), current above the port limit and sudden
+spikes, the thermal-baseline residual (a port heating faster than its load explains), a port
+much hotter than its neighbours, and smoke. Thermal rules only look at ports whose sensor
+is usable (see :mod:`analytics.rules.sensor`). Confirmation over time is the alert
+manager's ``for_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from analytics.alerts import Condition, Severity
+from analytics.detectors import ThermalBank
+from analytics.detectors._math import FloatArray, decay_alpha_v
+from analytics.rules.config import RuleConfig
+from analytics.rules.sensor import BoolArray
+
+_TEMP_HALF_LIFE_S = 20.0
+_SLOPE_HALF_LIFE_S = 60.0
+
+
+class PhysicalRules:
+    """Thermal and electrical rules of one pile."""
+
+    KINDS = (
+        "socket_overtemp",
+        "temp_rising_fast",
+        "overcurrent",
+        "current_spike",
+        "thermal_residual",
+        "port_hotter_than_neighbours",
+        "smoke",
+    )
+
+    def __init__(self, ports: int, config: RuleConfig, max_current_a: float) -> None:
+        self.config = config
+        self.max_current_a = max_current_a
+        self.thermal = ThermalBank(ports)
+        self.temp_level = np.zeros(ports, dtype=np.int8)
+        self.rising = np.zeros(ports, dtype=bool)
+        self.ema_temp = np.full(ports, np.nan)
+        self.slope = np.zeros(ports)
+        self.last_t = np.full(ports, np.nan)
+
+    def _slope(self, t: float, temp: FloatArray, ok: BoolArray) -> None:
+        dt = np.where(np.isnan(self.last_t), 0.0, t - self.last_t)
+        prev = self.ema_temp
+        ema = np.where(np.isnan(prev), temp, prev + decay_alpha_v(dt, _TEMP_HALF_LIFE_S) * (temp - prev))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inst = np.where(dt > 0, (ema - prev) / dt, 0.0)
+        a = decay_alpha_v(dt, _SLOPE_HALF_LIFE_S)
+        self.slope = np.where(ok, self.slope + a * (np.nan_to_num(inst) - self.slope), 0.0)
+        self.ema_temp = np.where(ok, ema, np.nan)
+        self.last_t = np.where(ok, t, np.nan)
+
+    def evaluate(
+        self,
+        t: float,
+        cols: Mapping[str, FloatArray],
+        ambient: float,
+        *,
+        smoke: bool,
+        temp_ok: BoolArray,
+        conditions: list[Condition],
+    ) -> None:
+        """Append the conditions holding at ``t``."""
+        cfg = self.config
+        temp = np.where(temp_ok, cols["socket_temp"], np.nan)
+        current = np.nan_to_num(cols["current"])
+        power = np.nan_to_num(cols["power"])
+        amb = np.full(temp.shape, ambient)
+        ok = temp_ok & np.isfinite(amb)
+        with np.errstate(invalid="ignore"):
+            crit = np.where(
+                self.temp_level == 2, temp > cfg.temp_crit_c - cfg.temp_hysteresis_c, temp >= cfg.temp_crit_c
+            )
+            warn = np.where(
+                self.temp_level >= 1, temp > cfg.temp_warn_c - cfg.temp_hysteresis_c, temp >= cfg.temp_warn_c
+            )
+        self.temp_level = np.where(crit, 2, np.where(warn, 1, 0)).astype(np.int8)
+        self._slope(t, temp, ok)
+        per_s = cfg.rise_c_per_min / 60.0
+        with np.errstate(invalid="ignore"):
+            hot = temp - amb >= cfg.rise_min_above_ambient_c
+        self.rising = ok & hot & np.where(self.rising, self.slope > per_s / 2, self.slope >= per_s)
+        over = current > self.max_current_a * cfg.overcurrent_factor
+        spike = current > self.max_current_a * cfg.spike_factor
+        resid = np.full(temp.shape, np.nan)
+        if ok.any():
+            resid = self.thermal.learn(t, np.where(ok, temp, 0.0), amb, current, power, valid=ok)
+        with np.errstate(invalid="ignore"):
+            excess = (
+                ok
+                & (resid >= cfg.residual_min_c)
+                & (self.thermal.scores(np.nan_to_num(resid)) >= cfg.residual_score)
+            )
+        hotter = np.zeros_like(ok)
+        if int(ok.sum()) >= cfg.neighbour_min_ports:
+            hotter = ok & (temp - np.median(temp[ok]) >= cfg.neighbour_delta_c)
+        flagged = np.flatnonzero((self.temp_level > 0) | self.rising | over | excess | hotter)
+        for i in flagged:
+            port = int(i)
+            if self.temp_level[i]:
+                sev: Severity = "critical" if self.temp_level[i] == 2 else "warning"
+                conditions.append(Condition(port, "socket_overtemp", sev, f"socket {temp[i]:.1f} °C"))
+            if self.rising[i]:
+                rate = self.slope[i] * 60.0
+                conditions.append(
+                    Condition(port, "temp_rising_fast", "warning", f"socket rising {rate:.1f} °C/min")
+                )
+            if spike[i]:
+                conditions.append(Condition(port, "current_spike", "critical", f"current {current[i]:.2f} A"))
+            elif over[i]:
+                msg = f"current {current[i]:.2f} A > limit {self.max_current_a:.2f} A"
+                conditions.append(Condition(port, "overcurrent", "critical", msg))
+            if excess[i]:
+                sev = "critical" if resid[i] >= 3 * cfg.residual_min_c else "warning"
+                msg = f"socket {resid[i]:.1f} °C hotter than its load explains"
+                conditions.append(Condition(port, "thermal_residual", sev, msg))
+            if hotter[i]:
+                msg = f"socket {temp[i] - np.median(temp[ok]):.1f} °C hotter than neighbours"
+                conditions.append(Condition(port, "port_hotter_than_neighbours", "warning", msg))
+        if smoke:
+            conditions.append(Condition(None, "smoke", "critical", "pile smoke sensor alarm"))

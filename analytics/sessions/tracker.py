@@ -1,0 +1,214 @@
+"""Charging-curve tracking per port: session boundaries, stage, energy, and curve alerts.
+
+Stage from the AC power relative to the session's peak: constant current (≥ 90 % of peak),
+constant voltage (tapering), float (below ``max(float_w, 20 % of peak)``, as pile firmware
+treats "full"). Alerts: a session that never reaches float, power rising again after float,
+energy or duration far beyond what this port normally takes (oversized or modified battery),
+and repeated restarts. A port's norms are learnt only from sessions that ended full without
+an alert, so anomalies do not become normal.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import numpy as np
+
+from analytics.alerts import Condition
+from analytics.detectors._math import FloatArray
+from analytics.sessions.records import SessionRecord, Tariff, fee
+
+CC, CV, FLOAT = 1, 2, 3
+_STATE_CHARGING, _STATE_FULL, _STATE_FAULT, _STATE_STOPPED = 1.0, 2.0, 3.0, 4.0
+_RESTARTS = 3
+_NORM_ALPHA = 0.2
+
+
+class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Session thresholds (firmware conventions from DOMAIN.md)."""
+
+    plugged_w: float = 3.5
+    float_w: float = 45.0
+    float_frac_of_peak: float = 0.2
+    refloat_w: float = 100.0
+    no_float_min_s: float = 6 * 3_600.0
+    oversize_factor: float = 2.5
+    norm_min_sessions: int = 3
+    restart_window_s: float = 600.0
+
+
+class SessionTracker:
+    """Sessions of the ``ports`` ports of one pile."""
+
+    KINDS = ("session_no_float", "power_after_float", "oversized_battery", "repeated_restarts")
+
+    def __init__(self, device: str, ports: int, config: SessionConfig, tariff: Tariff) -> None:
+        self.device = device
+        self.config = config
+        self.tariff = tariff
+        self.active = np.zeros(ports, dtype=bool)
+        self.start_t = np.zeros(ports)
+        self.last_t = np.zeros(ports)
+        self.energy = np.zeros(ports)
+        self.peak = np.zeros(ports)
+        self.stage = np.zeros(ports, dtype=np.int8)
+        self.float_s = np.zeros(ports)
+        self.reached_float = np.zeros(ports, dtype=bool)
+        self.refloat = np.zeros(ports, dtype=bool)
+        self.flagged = np.zeros(ports, dtype=bool)
+        self.temp_start = np.full(ports, np.nan)
+        self.temp_max = np.full(ports, np.nan)
+        self.starts = np.full((ports, _RESTARTS), -np.inf)
+        self.norm_n = np.zeros(ports, dtype=np.int64)
+        self.norm_log_e = np.zeros(ports)
+        self.norm_log_d = np.zeros(ports)
+        self.end_reason: dict[int, str] = {}
+
+    def _end(self, i: int, t: float, state: float) -> SessionRecord:
+        if i in self.end_reason:
+            reason = self.end_reason.pop(i)
+        elif state == _STATE_FAULT:
+            reason = "fault"
+        elif state == _STATE_STOPPED:
+            reason = "stopped"
+        elif self.reached_float[i] or self.stage[i] == FLOAT:
+            reason = "full"
+        else:
+            reason = "unplug"
+        duration = float(self.last_t[i] - self.start_t[i])
+        energy = float(self.energy[i])
+        rise = float(self.temp_max[i] - self.temp_start[i])
+        record = SessionRecord(
+            device=self.device,
+            port=i,
+            start=float(self.start_t[i]),
+            end=float(self.last_t[i]),
+            end_reason=reason,
+            energy_kwh=energy,
+            duration_s=duration,
+            peak_w=float(self.peak[i]),
+            float_frac=float(self.float_s[i] / duration) if duration > 0 else 0.0,
+            temp_rise_c=rise if math.isfinite(rise) else 0.0,
+            fee=fee(self.tariff, energy, duration),
+        )
+        if reason == "full" and not self.flagged[i] and energy > 0 and duration > 0:
+            a = max(_NORM_ALPHA, 1.0 / (self.norm_n[i] + 1))
+            self.norm_log_e[i] += a * (math.log(energy) - self.norm_log_e[i])
+            self.norm_log_d[i] += a * (math.log(duration) - self.norm_log_d[i])
+            self.norm_n[i] += 1
+        self.active[i] = False
+        return record
+
+    def _start(self, idx: FloatArray | np.ndarray, t: float, temp: FloatArray) -> None:
+        self.active[idx] = True
+        self.start_t[idx] = t
+        self.last_t[idx] = t
+        self.energy[idx] = 0.0
+        self.peak[idx] = 0.0
+        self.stage[idx] = CC
+        self.float_s[idx] = 0.0
+        self.reached_float[idx] = False
+        self.refloat[idx] = False
+        self.flagged[idx] = False
+        self.temp_start[idx] = temp[idx]
+        self.temp_max[idx] = temp[idx]
+        self.starts[idx] = np.roll(self.starts[idx], 1, axis=1)
+        self.starts[idx, 0] = t
+
+    def update(
+        self,
+        t: float,
+        power: FloatArray,
+        temp: FloatArray,
+        state: FloatArray | None,
+        conditions: list[Condition],
+    ) -> list[SessionRecord]:
+        """Advance every port to ``t``; append curve conditions; return the sessions that ended."""
+        cfg = self.config
+        pw = np.nan_to_num(power)
+        if state is None:
+            plugged = pw > cfg.plugged_w
+            st = np.where(plugged, _STATE_CHARGING, 0.0)
+        else:
+            st = np.nan_to_num(state)
+            plugged = (st == _STATE_CHARGING) | (st == _STATE_FULL)
+        ended = [self._end(int(i), t, float(st[i])) for i in np.flatnonzero(self.active & ~plugged)]
+        new = np.flatnonzero(plugged & ~self.active)
+        if new.size:
+            self._start(new, t, temp)
+        on = self.active
+        dt = np.where(on, t - self.last_t, 0.0)
+        self.energy += pw * dt / 3.6e6
+        self.last_t = np.where(on, t, self.last_t)
+        self.peak = np.where(on, np.maximum(self.peak, pw), self.peak)
+        self.temp_max = np.where(on, np.fmax(self.temp_max, temp), self.temp_max)
+        floor = np.maximum(cfg.float_w, cfg.float_frac_of_peak * self.peak)
+        in_float = on & (self.peak > 2 * cfg.float_w) & (pw < floor)
+        self.stage = np.where(
+            on, np.where(in_float, FLOAT, np.where(pw >= 0.9 * self.peak, CC, CV)), 0
+        ).astype(np.int8)
+        self.float_s += np.where(in_float, dt, 0.0)
+        self.reached_float |= in_float
+        self.refloat = (
+            on
+            & self.reached_float
+            & np.where(self.refloat, pw > cfg.float_w, pw > np.maximum(cfg.refloat_w, 0.5 * self.peak))
+        )
+        duration = t - self.start_t
+        typical_e = np.exp(self.norm_log_e)
+        typical_d = np.exp(self.norm_log_d)
+        known = on & (self.norm_n >= cfg.norm_min_sessions)
+        oversized = known & (
+            (self.energy > cfg.oversize_factor * typical_e) | (duration > cfg.oversize_factor * typical_d)
+        )
+        no_float_limit = np.where(known, np.maximum(cfg.no_float_min_s, 2 * typical_d), cfg.no_float_min_s)
+        no_float = on & ~self.reached_float & (duration > no_float_limit) & (pw > cfg.float_w)
+        restarts = (t - self.starts[:, -1]) <= cfg.restart_window_s
+        flagged = np.flatnonzero(oversized | no_float | self.refloat | restarts)
+        self.flagged[flagged] = True
+        for i in flagged:
+            port = int(i)
+            if no_float[i]:
+                msg = f"no float after {duration[i] / 3_600:.1f} h at {pw[i]:.0f} W"
+                conditions.append(Condition(port, "session_no_float", "warning", msg))
+            if self.refloat[i]:
+                conditions.append(
+                    Condition(
+                        port, "power_after_float", "warning", f"power back to {pw[i]:.0f} W after float"
+                    )
+                )
+            if oversized[i]:
+                msg = (
+                    f"{self.energy[i]:.2f} kWh / {duration[i] / 3_600:.1f} h"
+                    f" vs usual {typical_e[i]:.2f} kWh / {typical_d[i] / 3_600:.1f} h"
+                )
+                conditions.append(Condition(port, "oversized_battery", "warning", msg))
+            if restarts[i]:
+                conditions.append(
+                    Condition(
+                        port,
+                        "repeated_restarts",
+                        "warning",
+                        f"{_RESTARTS} session starts within {cfg.restart_window_s:.0f} s",
+                    )
+                )
+        return ended
+
+    def features(self, t: float) -> tuple[list[int], list[dict[str, float]]]:
+        """Ports with a running session and the session model's features of each."""
+        ports = np.flatnonzero(self.active)
+        rows = []
+        for i in ports:
+            duration = max(t - float(self.start_t[i]), 1.0)
+            rise = float(self.temp_max[i] - self.temp_start[i])
+            rows.append(
+                {
+                    "energy_kwh": float(self.energy[i]),
+                    "duration_s": duration,
+                    "peak_w": float(self.peak[i]),
+                    "temp_rise_c": rise if math.isfinite(rise) else 0.0,
+                    "float_frac": float(self.float_s[i]) / duration,
+                }
+            )
+        return [int(i) for i in ports], rows

@@ -173,10 +173,11 @@ class MqttLink:
         self._window_free.set()
         subs = [(device_topic(d, leaf), 1) for d in self.devices for leaf in (ACK, CMD)]
         conn.subscribe(subs)
+        self.health.connected = True
+        self._refresh_health()
         conn.publish(self._status_topic, self._status(online=True), retain=True)
         upto = self.outbox.last_id()
         self._connected.set()
-        self.health.connected = True
         log.info(kv("mqtt_connected", agent=self.agent, broker=conn.ep.name, session=conn.session_present))
         try:
             async with asyncio.TaskGroup() as tg:
@@ -302,11 +303,14 @@ class MqttLink:
             )
         )
 
+    def _refresh_health(self) -> None:
+        ob = self.outbox
+        self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.status_interval)
-            ob = self.outbox
-            self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+            self._refresh_health()
             if self._conn is not None:
                 self._conn.publish(self._status_topic, self._status(online=True), retain=True)
             if self._health_file is not None:

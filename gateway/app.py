@@ -117,6 +117,7 @@ class Gateway:
                 policy=policy,
                 publish=self.mqtt.publish,
             )
+            await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(ApiServer(self, cfg.http.bind, cfg.http.port))
             self.http_port = api.port
         except BaseException:

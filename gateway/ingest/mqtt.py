@@ -68,6 +68,7 @@ class MqttSession:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self.connects = 0
+        self._closing = False
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
@@ -110,7 +111,7 @@ class MqttSession:
         )
 
     def _set_lost(self, reason: str) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._closing:
             log.warning(kv("mqtt_disconnected", url=self.cfg.url, reason=reason))
         self._connected.clear()
         self._lost.set()
@@ -159,6 +160,7 @@ class MqttSession:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -22,13 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
 from chargewatch.logs import kv
 from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
 from chargewatch.profiles import find_profile
 from gateway.ingest.acks import AckBatcher
-from gateway.ingest.alerts import AlertBook, AlertChange, Analytics
+from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, Severity
 from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, check
@@ -198,6 +200,33 @@ class IngestPipeline:
             self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
         self.metrics.inc("cw_alerts_published_total", len(alerts))
 
+    async def replay_alerts(self, limit: int = 1000) -> int:
+        """Re-spool the points of the newest alerts at start-up; returns how many lines.
+
+        Closes the window between booking an alert and spooling its point (a kill -9 there):
+        the points carry the alert's own timestamps, so re-writing them is an overwrite.
+        """
+        lines: list[str] = []
+        for row in self.state.alerts(limit):
+            firing = Alert(
+                id=row.id,
+                device=row.device,
+                kind=row.kind,
+                severity=_severity(row.severity),
+                state="firing",
+                ts=row.first_ts,
+                port=row.port,
+                message=row.message,
+            )
+            lines.append(alert_line(firing, self.site))
+            if row.state == "resolved":
+                lines.append(
+                    alert_line(msgspec.structs.replace(firing, state="resolved", ts=row.ts), self.site)
+                )
+        if lines:
+            await self.spool.append(lines, "alert_replay")
+        return len(lines)
+
     async def tick(self, now: float) -> None:
         """Periodic work: silent devices, analytics timers, seq gaps.
 
@@ -237,6 +266,12 @@ def offline_changes(transitions: Sequence[Transition]) -> list[AlertChange]:
         )
         for t in transitions
     ]
+
+
+def _severity(text: str) -> Severity:
+    if text == "info":
+        return "info"
+    return "warning" if text == "warning" else "critical"
 
 
 def alert_line(a: Alert, site: str) -> str:

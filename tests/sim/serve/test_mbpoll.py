@@ -11,9 +11,11 @@ from typing import cast
 
 import pytest
 
+from firmware_sim.devices import Pile
 from firmware_sim.runner import Endpoint, SiteRunner
 from firmware_sim.site import load_site
-from tests.sim.serve.fakes import FakeModel, fake_factory, write_site
+from tests.sim.serve.expect import expected_words, point_value
+from tests.sim.serve.fakes import write_site
 from tests.support.servers import PtyPair, require
 
 pytestmark = pytest.mark.integration
@@ -50,49 +52,51 @@ def _site(tmp_path: Path, serial: Path | None) -> Path:
 
 async def _check_reads(runner: SiteRunner, serial: Path | None) -> None:
     cw, vx, blk = runner.endpoints
-    m_cw = cast(FakeModel, runner.devices[cw.device].model)
-    m_vx = cast(FakeModel, runner.devices[vx.device].model)
-    m_blk = cast(FakeModel, runner.devices[blk.device].model)
+    m_cw, m_vx, m_blk = (runner.devices[ep.device].model for ep in (cw, vx, blk))
 
-    # cw-pile-10 port 2: 16-bit input registers, raw words as the image encodes them
+    # cw-pile-10 port 2: 16-bit input registers, raw words exactly as the model's state encodes
     regs = await mbpoll(cw, "-t", "3", "-r", "132", "-c", "13", serial=serial)
-    image = runner.devices[cw.device].image.tables["input"]
-    assert [int(regs[a]) for a in range(132, 145)] == image[132:145]
-    # …and decoded: u16 scaled voltage, big-endian u32 current (-B), signed socket temperature
-    assert regs[133] * 0.1 == pytest.approx(m_cw.value("voltage", 2))
+    assert [int(regs[a]) for a in range(132, 145)] == expected_words(m_cw, "input", 145)[132:145]
+    # …and decoded: u16 scaled voltage, big-endian u32 current (-B), port relay coils
+    assert regs[133] * 0.1 == pytest.approx(point_value(m_cw, "voltage", 2), abs=0.05)
     cur = await mbpoll(cw, "-t", "3:int", "-B", "-r", "134", "-c", "1", serial=serial)
-    assert cur[134] * 0.001 == pytest.approx(m_cw.value("current", 2))
+    assert cur[134] * 0.001 == pytest.approx(point_value(m_cw, "current", 2), abs=0.0005)
     coils = await mbpoll(cw, "-t", "0", "-r", "0", "-c", "10", serial=serial)
-    assert [coils[i] for i in range(10)] == [m_cw.value("relay_on", i) for i in range(10)]
+    assert [coils[i] for i in range(10)] == [point_value(m_cw, "relay_on", i) for i in range(10)]
 
-    # vx-pile-12 port 1: float32 with the low word first, mbpoll's default word order
-    floats = await mbpoll(vx, "-t", "4:float", "-r", "2022", "-c", "3", serial=serial)
-    for addr, name in ((2022, "voltage"), (2024, "current"), (2026, "power")):
-        assert floats[addr] == pytest.approx(m_vx.value(name, 1), rel=1e-6)
+    # vx-pile-12, every port: float32 with the low word first (mbpoll's default word order)
+    for port in range(12):
+        base = 2000 + 20 * port
+        floats = await mbpoll(vx, "-t", "4:float", "-r", str(base + 2), "-c", "3", serial=serial)
+        for addr, name in ((base + 2, "voltage"), (base + 4, "current"), (base + 6, "power")):
+            assert floats[addr] == pytest.approx(point_value(m_vx, name, port), rel=1e-5, abs=1e-4)
     secs = await mbpoll(vx, "-t", "4:int", "-r", "2033", "-c", "1", serial=serial)
-    assert secs[2033] == m_vx.value("session_s", 1)
+    assert secs[2033] == point_value(m_vx, "session_s", 1)
 
     # cw-blocker: discrete inputs and a big-endian u32 counter
     bits = await mbpoll(blk, "-t", "1", "-r", "0", "-c", "5", serial=serial)
     names = ("ebike_present", "door_hold", "voice_alarm", "camera_online", "relay_closed")
-    assert [bits[i] for i in range(5)] == [m_blk.value(n, None) for n in names]
+    assert [bits[i] for i in range(5)] == [point_value(m_blk, n) for n in names]
     det = await mbpoll(blk, "-t", "3:int", "-B", "-r", "0", "-c", "1", serial=serial)
-    assert det[0] == m_blk.value("detections", None)
+    assert det[0] == point_value(m_blk, "detections")
 
-    # write a relay coil off: the model sees it, the coil reads back 0
-    await mbpoll(cw, "-t", "0", "-r", "4", serial=serial, write=("0",))
-    assert m_cw.written[("relay_on", 4)] == 0.0
-    assert (await mbpoll(cw, "-t", "0", "-r", "4", "-c", "1", serial=serial))[4] == 0.0
+    # switch a charging port's relay off: the physics stops the session, the coil reads back 0
+    pile = cast(Pile, m_cw)
+    port = next(i for i, p in enumerate(pile.ports) if p.charging)
+    await mbpoll(cw, "-t", "0", "-r", str(port), serial=serial, write=("0",))
+    assert not pile.ports[port].relay_on
+    assert not pile.ports[port].charging
+    assert (await mbpoll(cw, "-t", "0", "-r", str(port), "-c", "1", serial=serial))[port] == 0.0
 
 
 async def test_mbpoll_over_tcp(tmp_path: Path) -> None:
-    async with SiteRunner(load_site(_site(tmp_path, None)), speed=None, factory=fake_factory) as runner:
-        runner.advance(5)
+    async with SiteRunner(load_site(_site(tmp_path, None)), speed=None) as runner:
+        runner.advance(900)
         await _check_reads(runner, None)
 
 
 async def test_mbpoll_over_rtu_serial(tmp_path: Path, pty_pair: PtyPair) -> None:
     site = load_site(_site(tmp_path, pty_pair.a))
-    async with SiteRunner(site, speed=None, factory=fake_factory) as runner:
-        runner.advance(5)
+    async with SiteRunner(site, speed=None) as runner:
+        runner.advance(900)
         await _check_reads(runner, pty_pair.b)

@@ -10,10 +10,12 @@ import pytest
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusIOException
 
-from firmware_sim.model import DeviceModel
+from firmware_sim.devices import Pile
+from firmware_sim.faults import Fault, read_labels
 from firmware_sim.registers import TABLES
 from firmware_sim.runner import Endpoint, SiteRunner
 from firmware_sim.site import load_site
+from tests.sim.serve.expect import expected_words, point_value
 from tests.sim.serve.fakes import FakeModel, fake_factory, write_site
 from tests.sim.serve.modbus_client import client_for, read_table
 from tests.support.servers import PtyPair
@@ -37,19 +39,10 @@ def _rtu_site(tmp_path: Path, serial: Path) -> Path:
     return write_site(tmp_path / "site.yaml", devices)
 
 
-def _expected_words(model: FakeModel, table: str, size: int) -> list[int]:
-    """The table as the model's own values encode it (gaps are 0)."""
-    words = [0] * size
-    for point, port, addr in model.profile.instances():
-        if point.table == table:
-            words[addr : addr + point.width] = point.encode(model.value(point.name, port))
-    return words
-
-
 async def _check_all_tables(runner: SiteRunner) -> int:
     checked = 0
     for ep in runner.endpoints:
-        model = cast(FakeModel, runner.devices[ep.device].model)
+        model = runner.devices[ep.device].model
         client = client_for(ep)
         await client.connect()
         try:
@@ -58,10 +51,12 @@ async def _check_all_tables(runner: SiteRunner) -> int:
                 if not size:
                     continue
                 got = await read_table(client, table, size, ep.unit)
-                assert got == _expected_words(model, table, size), f"{ep.device} {table}"
+                assert got == expected_words(model, table, size), f"{ep.device} {table}"
                 for point, port, addr in model.profile.instances():
                     if point.table == table:
-                        assert point.decode(got[addr : addr + point.width]) == model.value(point.name, port)
+                        value = point.decode(got[addr : addr + point.width])
+                        want = point_value(model, point.name, port)
+                        assert value == pytest.approx(want, abs=point.scale / 2, rel=1e-6), point.name
                         checked += 1
         finally:
             client.close()
@@ -71,11 +66,11 @@ async def _check_all_tables(runner: SiteRunner) -> int:
 @pytest.mark.parametrize("transport", ["tcp", "rtu_over_tcp"])
 async def test_every_point_over_tcp_transports(tmp_path: Path, transport: str) -> None:
     site = load_site(_tcp_site(tmp_path, transport))
-    async with SiteRunner(site, speed=None, factory=fake_factory) as runner:
+    async with SiteRunner(site, speed=None) as runner:  # the real physics
         assert {ep.transport for ep in runner.endpoints} == {transport}
         assert all(ep.port > 0 for ep in runner.endpoints)
         assert len({ep.port for ep in runner.endpoints}) == len(MODELS)  # one server instance each
-        runner.advance(3)
+        runner.advance(600)
         n = await _check_all_tables(runner)
         runner.advance(1)
         assert await _check_all_tables(runner) == n
@@ -85,20 +80,20 @@ async def test_every_point_over_tcp_transports(tmp_path: Path, transport: str) -
 @pytest.mark.integration
 async def test_every_point_over_rtu_serial_bus(tmp_path: Path, pty_pair: PtyPair) -> None:
     site = load_site(_rtu_site(tmp_path, pty_pair.a))
-    async with SiteRunner(site, speed=None, factory=fake_factory) as runner:
+    async with SiteRunner(site, speed=None) as runner:
         assert len(site.buses) == 1  # three unit ids on one line
-        runner.advance(2)
+        runner.advance(300)
         eps = [Endpoint(**{**ep.to_json(), "serial": str(pty_pair.b)}) for ep in runner.endpoints]
         client = client_for(eps[0])
         await client.connect()
         try:
             for ep in eps:
-                model = cast(FakeModel, runner.devices[ep.device].model)
+                model = runner.devices[ep.device].model
                 for table in TABLES:
                     size = model.profile.table_size(table)
                     if size:
                         got = await read_table(client, table, size, ep.unit)
-                        assert got == _expected_words(model, table, size), f"{ep.device} {table}"
+                        assert got == expected_words(model, table, size), f"{ep.device} {table}"
             # a unit nobody serves stays silent on the bus
             with pytest.raises(ModbusIOException):
                 await client.read_input_registers(0, count=1, device_id=9)
@@ -146,22 +141,58 @@ async def test_writes_route_to_model_and_bad_requests_get_exceptions(tmp_path: P
             c2.close()
 
 
-async def test_silent_device_times_out_then_answers_again(tmp_path: Path) -> None:
+async def test_relay_write_switches_a_charging_port_off_in_the_physics(tmp_path: Path) -> None:
     site = load_site(_tcp_site(tmp_path, "tcp"))
-    async with SiteRunner(site, speed=None, factory=fake_factory) as runner:
-        ep = runner.endpoints[2]
-        model: DeviceModel = runner.devices[ep.device].model
+    async with SiteRunner(site, speed=None) as runner:
+        runner.advance(60)
+        cw, vx = runner.endpoints[0], runner.endpoints[1]
+        c1, c2 = client_for(cw), client_for(vx)
+        await c1.connect()
+        await c2.connect()
+        try:
+            for ep, client in ((cw, c1), (vx, c2)):
+                pile = cast(Pile, runner.devices[ep.device].model)
+                port = next(i for i, p in enumerate(pile.ports) if p.charging)
+                state = pile.profile.point("state")
+                relay = pile.profile.point("relay_on")
+                if relay.table == "coil":
+                    rsp = await client.write_coil(relay.address_of(port), False, device_id=ep.unit)
+                else:
+                    rsp = await client.write_register(relay.address_of(port), 0, device_id=ep.unit)
+                assert not rsp.isError()
+                assert not pile.ports[port].relay_on
+                assert not pile.ports[port].charging
+                runner.advance(5)
+                assert pile.ports[port].power == 0.0
+                read = (
+                    client.read_input_registers if state.table == "input" else client.read_holding_registers
+                )
+                rsp = await read(state.address_of(port), count=1, device_id=ep.unit)
+                stopped = next(code for code, name in (state.values or {}).items() if name == "stopped")
+                assert rsp.registers == [stopped]
+        finally:
+            c1.close()
+            c2.close()
+
+
+async def test_unresponsive_fault_silences_the_pile_and_labels_it(tmp_path: Path) -> None:
+    site = load_site(_tcp_site(tmp_path, "tcp"))
+    fault = Fault(kind="pile_unresponsive", at=site.start_time + 5, params={"duration_s": 10.0})
+    labels = tmp_path / "labels.jsonl"
+    async with SiteRunner(site, speed=None, faults=[("d0", fault)], labels=labels) as runner:
+        ep = runner.endpoints[0]
         client = client_for(ep, timeout=0.3)
         await client.connect()
         try:
-            cast(FakeModel, model).responding = False
-            runner.advance(1)
+            runner.advance(6)
+            assert not runner.devices["d0"].model.responding
             with pytest.raises(ModbusIOException):
-                await client.read_discrete_inputs(0, count=5, device_id=ep.unit)
-            cast(FakeModel, model).responding = True
-            runner.advance(1)
+                await client.read_input_registers(0, count=7, device_id=ep.unit)
+            runner.advance(10)
             await client.connect()
-            rsp = await client.read_discrete_inputs(0, count=5, device_id=ep.unit)
+            rsp = await client.read_input_registers(0, count=7, device_id=ep.unit)
             assert not rsp.isError()
         finally:
             client.close()
+    got = [(lb.device, lb.kind, lb.event, lb.t - site.start_time) for lb in read_labels(labels)]
+    assert got == [("d0", "pile_unresponsive", "onset", 5.0), ("d0", "pile_unresponsive", "end", 15.0)]

@@ -64,7 +64,7 @@ class RtuTcpBus(
 
     host: str = "127.0.0.1"
     port: TcpPort = 502
-    drain_s: PositiveS = 0.5
+    drain_s: PositiveS = 0.2
 
 
 class SerialBus(
@@ -76,7 +76,7 @@ class SerialBus(
     baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
-    drain_s: PositiveS = 0.5
+    drain_s: PositiveS = 0.2
 
 
 BusConfig = TcpBus | RtuTcpBus | SerialBus

@@ -17,10 +17,20 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 
 from chargewatch.profiles import DeviceProfile
 
-_FC_TABLE = {1: "coil", 5: "coil", 15: "coil", 2: "discrete", 3: "holding", 6: "holding", 16: "holding", 4: "input"}
+_FC_TABLE = {
+    1: "coil",
+    5: "coil",
+    15: "coil",
+    2: "discrete",
+    3: "holding",
+    6: "holding",
+    16: "holding",
+    4: "input",
+}
 
 
 class FakeDevice:
@@ -68,9 +78,10 @@ class FakeDevice:
                 else:
                     value = float(rng.randint(0, 100))
                 self.set(point.name, value, port)
-        if "relay_on" in self.profile.by_name:
-            for port in range(self.profile.ports):
-                self.set("relay_on", 1, port)
+        for port in range(self.profile.ports):
+            self.set("relay_on", 1, port)
+            self.set("current", 2.0, port)
+            self.set("socket_temp", 30.0, port)
 
 
 class _Context(ModbusServerContext):
@@ -81,7 +92,7 @@ class _Context(ModbusServerContext):
         self.old_simulator = True
         self.simdevices = []
 
-    async def async_getValues(
+    async def async_getValues(  # noqa: N802 -- pymodbus's name
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
         dev = self._device(device_id)
@@ -98,7 +109,7 @@ class _Context(ModbusServerContext):
             return [bool(v) for v in values]
         return list(values)
 
-    async def async_setValues(
+    async def async_setValues(  # noqa: N802 -- pymodbus's name
         self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
     ) -> ExcCodes | None:
         dev = self._device(device_id)
@@ -118,6 +129,34 @@ class _Context(ModbusServerContext):
         return list(self.devices)
 
 
+class _SerialHandler(ServerRequestHandler):
+    """pymodbus's handler reads ``last_pdu`` again *after* awaiting the datastore, so a delayed
+    answer would carry the next request's transaction id. Real devices answer with the id they
+    were asked with; capture the request before awaiting, as they do."""
+
+    async def handle_request(self) -> None:
+        pdu, addr = self.last_pdu, self.last_addr
+        if pdu is None:
+            return
+        try:
+            response = await pdu.datastore_update(self.server.context, pdu.dev_id)
+        except NoSuchIdException:
+            return
+        response.transaction_id = pdu.transaction_id
+        response.dev_id = pdu.dev_id
+        self.server_send(response, addr)  # type: ignore[no-untyped-call]
+
+
+class _TcpServer(ModbusTcpServer):
+    def callback_new_connection(self) -> _SerialHandler:
+        return _SerialHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
+
+
+class _RtuServer(ModbusSerialServer):
+    def callback_new_connection(self) -> _SerialHandler:
+        return _SerialHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
+
+
 class FakeBus:
     """Async context manager serving ``devices`` over TCP (``port``) or RTU on a serial ``tty``."""
 
@@ -133,12 +172,12 @@ class FakeBus:
     async def __aenter__(self) -> FakeBus:
         context = _Context(self.devices)
         if self.tty:
-            self._server = ModbusSerialServer(
+            self._server = _RtuServer(
                 context, framer=FramerType.RTU, port=self.tty, ignore_missing_devices=True
             )
         else:
             framer = FramerType.RTU if self.rtu_over_tcp else FramerType.SOCKET
-            self._server = ModbusTcpServer(
+            self._server = _TcpServer(
                 context, framer=framer, address=("127.0.0.1", self.port), ignore_missing_devices=True
             )
         await self._server.serve_forever(background=True)

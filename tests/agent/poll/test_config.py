@@ -63,7 +63,12 @@ def test_example_config_is_valid() -> None:
         ("allow: [relay_on, remote_release]", "allow: [relay_onn]", "commands.allow[0]", "spelling"),
         ("    retries: 1\n", "    retries: 1\n    backoff_cap_s: 120\n", "backoff_cap_s", "between"),
         ("{id: p2, unit: 1,", "{id: p1, unit: 1,", "devices[0].id", "unique id"),
-        ("    serial_port: /dev/ttyUSB0\n", "    serial_port: /dev/ttyUSB0\n    parity: X\n", "parity", "Fix"),
+        (
+            "    serial_port: /dev/ttyUSB0\n",
+            "    serial_port: /dev/ttyUSB0\n    parity: X\n",
+            "parity",
+            "Fix",
+        ),
         ("outbox: {path: /tmp/x.sqlite3}\n", "", "outbox", "Fix"),
     ],
 )

@@ -1,0 +1,116 @@
+"""Session records, fees and charging-curve alerts on lead-acid and lithium curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics.alerts import Condition
+from analytics.errors import CheckpointError
+from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker, Tariff, fee
+from tests.analytics.synth import T0, lead_acid_power, lithium_power
+
+DT = 30.0
+
+
+def _run(
+    tracker: SessionTracker, curve: list[float], start: float
+) -> tuple[list[SessionRecord], list[list[Condition]]]:
+    records, conds = [], []
+    for k, p in enumerate([*curve, 0.0, 0.0]):
+        c: list[Condition] = []
+        records += tracker.update(start + k * DT, np.array([p]), np.array([40.0]), None, c)
+        conds.append(c)
+    return records, conds
+
+
+def _tracker() -> SessionTracker:
+    return SessionTracker("pile-1", 1, SessionConfig(), Tariff(electricity_per_kwh=0.5, service_per_kwh=0.3))
+
+
+def _curve(fn: object, hours: float, rated: float) -> list[float]:
+    return [fn(k * DT, rated) for k in range(int(hours * 3_600 / DT))]  # type: ignore[operator]
+
+
+def test_lead_acid_session_record_and_fee() -> None:
+    tr = _tracker()
+    records, conds = _run(tr, _curve(lead_acid_power, 6.0, 400.0), T0)
+    assert len(records) == 1
+    rec = records[0]
+    assert rec.end_reason == "full"
+    assert rec.peak_w == pytest.approx(400.0)
+    expected_kwh = sum(_curve(lead_acid_power, 6.0, 400.0)[1:]) * DT / 3.6e6
+    assert rec.energy_kwh == pytest.approx(expected_kwh, rel=1e-6)
+    assert rec.duration_s == pytest.approx(6 * 3_600 - DT)
+    assert rec.fee.electricity == round(rec.energy_kwh * 0.5, 2)
+    assert rec.fee.total == pytest.approx(rec.fee.electricity + rec.fee.service)
+    assert rec.float_frac > 0.1
+    assert not any(conds)
+
+
+def test_fee_has_service_per_hour() -> None:
+    f = fee(Tariff(electricity_per_kwh=0.6, service_per_kwh=0.0, service_per_hour=0.5), 2.0, 7_200.0)
+    assert (f.electricity, f.service, f.total) == (1.2, 1.0, 2.2)
+
+
+def test_tariff_rejects_negative_prices() -> None:
+    with pytest.raises(ValueError, match="service_per_kwh"):
+        Tariff(service_per_kwh=-1.0)
+
+
+def test_lithium_cut_off_ends_full() -> None:
+    records, conds = _run(_tracker(), _curve(lithium_power, 4.0, 300.0), T0)
+    assert [r.end_reason for r in records] == ["full"]
+    assert not any(conds)
+
+
+def test_power_rising_after_float_is_flagged() -> None:
+    curve = _curve(lead_acid_power, 6.0, 400.0) + [350.0] * 20
+    _, conds = _run(_tracker(), curve, T0)
+    kinds = {c.kind for cs in conds for c in cs}
+    assert kinds == {"power_after_float"}
+
+
+def test_session_that_never_floats_is_flagged() -> None:
+    _, conds = _run(_tracker(), [400.0] * int(7 * 3_600 / DT), T0)
+    assert {c.kind for cs in conds for c in cs} == {"session_no_float"}
+
+
+def test_oversized_battery_against_the_port_norm() -> None:
+    tr = _tracker()
+    start = T0
+    for _ in range(4):
+        _run(tr, _curve(lead_acid_power, 6.0, 400.0), start)
+        start += 8 * 3_600
+    big = [400.0] * int(15 * 3_600 / DT)
+    _, conds = _run(tr, big, start)
+    first = next(k for k, cs in enumerate(conds) if any(c.kind == "oversized_battery" for c in cs))
+    assert 3 * 3_600 < first * DT < 12 * 3_600
+
+
+def test_repeated_restarts() -> None:
+    _, conds = _run(_tracker(), [300.0, 300.0, 0.0, 300.0, 0.0, 300.0, 300.0], T0)
+    assert any(c.kind == "repeated_restarts" for cs in conds for c in cs)
+
+
+def test_session_model_persists_with_a_version() -> None:
+    rng = np.random.default_rng(1)
+    normal = [
+        {"energy_kwh": e, "duration_s": e * 12_000, "peak_w": 400.0, "temp_rise_c": 5.0, "float_frac": 0.2}
+        for e in rng.uniform(1.5, 2.5, 300)
+    ]
+    det = SessionDetector(seed=3)
+    det.fit(normal)
+    odd = {
+        "energy_kwh": 9.0,
+        "duration_s": 30 * 3_600,
+        "peak_w": 400.0,
+        "temp_rise_c": 25.0,
+        "float_frac": 0.0,
+    }
+    scores = det.score_many([normal[0], odd])
+    assert scores[1] > 0.5 > scores[0]
+    clone = SessionDetector.from_bytes(det.to_bytes())
+    assert clone.score_many([normal[0], odd]).tolist() == scores.tolist()
+    with pytest.raises(CheckpointError):
+        SessionDetector.from_bytes(b"garbage")

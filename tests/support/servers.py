@@ -165,6 +165,7 @@ class VictoriaMetrics(Server):
                 f"-storageDataPath={workdir}/vmdata",
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 "-search.latencyOffset=0s",
+                "-dedup.minScrapeInterval=1ms",
                 "-loggerLevel=ERROR",
             ],
             workdir,

@@ -125,6 +125,25 @@ def raw_publish(port: int, items: list[tuple[str, bytes, bool]]) -> None:
         client.loop_stop()
 
 
+def retained(port: int, topic: str, within: float = 5.0) -> bytes:
+    """The retained payload of ``topic`` (AssertionError if none arrives in ``within`` s)."""
+    got: list[bytes] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"ret-{time.monotonic_ns()}")
+    client.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + within
+        while not got:
+            assert time.monotonic() < deadline, f"no retained message on {topic}"
+            time.sleep(0.05)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0]
+
+
 def status(agent: str, online: bool, boot: int, devices: list[str]) -> bytes:
     return encode(Status(agent=agent, online=online, boot=boot, ts=time.time(), devices=devices))
 

@@ -5,18 +5,20 @@ stored exactly once (counted with InfluxQL) and alerts exist once per id."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
 import pytest
 
-from gateway.app import Gateway
+from gateway.app import Gateway, gateway_status_topic
 from tests.gateway.ingest.support import (
     GatewayProcess,
     ResendingPublisher,
     http_json,
     influxql,
     make_config,
+    retained,
     stored_seqs,
     wait_for,
     write_config,
@@ -130,6 +132,9 @@ async def test_store_outage_degrades_then_drains(
                 assert time.monotonic() - stopped < 1.5 + 2.0 + 2.0, "degraded not visible in time"
                 await asyncio.sleep(0.1)
             assert (await http_json(gw.http_port, "/health"))["spool_depth"] > 0
+            await wait_for(lambda: gw.metrics.get("cw_ingest_degraded") == 1.0, 3, "degraded metric")
+            topic = gateway_status_topic(cfg.mqtt.client_id)
+            assert json.loads(await asyncio.to_thread(retained, mosquitto.port, topic))["degraded"] is True
             influxdb.start()
             await _drained(influxdb.url, pub, 30)
             _assert_exactly_once(influxdb.url, pub)

@@ -144,7 +144,7 @@ class Pipeline:
         ambient = msg.values.get("ambient_temp")
         amb = np.nan if ambient is None else ambient
         conditions: list[Condition] = []
-        temp_ok = pile.sensor.evaluate(msg.ts, cols, msg.flags, conditions)
+        temp_ok = pile.sensor.evaluate(msg.ts, cols, msg.flags, conditions, msg.ports.keys())
         pile.physical.evaluate(
             msg.ts,
             cols,

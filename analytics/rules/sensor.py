@@ -7,7 +7,7 @@ reported as a broken sensor, never as an overheating port.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +39,13 @@ class SensorRules:
         cols: Mapping[str, FloatArray],
         flags: Mapping[str, str],
         conditions: list[Condition],
+        present: Collection[str] = WATCHED,
     ) -> BoolArray:
-        """Append sensor conditions; return the mask of ports whose temperature is usable."""
+        """Append sensor conditions; return the mask of ports whose temperature is usable.
+
+        Only the columns in ``present`` (those the device model reports) count as missing
+        when null; ``socket_temp`` is always required.
+        """
         cfg = self.config
         temp = cols["socket_temp"]
         power = cols["power"]
@@ -60,13 +65,14 @@ class SensorRules:
         self.bad_until = np.where(fresh, t + cfg.sensor_hold_s, self.bad_until)
         bad = missing | fresh | (self.bad_until > t)
         other_missing = np.zeros_like(bad)
-        for name in WATCHED[1:]:
+        watched = [n for n in WATCHED if n == "socket_temp" or n in present]
+        for name in watched[1:]:
             col = cols.get(name)
             if col is not None:
                 other_missing |= np.isnan(col)
         for i in np.flatnonzero(bad | other_missing):
             reasons = []
-            for name in WATCHED:
+            for name in watched:
                 col = cols.get(name)
                 if col is not None and np.isnan(col[i]):
                     reasons.append(f"{name} {flags.get(f'{name}[{i}]', 'missing')}")

@@ -91,7 +91,7 @@ class Port:
         #: battery self-heating fault: (onset t, q0 W, growth s, max W) or None
         self.self_heat: tuple[float, float, float, float] | None = None
         self.self_heat_w = 0.0
-        #: intermittent spikes: (factor, mean interval s, next spike t) or None
+        #: intermittent spikes: (spike current A, mean interval s, next spike t) or None
         self.spike: tuple[float, float, float] | None = None
         self.spiking = False
         self.short_a = 0.0
@@ -160,9 +160,9 @@ class Port:
                 amps = load / volts * (1.0 + rng.gauss(0.0, _CURRENT_NOISE)) if load > 0.0 else 0.0
                 self.spiking = False
                 if self.spike is not None and t >= self.spike[2] and amps > 0.0:
-                    factor, every, _ = self.spike
-                    self.spike = (factor, every, t + rng.expovariate(1.0 / every))
-                    amps *= factor
+                    spike_a, every, _ = self.spike
+                    self.spike = (spike_a, every, t + rng.expovariate(1.0 / every))
+                    amps = spike_a
                     self.spiking = True
             self.voltage = volts
             self.current = amps

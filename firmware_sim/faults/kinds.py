@@ -34,7 +34,7 @@ class KindSpec(NamedTuple):
 
 KINDS: Final[dict[str, KindSpec]] = {
     "connector_overheat": KindSpec(
-        "thermal", "pile_port", {"doubling_s": 900.0, "max_ohm": 5.0}, "true socket temperature ≥ 90 °C"
+        "thermal", "pile_port", {"doubling_s": 600.0, "max_ohm": 8.0}, "true socket temperature ≥ 90 °C"
     ),
     "thermal_runaway_precursor": KindSpec(
         "thermal",

@@ -20,7 +20,7 @@ CHARGER_MAX_W: Final = 800.0
 _LOSS_SHARE: Final = 0.02
 #: share of energy forced into a full battery that becomes heat (overcharge gassing)
 _OVERCHARGE_HEAT_SHARE: Final = 0.5
-_FLOAT_RATIO: Final = 0.12
+_FLOAT_RATIO: Final = 0.3
 _CUTOFF_RATIO: Final = 0.05
 
 

@@ -142,7 +142,7 @@ class Acker:
             try:
                 async with Connection(self.endpoint, self._on_message) as conn:
                     attempt = 0
-                    conn.subscribe(
+                    await conn.subscribe(
                         [(device_filter(TELEMETRY, self.device), 1), (device_filter(EVENT, self.device), 1)]
                     )
                     self._conn = conn

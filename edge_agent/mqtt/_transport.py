@@ -81,6 +81,7 @@ class Connection:
         self._lost: asyncio.Future[str] = self._loop.create_future()
         self._misc: asyncio.Task[None] | None = None
         self._sock: Any = None
+        self._subacks: dict[int, asyncio.Future[None]] = {}
         self.client = self._make_client()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -136,9 +137,21 @@ class Connection:
         """Queue one publish; returns its mid (its PUBACK reaches ``on_puback``)."""
         return self.client.publish(topic, payload, qos=qos, retain=retain).mid
 
-    def subscribe(self, topics: list[tuple[str, int]]) -> None:
-        if topics:
-            self.client.subscribe(topics)
+    async def subscribe(self, topics: list[tuple[str, int]]) -> None:
+        """Subscribe and wait for the SUBACK (bounded by the connect timeout)."""
+        if not topics:
+            return
+        rc, mid = self.client.subscribe(topics)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            raise LinkError(f"{self.ep.name}: subscribe failed: {paho.error_string(rc)}")
+        done = self._subacks[mid] = self._loop.create_future()
+        try:
+            async with asyncio.timeout(self.ep.connect_timeout):
+                await done
+        except TimeoutError as exc:
+            raise LinkError(f"{self.ep.name}: no SUBACK within {self.ep.connect_timeout} s") from exc
+        finally:
+            self._subacks.pop(mid, None)
 
     # -- paho glue ---------------------------------------------------------------------------
     def _make_client(self) -> paho.Client:
@@ -157,6 +170,7 @@ class Connection:
         c.on_disconnect = self._cb_disconnect
         c.on_message = self._cb_message
         c.on_publish = self._cb_publish
+        c.on_subscribe = self._cb_subscribe
         c.on_socket_open = self._cb_sock_open
         c.on_socket_close = self._cb_sock_close
         c.on_socket_register_write = self._cb_reg_write
@@ -207,6 +221,11 @@ class Connection:
     def _cb_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
         if self._on_puback is not None:
             self._on_puback(mid)
+
+    def _cb_subscribe(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        done = self._subacks.get(mid)
+        if done is not None and not done.done():
+            done.set_result(None)
 
     async def _misc_loop(self) -> None:
         while not self._lost.done():

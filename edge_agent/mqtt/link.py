@@ -172,7 +172,7 @@ class MqttLink:
         self._backlog_mids.clear()
         self._window_free.set()
         subs = [(device_topic(d, leaf), 1) for d in self.devices for leaf in (ACK, CMD)]
-        conn.subscribe(subs)
+        await conn.subscribe(subs)
         self.health.connected = True
         self._refresh_health()
         conn.publish(self._status_topic, self._status(online=True), retain=True)

@@ -9,7 +9,9 @@ call is one short transaction). Guarantees:
   keeps all of it or none;
 * per device, ``ts`` is strictly increasing, across boots too (a clock that goes back or repeats
   is clamped to ``last_ts + 0.001``): InfluxDB keys points by timestamp;
-* past ``capacity`` the oldest telemetry row is dropped (counted, persisted); events never are.
+* past ``capacity`` the oldest telemetry row is dropped (counted, persisted) to make room for
+  a new message; events are never dropped (with no telemetry left, a new event is stored past
+  capacity and a new telemetry message is the one dropped).
 
 Listeners (the MQTT link) hear about committed rows and deleted row ids after each commit.
 """
@@ -262,7 +264,8 @@ class Outbox:
         db = self._conn()
         payload = encode(msg)
         try:
-            if prio == TELEMETRY_PRIO and self._depth >= self.settings.capacity and not self._drop_oldest():
+            full = self._depth >= self.settings.capacity
+            if full and not self._drop_oldest() and prio == TELEMETRY_PRIO:
                 log.warning(kv("outbox_full_dropped_new", device=msg.device, seq=msg.seq))
                 self._count_drop()
             else:

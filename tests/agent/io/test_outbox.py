@@ -62,15 +62,15 @@ def test_capacity_drops_oldest_telemetry_keeps_events(tmp_path: Path) -> None:
         for i in range(20):
             add_tel(box, "p1", 2.0 + i)
         box.add_event("p1", 100.0, "interlock", 1, {})
-        assert box.depth() == 11
-        assert box.dropped_total == 11
+        assert box.depth() == 10
+        assert box.dropped_total == 12
         rows = box.pending()
         assert [r.seq for r in rows if r.prio == 1] == [0, 21]
-        assert [r.seq for r in rows if r.prio == 0] == list(range(12, 21))
-        assert len(rec.ids) == 11
+        assert [r.seq for r in rows if r.prio == 0] == list(range(13, 21))
+        assert len(rec.ids) == 12
     with Outbox(outbox_for(tmp_path, capacity=10)) as box:
-        assert box.dropped_total == 11
-        assert box.depth() == 11
+        assert box.dropped_total == 12
+        assert box.depth() == 10
 
 
 def test_full_of_events_drops_the_new_telemetry(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The Agent: buses → decode → interlocks → outbox → (optional) MQTT link.
 
 ``async with Agent(loaded) as agent: await agent.wait_stopped()`` opens the outbox, starts one
-coordinator per bus and, when a link factory is given, the MQTT link that drains the outbox
+coordinator per bus and, when the config has an ``mqtt:`` section, the MQTT link that drains the outbox
 and feeds commands to :class:`~edge_agent.commands.CommandHandler`. Every poll is handled in
 the bus task before the next one: interlocks first (a trip writes the relay off and reads it
 back, then an ``interlock`` event is committed), then the telemetry and transition events are
@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AsyncExitStack
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
-from chargewatch.messages import Command, CommandReply
 from edge_agent.commands import CommandHandler
 from edge_agent.config import LoadedConfig
 from edge_agent.interlocks import RELAY_POINT, DeviceInterlocks, Trip
@@ -26,27 +24,23 @@ from edge_agent.modbus.coordinator import BusCoordinator, PolledDevice
 from edge_agent.modbus.decode import Decoded
 from edge_agent.modbus.errors import ModbusError
 from edge_agent.modbus.transitions import TransitionTracker
+from edge_agent.mqtt import MqttLink
 from edge_agent.outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-OnCommand = Callable[[Command], Awaitable[CommandReply]]
-LinkFactory = Callable[[Outbox, OnCommand], AbstractAsyncContextManager[object]]
 
 
 class Agent:
     """Async context manager owning the outbox, the bus coordinators and the optional link."""
 
-    def __init__(
-        self, loaded: LoadedConfig, *, link: LinkFactory | None = None, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, loaded: LoadedConfig, *, clock: Clock | None = None) -> None:
         self.loaded = loaded
         self.cfg = loaded.agent
         self._clock = clock or SystemClock()
-        self._link_factory = link
         self.outbox = Outbox(self.cfg.outbox)
         self.buses: dict[str, BusCoordinator] = {}
         self.commands: CommandHandler | None = None
+        self.link: MqttLink | None = None
         self._interlocks: dict[str, DeviceInterlocks] = {}
         self._transitions: dict[str, TransitionTracker] = {}
         self._stack = AsyncExitStack()
@@ -67,8 +61,17 @@ class Agent:
                     self._transitions[dev.id] = TransitionTracker(profile)
                 self.buses[bus_cfg.name] = await stack.enter_async_context(coordinator)
             self.commands = CommandHandler(self.cfg.commands, self.buses, self._clock)
-            if self._link_factory is not None:
-                await stack.enter_async_context(self._link_factory(self.outbox, self.commands.handle))
+            if self.cfg.mqtt is not None:
+                devices = [d.id for b in self.cfg.buses for d in b.devices]
+                link = MqttLink(
+                    self.cfg.mqtt,
+                    self.outbox,
+                    agent=self.cfg.agent_id,
+                    devices=devices,
+                    on_command=self.commands.handle,
+                    clock=self._clock,
+                )
+                self.link = await stack.enter_async_context(link)
             log.info(
                 kv("agent_started", agent=self.cfg.agent_id, boot=self.outbox.boot, buses=len(self.buses))
             )
@@ -135,7 +138,7 @@ class Agent:
         self.outbox.add_event(dev.cfg.id, ts, "device_up" if up else "device_down", None, data)
 
 
-async def run_agent(loaded: LoadedConfig, link: LinkFactory | None = None) -> None:
+async def run_agent(loaded: LoadedConfig) -> None:
     """Run until SIGINT/SIGTERM; every task is cancelled and awaited on the way out."""
-    async with Agent(loaded, link=link) as agent:
+    async with Agent(loaded) as agent:
         await agent.wait_stopped()

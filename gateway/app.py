@@ -18,13 +18,16 @@ from typing import Any, Self
 
 import msgspec
 
+from analytics import Pipeline
 from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import encode
+from chargewatch.profiles import PROFILE_DIR, load_profile
 from gateway.api import ApiServer
 from gateway.config import GatewayConfig, StoreConfig, mqtt_password, store_token
 from gateway.ingest.alerts import Analytics, ThresholdRule
+from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
 from gateway.ingest.mqtt import MqttSession
 from gateway.ingest.pipeline import IngestPipeline
@@ -65,8 +68,16 @@ class Gateway:
     ) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        r = cfg.rule
-        self.analytics = analytics or ThresholdRule(r.point, r.limit, r.clear_below, r.samples)
+        self.hook: PipelineHook | None = None
+        if analytics is not None:
+            self.analytics: Analytics = analytics
+        elif cfg.analytics == "pipeline":
+            profiles = {p.model: p for p in map(load_profile, sorted(PROFILE_DIR.glob("*.yaml")))}
+            self.hook = PipelineHook(Pipeline(profiles=profiles), cfg.spool.analytics_path)
+            self.analytics = self.hook
+        else:
+            r = cfg.rule
+            self.analytics = ThresholdRule(r.point, r.limit, r.clear_below, r.samples)
         self._store_override = store
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
@@ -78,6 +89,7 @@ class Gateway:
         self._degraded = False
         self._last_total = 0.0
         self._published_connects = -1
+        self._checkpointed = self.clock.time()
         self.http_port = cfg.http.port
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -98,6 +110,8 @@ class Gateway:
             self.spool = await stack.enter_async_context(
                 Spool(cfg.spool.path, store, degraded_after=cfg.spool.degraded_after_s, clock=self.clock)
             )
+            if self.hook is not None and self.hook.load():
+                log.info(kv("analytics_checkpoint_loaded", path=self.hook.path))
             tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
             tracker.load(self.state.load_marks())
             will = (gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
@@ -144,6 +158,8 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.hook is not None:
+            self.hook.save()
         with contextlib.suppress(Exception):
             self.mqtt.publish(
                 gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(False), True
@@ -190,7 +206,11 @@ class Gateway:
         await self._every(self.cfg.limits.ack_interval_s, self._flush_acks)
 
     async def _tick(self) -> None:
-        await self.pipeline.tick(self.clock.time())
+        now = self.clock.time()
+        await self.pipeline.tick(now)
+        if self.hook is not None and now - self._checkpointed >= self.cfg.checkpoint_every_s:
+            self._checkpointed = now
+            await asyncio.to_thread(self.hook.save)
 
     async def _tick_loop(self) -> None:
         await self._every(self.cfg.liveness.tick_s, self._tick)

@@ -60,11 +60,12 @@ class StoreConfig(_Section):
 
 
 class SpoolConfig(_Section):
-    """Durable spool and ingest state (dedupe marks, dead letters, alerts), both SQLite."""
+    """Durable spool and ingest state (dedupe marks, dead letters, alerts, analytics checkpoint)."""
 
     path: str = "var/gateway/spool.sqlite"
     state_path: str = "var/gateway/state.sqlite"
     degraded_after_s: Positive = 60.0
+    analytics_path: str = "var/gateway/analytics.ckpt"
 
 
 class HttpConfig(_Section):
@@ -103,6 +104,9 @@ class ThresholdRuleConfig(_Section):
 
 class GatewayConfig(_Section):
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
+    #: ``pipeline``: analytics.Pipeline (detectors, rules, sessions); ``threshold``: the rule below only
+    analytics: Literal["pipeline", "threshold"] = "pipeline"
+    checkpoint_every_s: Positive = 60.0
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     spool: SpoolConfig = msgspec.field(default_factory=SpoolConfig)

@@ -12,7 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -157,14 +157,17 @@ def make_config(
     keepalive: float = 60.0,
     degraded_after: float = 60.0,
     gap_timeout: float = 30.0,
+    analytics: Literal["pipeline", "threshold"] = "threshold",
 ) -> GatewayConfig:
     return GatewayConfig(
         site="test",
+        analytics=analytics,
         mqtt=MqttConfig(url=f"mqtt://127.0.0.1:{mqtt_port}", client_id=client_id, keepalive_s=5),
         store=StoreConfig(kind="influx_v1", url=influx_url, db="cw"),
         spool=SpoolConfig(
             path=str(tmp / "spool.sqlite"),
             state_path=str(tmp / "state.sqlite"),
+            analytics_path=str(tmp / "analytics.ckpt"),
             degraded_after_s=degraded_after,
         ),
         http=HttpConfig(bind="127.0.0.1", port=free_port()),

@@ -86,3 +86,35 @@ async def test_out_of_order_is_accepted_and_gap_reported_once(
         gaps = await http_json(gw.http_port, "/api/devices")
         assert gaps[0]["device"] == "g1"
     assert gateway_status_topic("gw-test") == "cw/v1/gateway/gw-test/status"
+
+
+async def test_analytics_pipeline_alert_and_checkpoint_across_restart(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB1
+) -> None:
+    cfg = make_config(tmp_path, mosquitto.port, influxdb.url, analytics="pipeline")
+
+    def smoky(seq: int) -> tuple[str, bytes, bool]:
+        msg = Telemetry(
+            device="s1",
+            boot=1,
+            seq=seq,
+            ts=time.time() - 10 + seq * 0.01,
+            model="cw-pile-10",
+            ports={"socket_temp": [30.0], "power": [100.0], "current": [0.5], "voltage": [220.0]},
+            values={"smoke_alarm": 1.0, "ambient_temp": 25.0},
+        )
+        return topics.device_topic("s1", topics.TELEMETRY), encode(msg), False
+
+    async with Gateway(cfg) as gw:
+        await gw.mqtt.wait_connected(10)
+        raw_publish(mosquitto.port, [smoky(0), smoky(1)])
+        await wait_for(gw.state.alerts, 5, "the smoke alert")
+        assert [(a.id, a.kind, a.state) for a in gw.state.alerts()] == [("s1.-.smoke.1", "smoke", "firing")]
+    assert (tmp_path / "analytics.ckpt").stat().st_size > 0
+    async with Gateway(cfg) as gw:
+        assert gw.hook is not None
+        assert "s1" in gw.hook.pipeline.piles  # learning restored from the checkpoint
+        await gw.mqtt.wait_connected(10)
+        raw_publish(mosquitto.port, [smoky(2)])
+        await wait_for(lambda: gw.metrics.get("cw_ingest_messages_total") == 1, 5, "seq 2")
+        assert [a.id for a in gw.state.alerts()] == ["s1.-.smoke.1"]

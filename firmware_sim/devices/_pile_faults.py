@@ -90,8 +90,7 @@ def apply_hazard(
     if charger is None:
         lithium = [c for c in chemistries if c.startswith("lithium")] or list(chemistries)
         pool = lithium if kind == "thermal_runaway_precursor" else chemistries
-        soc = rng.uniform(0.1, 0.3) if kind == "oversized_battery" else None
-        charger = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=soc)
+        charger = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=rng.uniform(0.1, 0.3))
         if kind == "oversized_battery":
             charger.capacity_wh *= num["factor"]
         port.charger = charger

@@ -34,12 +34,12 @@ class KindSpec(NamedTuple):
 
 KINDS: Final[dict[str, KindSpec]] = {
     "connector_overheat": KindSpec(
-        "thermal", "pile_port", {"doubling_s": 600.0, "max_ohm": 8.0}, "true socket temperature ≥ 90 °C"
+        "thermal", "pile_port", {"doubling_s": 400.0, "max_ohm": 8.0}, "true socket temperature ≥ 90 °C"
     ),
     "thermal_runaway_precursor": KindSpec(
         "thermal",
         "pile_port",
-        {"q0_w": 2.0, "growth_s": 900.0, "max_w": 2000.0, "smoke_c": 110.0},
+        {"q0_w": 2.0, "growth_s": 900.0, "max_w": 600.0, "smoke_c": 110.0},
         "true battery temperature ≥ 80 °C (self-heating runaway onset); smoke follows at smoke_c",
     ),
     "overcharge": KindSpec(

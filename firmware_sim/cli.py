@@ -54,7 +54,7 @@ async def serve(site: Site, args: argparse.Namespace, faults: list[tuple[str, Fa
             for ep in runner.endpoints:
                 sys.stdout.write(json.dumps(ep.to_json()) + "\n")
             sys.stdout.flush()
-            await stop.wait()
+            await runner.wait(stop)
             log.info(logs.kv("sim_stopping", site=site.spec.site, sim_time=runner.time))
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

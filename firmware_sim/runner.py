@@ -233,6 +233,19 @@ class SiteRunner:
             await self._stack.aclose()
             log.info(kv("site_stopped", site=self.site.spec.site, steps=self._steps))
 
+    async def wait(self, stop: asyncio.Event) -> None:
+        """Return once ``stop`` is set; raise at once if the clock task fails first."""
+        waiter = asyncio.create_task(stop.wait(), name="sim-stop-wait")
+        watched: set[asyncio.Task[Any]] = {waiter} if self._task is None else {waiter, self._task}
+        try:
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+        if self._task is not None and self._task in done:
+            self._task.result()
+
     def advance(self, steps: int = 1) -> None:
         """Take ``steps`` fixed steps now (manual clock only)."""
         if self.speed is not None:

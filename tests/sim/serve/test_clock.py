@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from chargewatch.clock import ManualClock
+from chargewatch.profiles import DeviceProfile
 from firmware_sim.faults import Fault
 from firmware_sim.runner import SiteRunner
 from firmware_sim.site import Site, load_site
-from tests.sim.serve.fakes import fake_factory, write_site
+from tests.sim.serve.fakes import FakeModel, fake_factory, write_site
 
 Sample = tuple[float, dict[str, dict[str, list[int]]]]
 STEPS = 60
@@ -78,3 +79,27 @@ async def test_real_time_pacing_with_an_injected_clock(tmp_path: Path) -> None:
         assert runner.time == site.start_time + 8
         with pytest.raises(RuntimeError, match="paused clock"):
             runner.advance(1)
+
+
+class _Broken(FakeModel):
+    def step(self, t: float, dt: float) -> None:
+        super().step(t, dt)
+        if self.step_count == 3:
+            raise ZeroDivisionError("physics blew up")
+
+
+async def test_a_failing_clock_ends_the_wait_with_its_error(tmp_path: Path) -> None:
+    site = load_site(write_site(tmp_path / "s.yaml", "  - {id: a, model: cw-blocker, port: 0}\n"))
+
+    def factory(device_id: str, profile: DeviceProfile, params: object, seed: int, start: float) -> _Broken:
+        return _Broken(device_id, profile, seed, start)
+
+    runner = SiteRunner(site, speed=100.0, factory=factory)
+
+    async def serve_until_stopped() -> None:
+        async with runner, asyncio.timeout(10):
+            await runner.wait(asyncio.Event())
+
+    with pytest.raises(ZeroDivisionError, match="blew up"):
+        await serve_until_stopped()
+    assert runner.steps == 2

@@ -18,7 +18,7 @@ from firmware_sim.site import load_site
 from tests.sim.serve.expect import expected_words, point_value
 from tests.sim.serve.fakes import FakeModel, fake_factory, write_site
 from tests.sim.serve.modbus_client import client_for, read_table
-from tests.support.servers import PtyPair
+from tests.support.servers import PtyPair, free_port
 
 MODELS = ("cw-pile-10", "vx-pile-12", "cw-blocker")
 
@@ -196,3 +196,16 @@ async def test_unresponsive_fault_silences_the_pile_and_labels_it(tmp_path: Path
             client.close()
     got = [(lb.device, lb.kind, lb.event, lb.t - site.start_time) for lb in read_labels(labels)]
     assert got == [("d0", "pile_unresponsive", "onset", 5.0), ("d0", "pile_unresponsive", "end", 15.0)]
+
+
+async def test_two_units_behind_one_rtu_over_tcp_gateway(tmp_path: Path) -> None:
+    port = free_port()
+    devices = (
+        f"  - {{id: g1, model: cw-pile-10, transport: rtu_over_tcp, port: {port}, unit: 1}}\n"
+        f"  - {{id: g2, model: vx-pile-12, transport: rtu_over_tcp, port: {port}, unit: 2}}\n"
+    )
+    site = load_site(write_site(tmp_path / "site.yaml", devices))
+    async with SiteRunner(site, speed=None) as runner:
+        runner.advance(30)
+        assert [(ep.port, ep.unit) for ep in runner.endpoints] == [(port, 1), (port, 2)]
+        assert await _check_all_tables(runner) > 0

@@ -3,9 +3,10 @@
 It subscribes (persistent session, QoS 1) to the telemetry and event topics, records each
 (device, boot, seq) with its first arrival time and source ts, counts duplicates and conflicts
 (the same key with a different ts: a seq reused within a boot), and every
-``flush_interval`` publishes one ``Ack`` per (device, boot) covering every seq received since
-the last flush — duplicates included, so a re-sent message is acked again. Run it alone with
-``python -m edge_agent.acker mqtt://127.0.0.1:1883``; it prints ``ready`` once subscribed.
+``flush_interval`` or ``max_batch`` messages, whichever comes first, publishes one ``Ack`` per
+(device, boot) covering every seq received since the last flush — duplicates included, so a
+re-sent message is acked again. Run it alone with ``python -m edge_agent.acker mqtt://127.0.0.1:1883``;
+it prints ``ready`` once subscribed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Acker:
         client_id: str = "cw-acker",
         device: str = "+",
         flush_interval: float = 0.05,
+        max_batch: int = 100,
         ack: bool = True,
     ) -> None:
         parts = urlsplit(url)
@@ -59,6 +61,8 @@ class Acker:
         )
         self.device = device
         self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self._unflushed = 0
         self.ack_enabled = ack
         self.seen: dict[Key, float] = {}
         self.order: list[Key] = []
@@ -122,6 +126,9 @@ class Acker:
                 self.events.add(key)
             self._grew.set()
         self._pending[(msg.device, msg.boot)].append(msg.seq)
+        self._unflushed += 1
+        if self._unflushed >= self.max_batch:
+            self.flush()
 
     def flush(self) -> int:
         """Publish the pending acks now; returns how many Ack messages went out."""
@@ -129,6 +136,7 @@ class Acker:
         if conn is None or not self._pending or not self.ack_enabled:
             return 0
         pending, self._pending = self._pending, defaultdict(list)
+        self._unflushed = 0
         for (device, boot), seqs in pending.items():
             conn.publish(
                 device_topic(device, ACK), encode(Ack(device=device, boot=boot, ranges=to_ranges(seqs)))

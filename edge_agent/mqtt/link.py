@@ -11,7 +11,10 @@ supervisor task that (re)connects with a persistent session and capped, jittered
 * publishes every row the outbox commits from then on at once (live);
 * after a random delay in ``[0, reconnect_drain_delay_max]`` sends the stored backlog: events
   first, then telemetry oldest-first at ``drain_rate`` msgs/s with at most ``drain_window``
-  backlog publishes awaiting their PUBACK, so live rows never queue behind the whole backlog;
+  published rows awaiting the gateway's ack. The window is back-pressure from the consumer:
+  a broker queues only ~1,000 messages per slow subscriber before silently dropping (Mosquitto's
+  default), so the backlog never outruns the gateway, and live rows (which bypass the window)
+  never queue behind the whole backlog;
 * publishes again any row not acked within ``resend_timeout``.
 
 Everything runs in the loop thread (see ``_transport``); the outbox is called synchronously.
@@ -80,7 +83,6 @@ class MqttLink:
         self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._awaiting: OrderedDict[int, float] = OrderedDict()
-        self._backlog_mids: set[int] = set()
         self._window_free = asyncio.Event()
         self._slot = 0.0
         self._runner: asyncio.Task[None] | None = None
@@ -140,12 +142,14 @@ class MqttLink:
         """Publish freshly committed rows at once when connected (else they wait as backlog)."""
         if self._conn is not None:
             for row in rows:
-                self._publish_row(row, backlog=False)
+                self._publish_row(row)
 
     def deleted(self, ids: Sequence[int]) -> None:
         pop = self._awaiting.pop
         for i in ids:
             pop(i, None)
+        if len(self._awaiting) <= self._ob.drain_window // 2:
+            self._window_free.set()
 
     # -- supervisor --------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -154,7 +158,7 @@ class MqttLink:
         failing = False
         while True:
             try:
-                async with Connection(self._endpoint, self._on_message, self._on_puback) as conn:
+                async with Connection(self._endpoint, self._on_message) as conn:
                     attempt, failing = 0, False
                     await self._session(conn)
             except LinkError as exc:
@@ -169,7 +173,6 @@ class MqttLink:
     async def _session(self, conn: Connection) -> None:
         self._conn = conn
         self._awaiting.clear()
-        self._backlog_mids.clear()
         self._window_free.set()
         subs = [(device_topic(d, leaf), 1) for d in self.devices for leaf in (ACK, CMD)]
         await conn.subscribe(subs)
@@ -198,7 +201,7 @@ class MqttLink:
         raise _SessionLostError
 
     # -- publishing --------------------------------------------------------------------------
-    def _publish_row(self, row: Row, *, backlog: bool) -> None:
+    def _publish_row(self, row: Row) -> None:
         conn = self._conn
         if conn is None:
             return
@@ -206,26 +209,17 @@ class MqttLink:
             device_topic(row.device, TELEMETRY),
             device_topic(row.device, EVENT),
         )
-        mid = conn.publish(ev if row.prio == EVENT_PRIO else tel, row.payload)
+        conn.publish(ev if row.prio == EVENT_PRIO else tel, row.payload)
         self._awaiting[row.id] = asyncio.get_running_loop().time()
         self._awaiting.move_to_end(row.id)
-        if backlog:
-            self._backlog_mids.add(mid)
         self.health.published += 1
 
-    def _on_puback(self, mid: int) -> None:
-        mids = self._backlog_mids
-        if mid in mids:
-            mids.discard(mid)
-            if len(mids) <= self._ob.drain_window // 2:
-                self._window_free.set()
-
     async def _window(self) -> int:
-        """Wait until the backlog window has room; returns how many may go now."""
-        while len(self._backlog_mids) >= self._ob.drain_window:
+        """Wait until fewer than ``drain_window`` rows await their ack; returns the room left."""
+        while len(self._awaiting) >= self._ob.drain_window:
             self._window_free.clear()
             await self._window_free.wait()
-        return self._ob.drain_window - len(self._backlog_mids)
+        return self._ob.drain_window - len(self._awaiting)
 
     async def _pace(self, n: int) -> None:
         rate = self._ob.drain_rate
@@ -249,7 +243,7 @@ class MqttLink:
             if prio == TELEMETRY_PRIO:
                 await self._pace(len(rows))
             for row in rows:
-                self._publish_row(row, backlog=True)
+                self._publish_row(row)
             after = rows[-1].id
             sent += len(rows)
             await asyncio.sleep(0)
@@ -287,7 +281,7 @@ class MqttLink:
             for i in range(0, len(rows), self._ob.drain_window):
                 await self._window()
                 for row in rows[i : i + self._ob.drain_window]:
-                    self._publish_row(row, backlog=True)
+                    self._publish_row(row)
 
     # -- status and health -------------------------------------------------------------------
     def _status(self, *, online: bool) -> bytes:

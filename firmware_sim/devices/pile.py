@@ -25,7 +25,13 @@ from firmware_sim.faults.kinds import KINDS, Fault, ParamValue
 from firmware_sim.model import PointValues, RawOverrides, WriteRefused
 from firmware_sim.physics.ambient import Ambient, Supply
 from firmware_sim.physics.charger import draw_charger
-from firmware_sim.physics.thermal import BATTERY_TAU_S, CABINET_K_PER_W, SOCKET_TAU_S, relax_factor
+from firmware_sim.physics.thermal import (
+    BATTERY_TAU_S,
+    CABINET_K_PER_W,
+    SOCKET_K_PER_W,
+    SOCKET_TAU_S,
+    relax_factor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +109,10 @@ class Pile(FaultHost):
         )
         air = self.ambient.temp(start_time)
         self.cabinet_c = air
-        self.ports = [Port(i, air, rng.uniform(0.005, 0.02)) for i in range(profile.ports)]
+        self.ports = [
+            Port(i, air, rng.uniform(0.005, 0.05), SOCKET_K_PER_W * rng.uniform(0.75, 1.4))
+            for i in range(profile.ports)
+        ]
         for port in self.ports:
             if rng.random() < params.initial_occupancy:
                 self._plug(port, start_time)

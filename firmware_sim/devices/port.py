@@ -18,6 +18,8 @@ _LINE_OHM = 0.15
 #: relative noise of the current measurement
 _CURRENT_NOISE = 0.003
 _TEMP_NOISE_C = 0.05
+#: spikes are single samples at least this far apart (a burst would be a short)
+_SPIKE_GAP_S = 5.0
 
 
 class Port:
@@ -50,6 +52,7 @@ class Port:
         "session_s",
         "short_a",
         "socket_c",
+        "socket_k_per_w",
         "socket_read",
         "spike",
         "spiking",
@@ -58,8 +61,9 @@ class Port:
         "voltage",
     )
 
-    def __init__(self, index: int, socket_c: float, contact_ohm: float) -> None:
+    def __init__(self, index: int, socket_c: float, contact_ohm: float, socket_k_per_w: float) -> None:
         self.index = index
+        self.socket_k_per_w = socket_k_per_w
         self.relay_on = True
         #: canonical state label: idle, charging, full, fault, stopped
         self.state = "idle"
@@ -161,7 +165,7 @@ class Port:
                 self.spiking = False
                 if self.spike is not None and t >= self.spike[2] and amps > 0.0:
                     spike_a, every, _ = self.spike
-                    self.spike = (spike_a, every, t + rng.expovariate(1.0 / every))
+                    self.spike = (spike_a, every, t + _SPIKE_GAP_S + rng.expovariate(1.0 / every))
                     amps = spike_a
                     self.spiking = True
             self.voltage = volts
@@ -178,7 +182,9 @@ class Port:
         else:
             coupled = self.socket_c
         heat_s = socket_heat_w(self.current, self.contact_ohm, self.power)
-        self.socket_c = socket_step(self.socket_c, cabinet_c, heat_s, coupled, socket_factor)
+        self.socket_c = socket_step(
+            self.socket_c, cabinet_c, heat_s, coupled, socket_factor, k_per_w=self.socket_k_per_w
+        )
         self.socket_read = self.socket_c + rng.gauss(0.0, _TEMP_NOISE_C)
 
     def average_w(self, dt: float) -> float | None:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Final
 
 SOCKET_TAU_S: Final = 600.0
+#: typical thermal resistance socket → cabinet air; each port varies around it (position, wear)
 SOCKET_K_PER_W: Final = 8.0
 #: share of the port's AC power that heats the socket (cable, terminals, relay)
 LOAD_HEAT_SHARE: Final = 0.0015
@@ -40,9 +41,12 @@ def socket_heat_w(current_a: float, contact_ohm: float, power_w: float) -> float
     return current_a * current_a * contact_ohm + LOAD_HEAT_SHARE * power_w
 
 
-def socket_step(socket_c: float, cabinet_c: float, heat_w: float, battery_c: float, factor: float) -> float:
-    """Socket temperature after one step; ``factor`` = ``relax_factor(dt, SOCKET_TAU_S)``."""
-    target = cabinet_c + SOCKET_K_PER_W * (heat_w + COUPLING_W_PER_K * (battery_c - socket_c))
+def socket_step(
+    socket_c: float, cabinet_c: float, heat_w: float, battery_c: float, factor: float, *, k_per_w: float
+) -> float:
+    """Socket temperature after one step; ``factor`` = ``relax_factor(dt, SOCKET_TAU_S)``,
+    ``k_per_w`` the socket's thermal resistance to the cabinet air (about ``SOCKET_K_PER_W``)."""
+    target = cabinet_c + k_per_w * (heat_w + COUPLING_W_PER_K * (battery_c - socket_c))
     return socket_c + (target - socket_c) * factor
 
 

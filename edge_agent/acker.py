@@ -52,7 +52,7 @@ class Acker:
         client_id: str = "cw-acker",
         device: str = "+",
         flush_interval: float = 0.05,
-        max_batch: int = 100,
+        max_batch: int = 250,
         ack: bool = True,
     ) -> None:
         parts = urlsplit(url)

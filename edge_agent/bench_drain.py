@@ -73,8 +73,12 @@ class _Drained:
 
 
 async def _drain_rate(url: str, n: int, directory: Path, limit_s: float) -> float:
+    # window 900: just under Mosquitto's default 1,000-message queue per subscriber
     settings = OutboxSettings(
-        path=str(directory / "bench-outbox.db"), drain_rate=0.0, reconnect_drain_delay_max=0.0
+        path=str(directory / "bench-outbox.db"),
+        drain_rate=0.0,
+        drain_window=900,
+        reconnect_drain_delay_max=0.0,
     )
     with Outbox(settings) as box:
         with box.transaction():

@@ -29,6 +29,9 @@ class PileParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     #: share of sessions whose rider unplugs before the battery is full
     early_unplug_share: float = 0.03
     ambient: AmbientPreset = "mild"
+    #: daily mean and half-swing of outdoor air (°C); both given → they replace the preset's
+    ambient_mean_c: float | None = None
+    ambient_amplitude_c: float | None = None
     #: site offset against the regional ambient curve; None draws one in ±1.5 °C
     ambient_offset_c: float | None = None
     utc_offset_h: float = 8.0
@@ -94,6 +97,11 @@ def pile_params(device: str, params: Mapping[str, object]) -> PileParams:
     if not p.chemistries:
         raise ConfigError(
             f"device {device}: params.chemistries: empty. Fix: list at least one of {CHEMISTRIES}"
+        )
+    if (p.ambient_mean_c is None) != (p.ambient_amplitude_c is None):
+        raise ConfigError(
+            f"device {device}: params.ambient_mean_c/ambient_amplitude_c: give both or neither. "
+            "Fix: e.g. ambient_mean_c: 30, ambient_amplitude_c: 8"
         )
     if p.temp_cut_c < 0 or (p.max_session_s is not None and p.max_session_s < 0):
         raise ConfigError(f"device {device}: params.temp_cut_c/max_session_s: must be ≥ 0 (0 disables)")

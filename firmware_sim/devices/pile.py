@@ -100,7 +100,15 @@ class Pile(FaultHost):
         self.max_session_s = limits["max_session_s"] if params.max_session_s is None else params.max_session_s
         rng = self._rng
         offset = rng.uniform(-1.5, 1.5) if params.ambient_offset_c is None else params.ambient_offset_c
-        self.ambient = Ambient.preset(params.ambient, offset_c=offset, utc_offset_h=params.utc_offset_h)
+        if params.ambient_mean_c is not None and params.ambient_amplitude_c is not None:
+            self.ambient = Ambient(
+                params.ambient_mean_c,
+                params.ambient_amplitude_c,
+                offset_c=offset,
+                utc_offset_h=params.utc_offset_h,
+            )
+        else:
+            self.ambient = Ambient.preset(params.ambient, offset_c=offset, utc_offset_h=params.utc_offset_h)
         self.supply = Supply(params.supply_nominal_v, rng, utc_offset_h=params.utc_offset_h)
         self.serial_number = (
             zlib.crc32(device_id.encode()) % 100_000_000

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
+from chargewatch.errors import ConfigError
 from firmware_sim.faults import DeviceSpec, FaultSpec, Label, Scenario
 from firmware_sim.offline import SUMMER_MIDNIGHT, run
 from firmware_sim.physics import Ambient
+from tests.sim.physics.helpers import T0, advance, device_value, quiet_pile
 
 SCENARIO = Scenario(
     start_time=SUMMER_MIDNIGHT,
@@ -58,3 +62,15 @@ def test_summer_afternoon_reaches_40_c_and_nights_cool() -> None:
     mild = Ambient.preset("mild")
     assert max(mild.temp(SUMMER_MIDNIGHT + h * 3600.0) for h in range(24)) < 30
     assert math.isclose(summer.temp(SUMMER_MIDNIGHT), summer.temp(SUMMER_MIDNIGHT + 86_400.0))
+
+
+def test_pile_ambient_follows_preset_or_explicit_mean_and_amplitude() -> None:
+    hot = quiet_pile(ambient="summer", ambient_offset_c=0.0)
+    custom = quiet_pile(ambient_mean_c=10.0, ambient_amplitude_c=2.0, ambient_offset_c=0.0)
+    afternoon = T0 + 5 * 3600.0  # 15:00 local
+    assert hot.ambient.temp(afternoon) == pytest.approx(40.5)
+    assert custom.ambient.temp(afternoon) == pytest.approx(12.0)
+    advance(hot, 5 * 3600, dt=10.0)
+    assert 40.0 <= device_value(hot, "ambient_temp") <= 42.0
+    with pytest.raises(ConfigError, match="ambient_amplitude_c"):
+        quiet_pile(ambient_mean_c=10.0)

@@ -6,7 +6,7 @@ Layers: ``physics`` and ``devices`` (the models, behind the ``model.DeviceModel`
 simulation clock and the async context manager that owns it all), ``cli`` and ``bench``.
 """
 
-from firmware_sim.model import DeviceModel, WriteRefused
+from firmware_sim.model import DeviceModel, WriteRefusedError
 from firmware_sim.registers import (
     IllegalAddressError,
     IllegalValueError,
@@ -47,7 +47,7 @@ __all__ = [
     "SiteSpec",
     "StepObserver",
     "Transport",
-    "WriteRefused",
+    "WriteRefusedError",
     "device_seed",
     "load_site",
     "scenario_faults",

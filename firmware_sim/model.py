@@ -20,7 +20,7 @@ PointValues = Mapping[str, float | list[float]]
 RawOverrides = Mapping[tuple[str, int | None], list[int]]
 
 
-class WriteRefused(ChargeWatchError):
+class WriteRefusedError(ChargeWatchError):
     """A Modbus write the device firmware rejects (not writable, out of range)."""
 
     def __init__(self, device: str, point: str, port: int | None, reason: str) -> None:
@@ -59,5 +59,5 @@ class DeviceModel(Protocol):
         ...
 
     def write_point(self, name: str, port: int | None, value: float) -> None:
-        """A Modbus client wrote ``value`` to a writable point; raise WriteRefused to reject it."""
+        """A Modbus client wrote ``value`` to a writable point; raise WriteRefusedError to reject it."""
         ...

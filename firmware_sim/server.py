@@ -29,7 +29,7 @@ from pymodbus.simulator.simcore import SimCore
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.profiles import Table
-from firmware_sim.model import DeviceModel, WriteRefused
+from firmware_sim.model import DeviceModel, WriteRefusedError
 from firmware_sim.registers import IllegalAddressError, IllegalValueError, RegisterImage
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class ServedDevice:
         try:
             for w in planned:
                 self.model.write_point(w.point, w.port, w.value)
-        except WriteRefused as exc:
+        except WriteRefusedError as exc:
             log.info(kv("write_refused", device=exc.device, point=exc.point, port=exc.port, why=exc.reason))
             self.refresh()
             return ExcCodes.ILLEGAL_VALUE

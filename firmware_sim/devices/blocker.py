@@ -18,7 +18,7 @@ from chargewatch.profiles import DeviceProfile
 from firmware_sim.devices._faulting import FaultHost
 from firmware_sim.devices.params import BlockerParams
 from firmware_sim.faults.kinds import Fault, FaultError, ParamValue
-from firmware_sim.model import PointValues, RawOverrides, WriteRefused
+from firmware_sim.model import PointValues, RawOverrides, WriteRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +179,9 @@ class Blocker(FaultHost):
     def write_point(self, name: str, port: int | None, value: float) -> None:
         point = self.profile.by_name.get(name)
         if point is None or not point.writable:
-            raise WriteRefused(self.device_id, name, port, "not a writable point")
+            raise WriteRefusedError(self.device_id, name, port, "not a writable point")
         if port is not None:
-            raise WriteRefused(self.device_id, name, port, "a blocker has no ports")
+            raise WriteRefusedError(self.device_id, name, port, "a blocker has no ports")
         if name == "remote_release" and value and self.relay_closed:
             self.releases += 1
             self.voice_alarm = False

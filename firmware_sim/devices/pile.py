@@ -22,7 +22,7 @@ from firmware_sim.devices._pile_faults import SensorFault, Watch, apply_hazard, 
 from firmware_sim.devices.params import PileParams
 from firmware_sim.devices.port import Port
 from firmware_sim.faults.kinds import KINDS, Fault, ParamValue
-from firmware_sim.model import PointValues, RawOverrides, WriteRefused
+from firmware_sim.model import PointValues, RawOverrides, WriteRefusedError
 from firmware_sim.physics.ambient import Ambient, Supply
 from firmware_sim.physics.charger import draw_charger
 from firmware_sim.physics.thermal import (
@@ -329,11 +329,11 @@ class Pile(FaultHost):
     def write_point(self, name: str, port: int | None, value: float) -> None:
         point = self.profile.by_name.get(name)
         if point is None or not point.writable:
-            raise WriteRefused(self.device_id, name, port, "not a writable point")
+            raise WriteRefusedError(self.device_id, name, port, "not a writable point")
         if point.per_port != (port is not None) or (port is not None and not 0 <= port < len(self.ports)):
-            raise WriteRefused(self.device_id, name, port, "wrong or missing port")
+            raise WriteRefusedError(self.device_id, name, port, "wrong or missing port")
         if point.range is not None and not point.plausible(value):
-            raise WriteRefused(self.device_id, name, port, f"{value} outside {list(point.range)}")
+            raise WriteRefusedError(self.device_id, name, port, f"{value} outside {list(point.range)}")
         if name == "relay_on" and port is not None:
             self._set_relay(self.ports[port], bool(value))
         elif name == "alarm_reset" and value:

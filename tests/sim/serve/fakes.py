@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chargewatch.profiles import DeviceProfile, Point
-from firmware_sim.model import PointValues, RawOverrides, WriteRefused
+from firmware_sim.model import PointValues, RawOverrides, WriteRefusedError
 
 REFUSED_TEMP_CUT_C = 120.0  # the fake firmware refuses cuts above this (profile range allows 150)
 
@@ -77,7 +77,7 @@ class FakeModel:
 
     def write_point(self, name: str, port: int | None, value: float) -> None:
         if name == "temp_cut_c" and value > REFUSED_TEMP_CUT_C:
-            raise WriteRefused(self._id, name, port, f"{value} above {REFUSED_TEMP_CUT_C}")
+            raise WriteRefusedError(self._id, name, port, f"{value} above {REFUSED_TEMP_CUT_C}")
         self.written[(name, port)] = value
 
 

@@ -10,7 +10,6 @@ answers acknowledgements from the HTTP API.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
@@ -63,34 +62,42 @@ class ThresholdRule:
         self.limit = limit
         self.clear_below = clear_below
         self.samples = samples
-        self._run: dict[tuple[str, int], int] = {}
+        self._runs: dict[tuple[str, int], list[float]] = {}  # values above the limit, in a row
         self._firing: set[tuple[str, int]] = set()
-        self._recent: dict[tuple[str, int], deque[float]] = {}
+        self._active: dict[str, int] = {}  # ports with a run or firing, per device
 
     def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
         col = msg.ports.get(self.point)
-        if col is None:
+        if not col:
             return []
+        if (
+            not self._active.get(msg.device)
+            and max((v for v in col if v is not None), default=0.0) <= self.limit
+        ):
+            return []  # the common case: nothing hot, nothing open
         out: list[AlertChange] = []
         for port, value in enumerate(col):
             if value is None:
                 continue
             key = (msg.device, port)
-            recent = self._recent.setdefault(key, deque(maxlen=8))
-            recent.append(value)
+            run = self._runs.get(key)
             if value > self.limit:
-                self._run[key] = run = self._run.get(key, 0) + 1
-                if run >= self.samples and key not in self._firing:
+                if run is None:
+                    run = self._runs[key] = []
+                run.append(value)
+                del run[: -self.samples]
+                if len(run) >= self.samples and key not in self._firing:
                     self._firing.add(key)
-                    out.append(self._change(msg, port, "firing", recent))
+                    out.append(self._change(msg, port, "firing", run))
             else:
-                self._run.pop(key, None)
+                self._runs.pop(key, None)
                 if key in self._firing and value < self.clear_below:
                     self._firing.discard(key)
-                    out.append(self._change(msg, port, "resolved", recent))
+                    out.append(self._change(msg, port, "resolved", [value]))
+        self._active[msg.device] = sum(1 for k in (*self._runs, *self._firing) if k[0] == msg.device)
         return out
 
-    def _change(self, msg: Telemetry, port: int, state: AlertState, recent: deque[float]) -> AlertChange:
+    def _change(self, msg: Telemetry, port: int, state: AlertState, values: list[float]) -> AlertChange:
         return AlertChange(
             device=msg.device,
             port=port,
@@ -98,8 +105,8 @@ class ThresholdRule:
             state=state,
             severity="critical",
             ts=msg.ts,
-            message=f"{self.point} {recent[-1]:.1f} (limit {self.limit:.1f} for {self.samples} samples)",
-            evidence=[{self.point: v} for v in recent],
+            message=f"{self.point} {values[-1]:.1f} (limit {self.limit:.1f} for {self.samples} samples)",
+            evidence=[{self.point: v} for v in values],
         )
 
     def process_event(self, msg: Event) -> list[AlertChange]:

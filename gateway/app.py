@@ -117,7 +117,9 @@ class Gateway:
             will = (gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
             filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
             self.mqtt = await stack.enter_async_context(
-                MqttSession(cfg.mqtt, [*filters, topics.STATUS_FILTER], mqtt_password(cfg.mqtt), will)
+                MqttSession(
+                    cfg.mqtt, [*filters, topics.STATUS_FILTER], password=mqtt_password(cfg.mqtt), will=will
+                )
             )
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
             self.pipeline = IngestPipeline(
@@ -245,6 +247,7 @@ class Gateway:
         m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
 
     async def _status_loop(self) -> None:
+        await self._refresh_status()
         await self._every(1.0, self._refresh_status)
 
     # --- GatewayView -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from types import TracebackType
@@ -54,14 +55,18 @@ class MqttSession:
         self,
         cfg: MqttConfig,
         filters: list[str],
+        *,
         password: str = "",
         will: tuple[str, bytes] | None = None,
         backoff: Backoff | None = None,
+        max_inbox: int = 50_000,
     ) -> None:
         self.cfg = cfg
         self.filters = filters
         self.backoff = backoff or Backoff(initial=0.2, cap=30.0)
         self._inbox: deque[Inbound] = deque()
+        self.max_inbox = max_inbox
+        self._room = threading.Event()
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
@@ -91,6 +96,11 @@ class MqttSession:
         self._inbox.append((msg.topic, bytes(msg.payload), time.time()))
         if was_empty:
             self._loop.call_soon_threadsafe(self._wake.set)
+        while len(self._inbox) > self.max_inbox and not self._closing:
+            # backpressure: stop reading the socket until the pipeline catches up, so the
+            # broker queues (max_queued_messages) instead of this process growing without bound
+            self._room.clear()
+            self._room.wait(1.0)
 
     def _on_connect(self, client: paho.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
@@ -161,6 +171,7 @@ class MqttSession:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._closing = True
+        self._room.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -182,4 +193,6 @@ class MqttSession:
                         await self._wake.wait()
         n = min(max_items, len(self._inbox))
         popleft = self._inbox.popleft
-        return [popleft() for _ in range(n)]
+        batch = [popleft() for _ in range(n)]
+        self._room.set()
+        return batch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from tests.gateway.ingest.support import (
     http_text,
     make_config,
     raw_publish,
+    retained,
     status,
     stored_seqs,
     wait_for,
@@ -85,7 +88,12 @@ async def test_out_of_order_is_accepted_and_gap_reported_once(
         assert gw.metrics.get("cw_ingest_duplicates_total") == 0
         gaps = await http_json(gw.http_port, "/api/devices")
         assert gaps[0]["device"] == "g1"
-    assert gateway_status_topic("gw-test") == "cw/v1/gateway/gw-test/status"
+        topic = gateway_status_topic(cfg.mqtt.client_id)
+        await wait_for(lambda: gw.metrics.get("cw_mqtt_connected") == 1.0, 3, "a status refresh")
+        online = await asyncio.to_thread(retained, mosquitto.port, topic)
+        assert json.loads(online)["online"] is True
+    offline = retained(mosquitto.port, gateway_status_topic(cfg.mqtt.client_id))
+    assert json.loads(offline) | {"ts": 0} == {"online": False, "degraded": False, "site": "test", "ts": 0}
 
 
 async def test_analytics_pipeline_alert_and_checkpoint_across_restart(

@@ -130,6 +130,11 @@ class MqttSession:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet taken by :meth:`next_batch`."""
+        return len(self._inbox)
+
     async def wait_connected(self, within: float) -> None:
         """Wait until the session is up; MqttError after ``within`` s."""
         try:

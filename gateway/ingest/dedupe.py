@@ -5,6 +5,9 @@ list of inclusive intervals. A seq above the high-water mark is new (the skipped
 missing); a seq inside a missing interval is a late arrival and is accepted (events jump the
 queue on reconnect, the backlog drains later); anything else is a duplicate.
 
+The seqs below the first one seen of a (device, boot) are missing too (events jump the queue at
+a reconnect); at first contact with a device they are never reported as a gap.
+
 A missing interval becomes a ``data_gap`` only after ``gap_timeout`` seconds without progress
 (no seq of it arriving), so a backlog that is still draining is never reported as a gap. Gaps
 are reported once per interval. State is a plain dict that survives restarts (see state.py).
@@ -69,7 +72,11 @@ class SeqTracker:
         if st is None:
             st = SeqState(hi=seq)
             if seq > self.first_seq:
-                st.missing.append(_Missing(self.first_seq, seq - 1, now))
+                # kept so a backlog that arrives after a newer seq is accepted, not taken for a
+                # duplicate; reported as a gap only for a device we already knew (a new boot) —
+                # at first contact nobody can tell what came before
+                first_contact = not any(d == device for d, _ in self.states)
+                st.missing.append(_Missing(self.first_seq, seq - 1, now, reported=first_contact))
             self.states[key] = st
             self._forget_old_boots(device)
             self.dirty.add(key)

@@ -47,6 +47,15 @@ def test_dedupe_gap_reported_once_after_timeout_and_late_fill_still_accepted() -
     assert t.observe("d", 1, 4, NOW + 60) is Verdict.LATE
 
 
+def test_dedupe_first_contact_is_not_a_gap_but_a_new_boot_is() -> None:
+    t = SeqTracker(gap_timeout=10.0)
+    assert t.observe("d", 1, 500, NOW) is Verdict.NEW  # gateway met this device mid-boot
+    assert t.observe("d", 1, 499, NOW) is Verdict.LATE  # its backlog is still accepted
+    assert t.due_gaps(NOW + 60) == []
+    assert t.observe("d", 2, 7, NOW + 60) is Verdict.NEW  # event of a new boot jumped the queue
+    assert [(g.boot, g.lo, g.hi) for g in t.due_gaps(NOW + 100)] == [(2, 0, 6)]
+
+
 def test_dedupe_boots_are_separate_and_state_round_trips(tmp_path: Path) -> None:
     t = SeqTracker()
     t.observe("d", 1, 0, NOW)

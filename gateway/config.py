@@ -64,7 +64,7 @@ class SpoolConfig(_Section):
 
     path: str = "var/gateway/spool.sqlite"
     state_path: str = "var/gateway/state.sqlite"
-    degraded_after_s: Positive = 60.0
+    degraded_after_s: Positive = 45.0
     analytics_path: str = "var/gateway/analytics.ckpt"
 
 

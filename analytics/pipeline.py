@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -108,6 +108,13 @@ class Pipeline:
         self.finished: list[SessionRecord] = []
 
     # -- telemetry -----------------------------------------------------------------------------
+    def process_batch(self, msgs: Sequence[Telemetry]) -> list[AlertChange]:
+        """Analyse the telemetry of one batch (e.g. one MQTT read); the alert changes, in order."""
+        changes: list[AlertChange] = []
+        for msg in msgs:
+            changes += self.process_telemetry(msg)
+        return changes
+
     def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
         """Analyse one poll of one device; return the alert changes it causes."""
         changes: list[AlertChange] = []

@@ -1,0 +1,132 @@
+"""Replay a labelled simulator scenario as the messages the gateway would receive.
+
+For every simulation step (one poll round) each responding device is read the way the edge
+agent reads it: the model's engineering values and raw sensor overrides are encoded into the
+device's register image (:class:`firmware_sim.registers.RegisterImage`), the blocks the agent
+plans (:func:`edge_agent.modbus.plan_blocks`) are read from it and decoded by the agent's own
+:class:`edge_agent.modbus.DeviceDecoder` (per-port columns, canonical state codes, ``None`` +
+``flags`` for implausible values), and the agent's :class:`TransitionTracker` derives the
+events (session ends …). A device that stops answering yields no telemetry; after
+``down_after`` missed polls a ``device_down`` event is sent, and ``device_up`` when it answers
+again, as the agent's bus coordinator does. The agent's local interlocks are not simulated:
+the pile firmware's own cut (``temp_cut_c``) still acts. Ground-truth labels are collected
+on the side and never reach the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import msgspec
+
+from chargewatch.messages import Event, EventKind, Telemetry
+from edge_agent.modbus.decode import DeviceDecoder
+from edge_agent.modbus.planner import plan_blocks
+from edge_agent.modbus.transitions import TransitionTracker
+from firmware_sim.devices import Blocker, Pile
+from firmware_sim.faults.kinds import Label
+from firmware_sim.faults.scenario import Scenario
+from firmware_sim.offline import build_devices
+from firmware_sim.registers import RegisterImage
+
+#: missed polls before the agent reports ``device_down`` (the agent's default ``down_after``)
+DOWN_AFTER = 2
+EventValue = float | str | bool | None
+
+
+@dataclass(slots=True)
+class _Polled:
+    device: Pile | Blocker
+    image: RegisterImage
+    decoder: DeviceDecoder
+    transitions: TransitionTracker
+    seq: int = 0
+    failures: int = 0
+    up: bool = True
+
+
+@dataclass(slots=True)
+class Round:
+    """One poll round at ``ts``: the telemetry and events of every device, in agent order."""
+
+    ts: float
+    telemetry: list[Telemetry] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Replay:
+    """A scenario being replayed; iterate :meth:`rounds`, then read ``labels`` and ``ports``."""
+
+    scenario: Scenario
+    seed: int
+    step_s: float
+    labels: list[Label] = field(default_factory=list)
+    #: ports per pile device id (for port-hours)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def rounds(self) -> Iterator[Round]:
+        """Step every device, poll it, decode it; one :class:`Round` per step."""
+        scenario = msgspec.structs.replace(self.scenario, step_s=self.step_s)
+        polled = [_poll_state(dev) for dev in build_devices(scenario, self.seed).values()]
+        self.ports = {p.device.device_id: p.image.profile.ports for p in polled if isinstance(p.device, Pile)}
+        dt = scenario.step_s
+        steps = round(scenario.duration_s / dt)
+        for k in range(1, steps + 1):
+            t = scenario.start_time + k * dt
+            out = Round(t)
+            for p in polled:
+                p.device.step(t, dt)
+                labels = p.device.drain_labels()
+                if labels:
+                    self.labels += labels
+                _poll(p, t, out)
+            yield out
+
+
+def _poll_state(device: Pile | Blocker) -> _Polled:
+    profile = device.profile
+    return _Polled(
+        device,
+        RegisterImage(device.device_id, profile),
+        DeviceDecoder(profile, plan_blocks(profile)),
+        TransitionTracker(profile),
+    )
+
+
+def _event(p: _Polled, t: float, kind: EventKind, port: int | None, data: dict[str, EventValue]) -> Event:
+    p.seq += 1
+    return Event(device=p.device.device_id, boot=1, seq=p.seq, ts=t, kind=kind, port=port, data=data)
+
+
+def _poll(p: _Polled, t: float, out: Round) -> None:
+    device = p.device
+    if not device.responding:
+        p.failures += 1
+        if p.up and p.failures >= DOWN_AFTER:
+            p.up = False
+            out.events.append(_event(p, t, "device_down", None, {"reason": "timeout"}))
+        return
+    p.failures = 0
+    if not p.up:
+        p.up = True
+        out.events.append(_event(p, t, "device_up", None, {"reason": "answering"}))
+    p.image.refresh(device.read_points(), device.raw_overrides())
+    image = p.image
+    decoded = p.decoder.decode([image.read(b.table, b.address, b.count) for b in p.decoder.blocks])
+    for ev in p.transitions.update(decoded):
+        out.events.append(_event(p, t, ev.kind, ev.port, ev.data))
+    p.seq += 1
+    out.telemetry.append(
+        Telemetry(
+            device=device.device_id,
+            boot=1,
+            seq=p.seq,
+            ts=t,
+            model=image.profile.model,
+            ports=decoded.ports,
+            values=decoded.values,
+            flags=decoded.flags,
+        )
+    )

@@ -1,0 +1,115 @@
+"""``chargewatch eval``: score the analytics on the simulator's labelled scenarios.
+
+Runs ``--suites`` labelled suites (one per seed, see :mod:`analytics.eval.runner`) through
+:class:`analytics.Pipeline` and prints per fault kind: recall, precision, median and worst
+lead before the critical moment, median lead over the fixed 80 °C / 30 s threshold, and the
+false alerts per 1,000 normal port-hours (definitions: :mod:`analytics.eval.scoring`).
+Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock); ``--train``
+runs the training seeds the defaults were tuned on. ``--json`` prints the figures as the
+last line: ``{"kinds": {kind: {...}}, "false_alerts_per_1000_port_hours": …,
+"sensor_faults_reported_as_overheating": …}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, SuiteSize, evaluate, plan_seeds
+from analytics.eval.scoring import HAZARDS, Score
+from chargewatch.errors import ConfigError
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
+    return "-" if value is None else f"{value / scale:.{digits}f}"
+
+
+def _table(score: Score) -> list[str]:
+    lines = [
+        f"{'fault kind':<26} {'n':>3} {'crit':>4} {'recall':>6} {'prec':>5} "
+        f"{'med lead':>8} {'worst':>7} {'vs 80°C':>8} {'80°C never':>10}",
+    ]
+    for kind, ks in score.kinds.items():
+        s = ks.summary()
+        recall = s["recall"]
+        precision = s["precision"]
+        lines.append(
+            f"{kind:<26} {ks.episodes:>3} {ks.reached_critical:>4} {_fmt(recall, 0.01, 0):>5}% "
+            f"{_fmt(precision, 0.01, 0):>4}% {_fmt(s['median_lead_s'], 60):>6}mn "
+            f"{_fmt(s['worst_lead_s'], 60):>5}mn {_fmt(s['median_lead_vs_fixed_s'], 60):>6}mn "
+            f"{ks.fixed_never_fired:>10}"
+        )
+    return lines
+
+
+def _verdict(score: Score) -> list[str]:
+    out = []
+    for kind in HAZARDS:
+        recall = score.kinds[kind].summary()["recall"]
+        if recall is not None and recall < 0.95:
+            out.append(f"MISSED TARGET: recall {recall:.0%} < 95 % on {kind}")
+    summary = score.summary()
+    rate = summary["false_alerts_per_1000_port_hours"]
+    if isinstance(rate, float) and rate > 1.0:
+        out.append(f"MISSED TARGET: {rate:.2f} false alerts per 1,000 normal port-hours > 1")
+    if score.sensor_as_overheating:
+        out.append(f"MISSED TARGET: {score.sensor_as_overheating} sensor faults reported as overheating")
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chargewatch eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=None, help=f"first seed (default {EVAL_BASE}; --train: 1000)")
+    p.add_argument("--fresh", action="store_true", help="draw the evaluation base from the clock")
+    p.add_argument("--train", action="store_true", help="run TRAINING seeds (1000–1999) instead")
+    p.add_argument("--suites", type=int, default=2, help="suites (seeds) to run")
+    p.add_argument("--repeats", type=int, default=3, help="instances of each fault kind per suite")
+    p.add_argument("--hours", type=float, default=12.0, help="length of each fault scenario")
+    p.add_argument("--normal-days", type=int, default=4, choices=range(5), help="normal scenarios per suite")
+    p.add_argument("--normal-hours", type=float, default=24.0, help="length of each normal scenario")
+    p.add_argument("--poll-s", type=float, default=10.0, help="poll interval of the replay")
+    p.add_argument("--quiet", action="store_true", help="no per-scenario progress lines")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Run the evaluation; 0 when it ran (targets are reported, not enforced)."""
+    args = _parser().parse_args(argv)
+    if args.fresh:
+        base = TRAIN_SEEDS.stop + int(time.time()) % 1_000_000_000
+    elif args.seed is not None:
+        base = args.seed
+    else:
+        base = TRAIN_SEEDS.start if args.train else EVAL_BASE
+    try:
+        seeds = plan_seeds(base, args.suites, train=args.train)
+    except ConfigError as exc:
+        print(f"chargewatch eval: {exc}", file=sys.stderr)
+        return 2
+    size = SuiteSize(args.repeats, args.hours, args.normal_days, args.normal_hours, args.poll_s)
+    label = "TRAINING" if args.train else "EVALUATION"
+    print(f"{label} seeds: {seeds}  ({size})")
+    start = time.perf_counter()
+    progress = None if args.quiet else print
+    score, totals = evaluate(seeds, size, progress=progress)
+    elapsed = time.perf_counter() - start
+    summary = score.summary()
+    print("\n".join(_table(score)))
+    rate = summary["false_alerts_per_1000_port_hours"]
+    print(
+        f"false alerts: {score.false_alerts} in {score.normal_port_hours:.0f} normal port-hours "
+        f"= {_fmt(rate if isinstance(rate, float) else None, 1.0, 2)} per 1,000; by kind {score.false_by_alert_kind}"
+    )
+    print(f"sensor faults reported as overheating: {score.sensor_as_overheating}")
+    print(
+        f"{totals.scenarios} scenarios, {totals.polls} polls, {totals.port_samples} port-samples "
+        f"in {elapsed:.1f} s"
+    )
+    for line in _verdict(score) or ["all targets met"]:
+        print(line)
+    if args.json:
+        print(json.dumps(summary))
+    return 0

@@ -45,7 +45,12 @@ async def test_agent_outbox_empties_through_gateway_acks(
                     )
                 box.add_event("pile-x", t0 + 20, "interlock", 1, {"temp": 95.0})
                 await wait_for(lambda: box.depth() == 0, 20, "the outbox to empty through gateway acks")
-        await wait_for(lambda: gw.liveness.online("pile-x"), 5, "the agent status")
+                live = gw.liveness.devices
+                await wait_for(
+                    lambda: "pile-x" in live and live["pile-x"].agent == "agent-x", 5, "agent status"
+                )
+                assert gw.liveness.online("pile-x")
+        await wait_for(lambda: not gw.liveness.online("pile-x"), 5, "offline after the agent's clean stop")
         await gw.spool.flush()
     assert sorted(stored_seqs(influxdb.url, "pile-x")) == list(range(300))  # seq 300 is the event
     events = influxql(influxdb.url, "SELECT seq FROM event WHERE device='pile-x'")

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=12.0, help="length of each fault scenario")
     p.add_argument("--normal-days", type=int, default=4, choices=range(5), help="normal scenarios per suite")
     p.add_argument("--normal-hours", type=float, default=24.0, help="length of each normal scenario")
-    p.add_argument("--poll-s", type=float, default=10.0, help="poll interval of the replay")
+    p.add_argument("--poll-s", type=float, default=5.0, help="poll interval of the replay")
     p.add_argument("--quiet", action="store_true", help="no per-scenario progress lines")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     return p
@@ -99,9 +99,10 @@ def main(argv: list[str]) -> int:
     summary = score.summary()
     print("\n".join(_table(score)))
     rate = summary["false_alerts_per_1000_port_hours"]
+    shown = _fmt(rate if isinstance(rate, float) else None, 1.0, 2)
     print(
         f"false alerts: {score.false_alerts} in {score.normal_port_hours:.0f} normal port-hours "
-        f"= {_fmt(rate if isinstance(rate, float) else None, 1.0, 2)} per 1,000; by kind {score.false_by_alert_kind}"
+        f"= {shown} per 1,000; by alert kind {score.false_by_alert_kind}"
     )
     print(f"sensor faults reported as overheating: {score.sensor_as_overheating}")
     print(

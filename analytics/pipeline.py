@@ -77,6 +77,12 @@ def load_config(data: Mapping[str, object], source: str) -> PipelineConfig:
         raise ConfigError(f"{source}: analytics config: {exc}; fix or remove that key") from exc
 
 
+def _codes_of(profile: DeviceProfile, point: str, label: str) -> list[float]:
+    """Raw codes of ``point`` that the profile labels ``label`` (empty if it has none)."""
+    labels = profile.by_name[point].values if point in profile.by_name else None
+    return [float(code) for code, name in (labels or {}).items() if name == label]
+
+
 class _Pile:
     def __init__(self, device: str, ports: int, cfg: PipelineConfig, max_current_a: float) -> None:
         self.ports = ports
@@ -99,6 +105,7 @@ class Pipeline:
         self.config = config or PipelineConfig()
         self.limits = {m: dict(p.limits) for m, p in (profiles or {}).items()}
         self.kinds = {m: p.kind for m, p in (profiles or {}).items()}
+        self.trip_codes = {m: _codes_of(p, "fault_code", "over_current") for m, p in (profiles or {}).items()}
         self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
         self.grouper = Grouper(self.config.group_wait_s)
@@ -151,7 +158,12 @@ class Pipeline:
         ambient = msg.values.get("ambient_temp")
         amb = np.nan if ambient is None else ambient
         conditions: list[Condition] = []
-        temp_ok = pile.sensor.evaluate(msg.ts, cols, msg.flags, conditions, msg.ports.keys())
+        temp_ok = pile.sensor.evaluate(msg.ts, cols, msg.flags, conditions, msg.ports.keys(), ambient=amb)
+        codes = self.trip_codes.get(msg.model)
+        faults = msg.ports.get("fault_code")
+        tripped = None
+        if codes and faults is not None:
+            tripped = np.isin(np.array(faults, dtype=np.float64), codes)
         pile.physical.evaluate(
             msg.ts,
             cols,
@@ -159,6 +171,7 @@ class Pipeline:
             smoke=bool(msg.values.get("smoke_alarm")),
             temp_ok=temp_ok,
             conditions=conditions,
+            tripped=tripped,
         )
         state = cols["state"] if "state" in msg.ports else None
         self.finished += pile.sessions.update(msg.ts, cols["power"], cols["socket_temp"], state, conditions)

@@ -1,16 +1,19 @@
 """Replay a labelled simulator scenario as the messages the gateway would receive.
 
-For every simulation step (one poll round) each responding device is read the way the edge
-agent reads it: the model's engineering values and raw sensor overrides are encoded into the
-device's register image (:class:`firmware_sim.registers.RegisterImage`), the blocks the agent
-plans (:func:`edge_agent.modbus.plan_blocks`) are read from it and decoded by the agent's own
+At every poll (each ``poll_s``) each responding device is read the way the edge agent reads
+it: the model's engineering values and raw sensor overrides are encoded into the device's
+register image (:class:`firmware_sim.registers.RegisterImage`), the blocks the agent plans
+(:func:`edge_agent.modbus.plan_blocks`) are read from it and decoded by the agent's own
 :class:`edge_agent.modbus.DeviceDecoder` (per-port columns, canonical state codes, ``None`` +
 ``flags`` for implausible values), and the agent's :class:`TransitionTracker` derives the
-events (session ends …). A device that stops answering yields no telemetry; after
-``down_after`` missed polls a ``device_down`` event is sent, and ``device_up`` when it answers
-again, as the agent's bus coordinator does. The agent's local interlocks are not simulated:
-the pile firmware's own cut (``temp_cut_c``) still acts. Ground-truth labels are collected
-on the side and never reach the pipeline.
+events (session ends …). Only the points the analytics reads (:data:`READ_POINTS`) are encoded
+and decoded: the others cannot change the pipeline's input and would triple the cost. The
+devices step every ``step_s`` of the scenario (1 s, so firmware confirm timers and
+single-second current spikes stay as designed). A device that stops answering yields no
+telemetry; after ``DOWN_AFTER`` missed polls a ``device_down`` event is sent, and
+``device_up`` when it answers again, as the agent's bus coordinator does. The agent's local
+interlocks are not simulated; the pile firmware's own cut (``temp_cut_c``) still acts.
+Ground-truth labels are collected on the side and never reach the pipeline.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ from firmware_sim.registers import RegisterImage
 
 #: missed polls before the agent reports ``device_down`` (the agent's default ``down_after``)
 DOWN_AFTER = 2
+#: the points the analytics and the agent's event derivation read
+READ_POINTS = frozenset(
+    {
+        "state", "voltage", "current", "power", "socket_temp", "fault_code", "ambient_temp", "smoke_alarm",
+        "detections", "hold_s", "camera_fault_code", "releases", "door_hold", "camera_online",
+        "relay_closed", "ebike_present",
+    }
+)  # fmt: skip
 EventValue = float | str | bool | None
 
 
@@ -61,32 +72,36 @@ class Replay:
 
     scenario: Scenario
     seed: int
-    step_s: float
+    poll_s: float
     labels: list[Label] = field(default_factory=list)
     #: ports per pile device id (for port-hours)
     ports: dict[str, int] = field(default_factory=dict)
 
     def rounds(self) -> Iterator[Round]:
-        """Step every device, poll it, decode it; one :class:`Round` per step."""
-        scenario = msgspec.structs.replace(self.scenario, step_s=self.step_s)
+        """Step every device, poll it every ``poll_s``; one :class:`Round` per poll."""
+        scenario = self.scenario
         polled = [_poll_state(dev) for dev in build_devices(scenario, self.seed).values()]
         self.ports = {p.device.device_id: p.image.profile.ports for p in polled if isinstance(p.device, Pile)}
         dt = scenario.step_s
+        every = max(round(self.poll_s / dt), 1)
         steps = round(scenario.duration_s / dt)
         for k in range(1, steps + 1):
             t = scenario.start_time + k * dt
-            out = Round(t)
             for p in polled:
                 p.device.step(t, dt)
                 labels = p.device.drain_labels()
                 if labels:
                     self.labels += labels
-                _poll(p, t, out)
-            yield out
+            if k % every == 0:
+                out = Round(t)
+                for p in polled:
+                    _poll(p, t, out)
+                yield out
 
 
 def _poll_state(device: Pile | Blocker) -> _Polled:
-    profile = device.profile
+    full = device.profile
+    profile = msgspec.structs.replace(full, points=[p for p in full.points if p.name in READ_POINTS])
     return _Polled(
         device,
         RegisterImage(device.device_id, profile),
@@ -112,8 +127,9 @@ def _poll(p: _Polled, t: float, out: Round) -> None:
     if not p.up:
         p.up = True
         out.events.append(_event(p, t, "device_up", None, {"reason": "answering"}))
-    p.image.refresh(device.read_points(), device.raw_overrides())
     image = p.image
+    overrides = {k: v for k, v in device.raw_overrides().items() if k[0] in READ_POINTS}
+    image.refresh(device.read_points(), overrides)
     decoded = p.decoder.decode([image.read(b.table, b.address, b.count) for b in p.decoder.blocks])
     for ev in p.transitions.update(decoded):
         out.events.append(_event(p, t, ev.kind, ev.port, ev.data))

@@ -38,7 +38,7 @@ class SuiteSize:
     hours: float = 12.0
     normal_days: int = 4
     normal_hours: float = 24.0
-    poll_s: float = 10.0
+    poll_s: float = 5.0
 
 
 def plan_seeds(base: int, count: int, *, train: bool) -> list[int]:
@@ -63,12 +63,12 @@ def scenarios(seed: int, size: SuiteSize) -> list[Scenario]:
     out: list[Scenario] = []
     normal = 0
     for sc in suite(seed, repeats=size.repeats, hours=size.hours):
-        if not sc.faults:
-            normal += 1
-            if normal > size.normal_days:
-                continue
-            sc = msgspec.structs.replace(sc, duration_s=size.normal_hours * 3600.0)
-        out.append(sc)
+        if sc.faults:
+            out.append(sc)
+            continue
+        normal += 1
+        if normal <= size.normal_days:
+            out.append(msgspec.structs.replace(sc, duration_s=size.normal_hours * 3600.0))
     return out
 
 
@@ -84,6 +84,7 @@ class Totals:
 def run_scenario(
     scenario: Scenario,
     seed: int,
+    *,
     size: SuiteSize,
     config: PipelineConfig,
     profiles: dict[str, DeviceProfile],
@@ -130,7 +131,7 @@ def evaluate(
     score, totals = Score(), Totals()
     for seed in seeds:
         for sc in scenarios(seed, size):
-            run = run_scenario(sc, seed, size, cfg, profiles, totals)
+            run = run_scenario(sc, seed, size=size, config=cfg, profiles=profiles, totals=totals)
             score_run(run, score)
             if progress is not None:
                 progress(f"seed {seed} {sc.name}: {len(run.episodes)} faults, {len(run.alerts)} alerts")

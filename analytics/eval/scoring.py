@@ -38,7 +38,7 @@ from typing import Final
 
 from firmware_sim.faults.kinds import KINDS, Label
 
-GRACE_S: Final = 120.0
+GRACE_S: Final = 600.0
 OVERHEATING: Final = frozenset(
     {"socket_overtemp", "temp_rising_fast", "thermal_residual", "port_hotter_than_neighbours"}
 )
@@ -191,11 +191,11 @@ def _normal_hours(run: Run) -> float:
                 if ep.device == device and ep.port in {None, port}
             )
             busy, cursor = 0.0, run.start
-            for lo, hi in spans:
-                lo = max(lo, cursor)
-                if hi > lo:
-                    busy += hi - lo
-                    cursor = hi
+            for onset, until in spans:
+                lo = max(onset, cursor)
+                if until > lo:
+                    busy += until - lo
+                    cursor = until
             total += (run.end - run.start - busy) / 3600.0
     return total
 
@@ -229,11 +229,11 @@ def score_run(run: Run, score: Score) -> None:
     for alert in run.alerts:
         explained = False
         for ep in run.episodes:
-            if _same_place(ep, alert) and ep.onset <= alert.ts <= ep.active_end(run.end):
-                if alert.kind in DETECTS[ep.kind]:
-                    explained = True
-                    score.kinds[ep.kind].explained += 1
-                    break
+            active = _same_place(ep, alert) and ep.onset <= alert.ts <= ep.active_end(run.end)
+            if active and alert.kind in DETECTS[ep.kind]:
+                explained = True
+                score.kinds[ep.kind].explained += 1
+                break
         if explained:
             continue
         score.false_alerts += 1

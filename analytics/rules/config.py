@@ -23,7 +23,9 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     temp_range_c: tuple[float, float] = (-40.0, 150.0)
     jump_c_per_s: float = 5.0
     sensor_hold_s: float = 300.0
-    stuck_s: float = 1_800.0
+    stuck_s: float = 1_200.0
+    stuck_ambient_c: float = 3.0
+    stuck_power_w: float = 250.0
     loaded_w: float = 50.0
     max_hold_s: float = 120.0
     relay_mismatch_s: float = 30.0

@@ -67,8 +67,9 @@ class PhysicalRules:
         smoke: bool,
         temp_ok: BoolArray,
         conditions: list[Condition],
+        tripped: BoolArray | None = None,
     ) -> None:
-        """Append the conditions holding at ``t``."""
+        """Append the conditions holding at ``t``; ``tripped``: ports the firmware cut on over-current."""
         cfg = self.config
         temp = np.where(temp_ok, cols["socket_temp"], np.nan)
         current = np.nan_to_num(cols["current"])
@@ -89,6 +90,8 @@ class PhysicalRules:
             hot = temp - amb >= cfg.rise_min_above_ambient_c
         self.rising = ok & hot & np.where(self.rising, self.slope > per_s / 2, self.slope >= per_s)
         over = current > self.max_current_a * cfg.overcurrent_factor
+        cut = np.zeros_like(over) if tripped is None else tripped & ~over
+        over |= cut
         spike = current > self.max_current_a * cfg.spike_factor
         resid = np.full(temp.shape, np.nan)
         if ok.any():
@@ -115,6 +118,10 @@ class PhysicalRules:
                 )
             if spike[i]:
                 conditions.append(Condition(port, "current_spike", "critical", f"current {current[i]:.2f} A"))
+            elif cut[i]:
+                conditions.append(
+                    Condition(port, "overcurrent", "critical", "firmware cut the port on over-current")
+                )
             elif over[i]:
                 msg = f"current {current[i]:.2f} A > limit {self.max_current_a:.2f} A"
                 conditions.append(Condition(port, "overcurrent", "critical", msg))

@@ -31,6 +31,8 @@ class SensorRules:
         self.last_t = np.nan
         self.last_temp = np.full(ports, np.nan)
         self.changed_t = np.full(ports, np.nan)
+        self.changed_amb = np.full(ports, np.nan)
+        self.changed_power = np.full(ports, np.nan)
         self.bad_until = np.full(ports, -np.inf)
 
     def evaluate(
@@ -40,11 +42,16 @@ class SensorRules:
         flags: Mapping[str, str],
         conditions: list[Condition],
         present: Collection[str] = WATCHED,
+        *,
+        ambient: float = np.nan,
     ) -> BoolArray:
         """Append sensor conditions; return the mask of ports whose temperature is usable.
 
         Only the columns in ``present`` (those the device model reports) count as missing
-        when null; ``socket_temp`` is always required.
+        when null; ``socket_temp`` is always required. A reading is stuck when it has not
+        moved for ``stuck_s`` under load although what drives it did: the ambient moved by
+        ``stuck_ambient_c`` or the port's power by ``stuck_power_w`` since it last changed
+        (a coarse sensor on a steady port legitimately repeats itself for hours).
         """
         cfg = self.config
         temp = cols["socket_temp"]
@@ -55,10 +62,17 @@ class SensorRules:
         out_of_range = ~missing & ((temp < lo) | (temp > hi))
         with np.errstate(invalid="ignore"):
             jump = np.abs(temp - self.last_temp) > cfg.jump_c_per_s * max(dt, 1.0)
-        moved = temp != self.last_temp
-        self.changed_t = np.where(moved | np.isnan(self.changed_t), t, self.changed_t)
-        loaded = np.nan_to_num(power) > cfg.loaded_w
-        stuck = loaded & (t - self.changed_t >= cfg.stuck_s)
+        moved = (temp != self.last_temp) | np.isnan(self.changed_t)
+        pw = np.nan_to_num(power)
+        self.changed_t = np.where(moved, t, self.changed_t)
+        self.changed_amb = np.where(moved, ambient, self.changed_amb)
+        self.changed_power = np.where(moved, pw, self.changed_power)
+        loaded = pw > cfg.loaded_w
+        with np.errstate(invalid="ignore"):
+            drove = (np.abs(ambient - self.changed_amb) >= cfg.stuck_ambient_c) | (
+                np.abs(pw - self.changed_power) >= cfg.stuck_power_w
+            )
+        stuck = loaded & drove & (t - self.changed_t >= cfg.stuck_s)
         self.last_temp = np.where(missing | out_of_range, self.last_temp, temp)
         self.last_t = t
         fresh = out_of_range | jump | stuck

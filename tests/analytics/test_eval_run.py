@@ -1,0 +1,34 @@
+"""A small ``chargewatch eval`` run end to end: simulator → agent decode → pipeline → scores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analytics.eval.scoring import HAZARDS
+from analytics.evaluate import main
+from firmware_sim.faults.kinds import KINDS
+
+KEYS = {"recall", "precision", "median_lead_s", "worst_lead_s", "median_lead_vs_fixed_s"}
+
+
+@pytest.mark.timeout(120)
+def test_small_eval_reports_every_kind_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--seed", "31337", "--suites", "1", "--repeats", "1", "--hours", "2", "--normal-days", "0"]
+    assert main([*argv, "--quiet", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("EVALUATION seeds: [31337]")
+    doc = json.loads(out[-1])
+    assert set(doc) == {"kinds", "false_alerts_per_1000_port_hours", "sensor_faults_reported_as_overheating"}
+    assert set(doc["kinds"]) == set(KINDS)
+    for kind in HAZARDS:
+        assert set(doc["kinds"][kind]) == KEYS
+        assert doc["kinds"][kind]["recall"] is not None, f"{kind} had no labelled episode"
+    assert doc["sensor_faults_reported_as_overheating"] == 0
+    assert doc["false_alerts_per_1000_port_hours"] >= 0.0
+
+
+def test_training_seeds_are_refused_for_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--seed", "1500", "--suites", "1"]) == 2
+    assert "training seeds" in capsys.readouterr().err

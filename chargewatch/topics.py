@@ -7,6 +7,7 @@
 ``cw/v1/dev/{device}/cmd/reply``  agent → operator, QoS 1
 ``cw/v1/dev/{device}/alert``      gateway → dashboards, QoS 1
 ``cw/v1/agent/{agent}/status``    agent → all, retained, also the last will
+``cw/v1/gateway/{id}/status``     gateway → all, retained (online, degraded), also its last will
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def device_filter(leaf: str, device: str = "+") -> str:
 
 
 STATUS_FILTER = f"{PREFIX}/agent/+/{STATUS}"
+GATEWAY_STATUS_FILTER = f"{PREFIX}/gateway/+/{STATUS}"
+
+
+def gateway_status_topic(gateway: str) -> str:
+    """Retained status of a gateway instance (online, degraded); also its last will."""
+    return f"{PREFIX}/gateway/{_check('gateway', gateway)}/{STATUS}"
 
 
 def parse_device_topic(topic: str) -> tuple[str, str]:

@@ -41,11 +41,6 @@ from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSe
 log = logging.getLogger(__name__)
 
 
-def gateway_status_topic(client_id: str) -> str:
-    """Retained status of one gateway instance (online, degraded); also its last will."""
-    return f"{topics.PREFIX}/gateway/{client_id}/status"
-
-
 def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
     """The configured store backend (an async context manager)."""
     if cfg.kind == "influx_v1":
@@ -114,7 +109,7 @@ class Gateway:
                 log.info(kv("analytics_checkpoint_loaded", path=self.hook.path))
             tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
             tracker.load(self.state.load_marks())
-            will = (gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
+            will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
             filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
             self.mqtt = await stack.enter_async_context(
                 MqttSession(
@@ -164,7 +159,7 @@ class Gateway:
             self.hook.save()
         with contextlib.suppress(Exception):
             self.mqtt.publish(
-                gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(False), True
+                topics.gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(False), True
             )
         await self._stack.aclose()
         log.info(kv("gateway_stopped", client_id=self.cfg.mqtt.client_id))
@@ -232,7 +227,9 @@ class Gateway:
                 log.warning(kv("ingest_degraded" if degraded else "ingest_recovered", error=st.last_error))
             self._degraded = degraded
             self._published_connects = connects
-            self.mqtt.publish(gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(True), True)
+            self.mqtt.publish(
+                topics.gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(True), True
+            )
         total = m.get("cw_ingest_messages_total")
         m.set("cw_ingest_rate_msgs_per_s", total - self._last_total)
         self._last_total = total

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import Gateway, gateway_status_topic
+from chargewatch.topics import gateway_status_topic
+from gateway.app import Gateway
 from tests.gateway.ingest.support import (
     GatewayProcess,
     ResendingPublisher,

@@ -11,7 +11,8 @@ import pytest
 
 from chargewatch import topics
 from chargewatch.messages import Telemetry, encode
-from gateway.app import Gateway, gateway_status_topic
+from chargewatch.topics import gateway_status_topic
+from gateway.app import Gateway
 from gateway.metrics import parse_text
 from tests.gateway.ingest.support import (
     http_json,

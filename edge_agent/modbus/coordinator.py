@@ -79,6 +79,7 @@ class BusCoordinator:
                 decoders[d.model] = DeviceDecoder(prof, plan_blocks(prof, cfg.max_gap))
         self.devices = {d.id: PolledDevice(d, profiles[d.model], decoders[d.model]) for d in cfg.devices}
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._bus_up = True
 
     async def __aenter__(self) -> BusCoordinator:
@@ -87,15 +88,16 @@ class BusCoordinator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            self._closing = True
+            # pymodbus awaits through asyncio.wait_for, which on 3.11 can swallow a cancel that
+            # races a response; cancel again until the task is really done.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+            if not task.cancelled() and task.exception() is not None:
+                log.error(kv("bus_task_failed", bus=self.cfg.name, error=task.exception()))
         await self.client.__aexit__(None, None, None)
 
     async def _run(self) -> None:
@@ -103,7 +105,7 @@ class BusCoordinator:
         for dev in self.devices.values():
             dev.next_due = now
         attempt = 0
-        while True:
+        while not self._closing:
             dev = min(self.devices.values(), key=lambda d: d.next_due)
             wait = dev.next_due - self._clock.monotonic()
             if wait > 0:

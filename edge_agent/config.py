@@ -97,8 +97,9 @@ class CommandConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     """Points operators may write remotely; each must be writable in the device's profile."""
 
     allow: list[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]] = msgspec.field(
-        default_factory=lambda: ["relay_on", "remote_release", "alarm_reset"]
+        default_factory=list
     )
+    """Empty by default: nothing is remotely writable until the operator lists it."""
 
 
 class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -39,7 +39,7 @@ class DeviceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
 class _BusBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     name: Id
     devices: list[DeviceConfig]
-    timeout_s: PositiveS = 0.5
+    timeout_s: PositiveS = 0.3
     retries: Retries = 1
     min_gap_s: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.0
     max_gap: Annotated[int, msgspec.Meta(ge=0, le=100)] = 8

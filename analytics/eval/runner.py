@@ -36,8 +36,8 @@ class SuiteSize:
 
     repeats: int = 3
     hours: float = 12.0
-    normal_days: int = 4
-    normal_hours: float = 24.0
+    normal_days: int = 2
+    normal_hours: float = 12.0
     poll_s: float = 5.0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import msgspec
 
@@ -47,6 +47,10 @@ class Analytics(Protocol):
 
     def process_telemetry(self, msg: Telemetry) -> Sequence[AlertChange]: ...
 
+    def process_batch(self, msgs: Sequence[Telemetry]) -> Sequence[AlertChange]:
+        """The changes of consecutive telemetry messages, in order (one call per received batch)."""
+        ...
+
     def process_event(self, msg: Event) -> Sequence[AlertChange]: ...
 
     def tick(self, now: float) -> Sequence[AlertChange]: ...
@@ -70,10 +74,7 @@ class ThresholdRule:
         col = msg.ports.get(self.point)
         if not col:
             return []
-        if (
-            not self._active.get(msg.device)
-            and max((v for v in col if v is not None), default=0.0) <= self.limit
-        ):
+        if not self._active.get(msg.device) and _peak(col) <= self.limit:
             return []  # the common case: nothing hot, nothing open
         out: list[AlertChange] = []
         for port, value in enumerate(col):
@@ -97,6 +98,12 @@ class ThresholdRule:
         self._active[msg.device] = sum(1 for k in (*self._runs, *self._firing) if k[0] == msg.device)
         return out
 
+    def process_batch(self, msgs: Sequence[Telemetry]) -> list[AlertChange]:
+        out: list[AlertChange] = []
+        for msg in msgs:
+            out += self.process_telemetry(msg)
+        return out
+
     def _change(self, msg: Telemetry, port: int, state: AlertState, values: list[float]) -> AlertChange:
         return AlertChange(
             device=msg.device,
@@ -114,6 +121,13 @@ class ThresholdRule:
 
     def tick(self, now: float) -> list[AlertChange]:
         return []
+
+
+def _peak(col: list[float | None]) -> float:
+    """The largest value of a column (0.0 when all are None)."""
+    if None in col:
+        return max((v for v in col if v is not None), default=0.0)
+    return max(cast(list[float], col))
 
 
 class AlertBook:

@@ -55,6 +55,9 @@ class PipelineHook:
     def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
         return _convert(self.pipeline.process_telemetry(msg))
 
+    def process_batch(self, msgs: Sequence[Telemetry]) -> list[AlertChange]:
+        return _convert(self.pipeline.process_batch(msgs))
+
     def process_event(self, msg: Event) -> list[AlertChange]:
         return _convert(self.pipeline.process_event(msg))
 

@@ -27,7 +27,7 @@ import msgspec
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
+from chargewatch.messages import Alert, DeviceMessage, Status, Telemetry, decode_message, encode
 from chargewatch.profiles import find_profile
 from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, Severity
@@ -171,17 +171,25 @@ class IngestPipeline:
         transitions: list[Transition] = []
         samples = 0
         now = items[-1][2] if items else 0.0
+        add_ack, last = self.acks.add, self.last
+        run: list[Telemetry] = []  # consecutive telemetry, analysed in one call
         for msg in b.accepted:
-            self.acks.add(msg.device, msg.boot, msg.seq)
-            transitions += self.liveness.seen(msg.device, now)
+            add_ack(msg.device, msg.boot, msg.seq)
             if isinstance(msg, Telemetry):
-                prev = self.last.get(msg.device)
+                prev = last.get(msg.device)
                 if prev is None or msg.ts >= prev.ts:
-                    self.last[msg.device] = msg
-                samples += max((len(c) for c in msg.ports.values()), default=0)
-                changes += self.analytics.process_telemetry(msg)
-            elif isinstance(msg, Event):
+                    last[msg.device] = msg
+                samples += max(map(len, msg.ports.values()), default=0)
+                run.append(msg)
+            else:
+                if run:
+                    changes += self.analytics.process_batch(run)
+                    run = []
                 changes += self.analytics.process_event(msg)
+        if run:
+            changes += self.analytics.process_batch(run)
+        for device in dict.fromkeys(msg.device for msg in b.accepted):
+            transitions += self.liveness.seen(device, now)
         for agent, st in b.statuses:
             transitions += self.liveness.status(agent, st, now)
         if b.accepted:

@@ -101,14 +101,17 @@ class IngestState:
         try:
             with self._db:
                 self._db.execute("BEGIN")
-                for (device, boot), st in changed.items():
-                    if st is None:
-                        self._db.execute("DELETE FROM seqmark WHERE device=? AND boot=?", (device, boot))
-                    else:
-                        self._db.execute(
-                            "INSERT OR REPLACE INTO seqmark VALUES (?, ?, ?)",
-                            (device, boot, encode_state(st)),
-                        )
+                gone = [key for key, st in changed.items() if st is None]
+                if gone:
+                    self._db.executemany("DELETE FROM seqmark WHERE device=? AND boot=?", gone)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO seqmark VALUES (?, ?, ?)",
+                    [
+                        (device, boot, encode_state(st))
+                        for (device, boot), st in changed.items()
+                        if st is not None
+                    ],
+                )
         except sqlite3.Error as exc:
             raise StateError(self.path, f"cannot save seq marks: {exc}") from exc
 

@@ -166,9 +166,9 @@ class Pile(FaultHost):
             total += port.power
         self.total_w = total
         self.smoke = any(self.ports[i].battery_c >= c for i, c in self._smoke_c.items())
-        self._protect(t, dt, supply_v)
         if self._watches:
             self._check_watches(t)
+        self._protect(t, dt, supply_v)
         for sensor in self._sensors:
             sensor.step(rng, self.profile)
 

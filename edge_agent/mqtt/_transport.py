@@ -46,6 +46,7 @@ class Endpoint:
     keepalive: int = 30
     clean_start: bool = False
     session_expiry: int = 86_400
+    mqtt5: bool = True
     connect_timeout: float = 10.0
     username: str | None = None
     password: str | None = None
@@ -118,9 +119,14 @@ class Connection:
     def _connect_blocking(self) -> None:
         """TCP (+TLS) connect and CONNECT packet; runs in a worker thread."""
         ep = self.ep
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
-        props.SessionExpiryInterval = ep.session_expiry
-        rc = self.client.connect(ep.host, ep.port, ep.keepalive, clean_start=ep.clean_start, properties=props)
+        if ep.mqtt5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
+            props.SessionExpiryInterval = ep.session_expiry
+            rc = self.client.connect(
+                ep.host, ep.port, ep.keepalive, clean_start=ep.clean_start, properties=props
+            )
+        else:
+            rc = self.client.connect(ep.host, ep.port, ep.keepalive)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise LinkError(f"{ep.name}: connect failed: {paho.error_string(rc)}")
 
@@ -156,7 +162,15 @@ class Connection:
     # -- paho glue ---------------------------------------------------------------------------
     def _make_client(self) -> paho.Client:
         ep = self.ep
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=ep.client_id, protocol=paho.MQTTv5)
+        if ep.mqtt5:
+            c = paho.Client(CallbackAPIVersion.VERSION2, client_id=ep.client_id, protocol=paho.MQTTv5)
+        else:
+            c = paho.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=ep.client_id,
+                protocol=paho.MQTTv311,
+                clean_session=ep.clean_start,
+            )
         c.connect_timeout = ep.connect_timeout
         c.max_inflight_messages_set(ep.max_inflight)
         c.max_queued_messages_set(0)

@@ -99,6 +99,7 @@ class MqttLink:
             client_id=s.client_id,
             keepalive=s.keepalive,
             session_expiry=s.session_expiry,
+            mqtt5=s.protocol == "5",
             connect_timeout=s.connect_timeout,
             username=s.username,
             password=s.resolve_password(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -24,7 +24,9 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     """Broker endpoint, credentials and session of the agent's MQTT link.
 
     The session is persistent (MQTT 5, clean start off, ``session_expiry`` seconds) under the
-    stable ``client_id``. Reconnects back off exponentially with jitter from
+    stable ``client_id``; with ``protocol: "3.1.1"`` (for brokers without MQTT 5, such as the
+    demo's embedded broker) it is a clean-session-false 3.1.1 session whose expiry the broker sets.
+    Reconnects back off exponentially with jitter from
     ``backoff_initial`` up to ``backoff_cap`` (≤ 60 s). ``status_interval`` is how often the
     retained status (with health) is refreshed; ``command_timeout`` bounds one command's callback.
     """
@@ -40,6 +42,7 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     key_file: str | None = None
     keepalive: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
     session_expiry: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] = 86_400
+    protocol: Literal["5", "3.1.1"] = "5"
     connect_timeout: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
     backoff_initial: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
     backoff_cap: Annotated[float, msgspec.Meta(gt=0, le=60)] = 60.0

@@ -26,7 +26,7 @@ from chargewatch.messages import encode
 from chargewatch.profiles import PROFILE_DIR, load_profile
 from gateway.api import ApiServer
 from gateway.config import GatewayConfig, StoreConfig, mqtt_password, store_token
-from gateway.ingest.alerts import Analytics, ThresholdRule
+from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
 from gateway.ingest.mqtt import MqttSession
@@ -84,6 +84,7 @@ class Gateway:
         self._degraded = False
         self._last_total = 0.0
         self._published_connects = -1
+        self._store_alert: bool | None = None  # unknown until the first status check
         self._checkpointed = self.clock.time()
         self.http_port = cfg.http.port
 
@@ -230,6 +231,8 @@ class Gateway:
             self.mqtt.publish(
                 topics.gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(True), True
             )
+        if st.config_error != self._store_alert:
+            await self._store_config_alert(st.config_error, st.last_error)
         total = m.get("cw_ingest_messages_total")
         m.set("cw_ingest_rate_msgs_per_s", total - self._last_total)
         self._last_total = total
@@ -242,6 +245,27 @@ class Gateway:
         online = sum(d.online for d in self.liveness.devices.values())
         m.set("cw_devices_online", float(online))
         m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
+
+    async def _store_config_alert(self, failing: bool, error: str) -> None:
+        """Fire (or resolve) the gateway's ``store_config`` alert: 401/403/404 from the store.
+
+        Raised through the same path as device alerts (alert book, MQTT alert topic of the
+        gateway id, ``alert`` point in the spool, written once the store accepts writes again);
+        the data stays in the spool meanwhile. The first check resolves an alert left open by a
+        previous run (a no-op when none is open).
+        """
+        self._store_alert = failing
+        change = AlertChange(
+            device=self.cfg.mqtt.client_id,
+            kind="store_config",
+            state="firing" if failing else "resolved",
+            severity="critical",
+            ts=self.clock.time(),
+            message=f"store refuses writes (fix its URL, database or credentials): {error}"[:500]
+            if failing
+            else "store accepts writes again",
+        )
+        await self.pipeline.raise_gateway_alerts([change])
 
     async def _status_loop(self) -> None:
         await self._refresh_status()

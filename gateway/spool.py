@@ -299,7 +299,8 @@ class Spool:
     def _note_failure(self, exc: StoreError) -> None:
         self._errors += 1
         self._last_error = str(exc)
-        self._config_error = isinstance(exc, StoreConfigError)
+        # sticky until a write succeeds: an outage after a 401 does not mean the 401 was fixed
+        self._config_error = self._config_error or isinstance(exc, StoreConfigError)
         if self._failing_since is None:
             self._failing_since = self._clock.monotonic()
             log.warning(kv("store_write_failing", store=self._store.name, error=exc, depth=self._depth_lines))

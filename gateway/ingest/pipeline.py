@@ -208,6 +208,11 @@ class IngestPipeline:
             self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
         self.metrics.inc("cw_alerts_published_total", len(alerts))
 
+    async def raise_gateway_alerts(self, changes: Sequence[AlertChange]) -> None:
+        """:meth:`raise_alerts` for conditions found outside a batch; holds the batch lock."""
+        async with self._lock:
+            await self.raise_alerts(changes)
+
     async def replay_alerts(self, limit: int = 1000) -> int:
         """Re-spool the points of the newest alerts at start-up; returns how many lines.
 

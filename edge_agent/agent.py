@@ -1,11 +1,17 @@
 """The Agent: buses → decode → interlocks → outbox → (optional) MQTT link.
 
-``async with Agent(loaded) as agent: await agent.wait_stopped()`` opens the outbox, starts one
-coordinator per bus and, when the config has an ``mqtt:`` section, the MQTT link that drains the outbox
-and feeds commands to :class:`~edge_agent.commands.CommandHandler`. Every poll is handled in
-the bus task before the next one: interlocks first (a trip writes the relay off and reads it
-back, then an ``interlock`` event is committed), then the telemetry and transition events are
-committed in one outbox transaction. Nothing on this path waits for the network.
+``async with Agent(loaded) as agent: await agent.wait_stopped()`` opens the outbox, starts the
+group commit, one coordinator per bus and, when the config has an ``mqtt:`` section, the MQTT
+link that drains the outbox and feeds commands to :class:`~edge_agent.commands.CommandHandler`.
+Every poll is handled in the bus task before the next one: interlocks first (a trip writes the
+relay off and reads it back), then the interlock events, the telemetry and the transition
+events are staged for the next group commit (one transaction per loop tick across all buses,
+see :class:`~edge_agent.outbox.GroupCommit`). Nothing on this path waits for the network or
+for an fsync.
+
+One :class:`~edge_agent.health.Health` collects poll success and latency from every bus and
+publish/ack figures from the link; it rides in the retained status and, with ``health_file``,
+is written to that file every ``health_interval_s``.
 """
 
 from __future__ import annotations
@@ -14,20 +20,25 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
+from chargewatch.messages import EventKind
 from edge_agent.commands import CommandHandler
 from edge_agent.config import LoadedConfig
+from edge_agent.health import Health
 from edge_agent.interlocks import RELAY_POINT, DeviceInterlocks, Trip
 from edge_agent.modbus.coordinator import BusCoordinator, PolledDevice
 from edge_agent.modbus.decode import Decoded
 from edge_agent.modbus.errors import ModbusError
 from edge_agent.modbus.transitions import TransitionTracker
 from edge_agent.mqtt import MqttLink
-from edge_agent.outbox import Outbox
+from edge_agent.outbox import GroupCommit, Outbox
 
 log = logging.getLogger(__name__)
+
+EventData = dict[str, float | str | bool | None]
 
 
 class Agent:
@@ -38,6 +49,8 @@ class Agent:
         self.cfg = loaded.agent
         self._clock = clock or SystemClock()
         self.outbox = Outbox(self.cfg.outbox)
+        self.health = Health(self._clock)
+        self.group = GroupCommit(self.outbox, self._fail)
         self.buses: dict[str, BusCoordinator] = {}
         self.commands: CommandHandler | None = None
         self.link: MqttLink | None = None
@@ -45,15 +58,22 @@ class Agent:
         self._transitions: dict[str, TransitionTracker] = {}
         self._stack = AsyncExitStack()
         self._stopped = asyncio.Event()
+        self._failure: BaseException | None = None
         self.trips = 0
 
     async def __aenter__(self) -> Agent:
         async with AsyncExitStack() as stack:
             self.outbox.open()
             stack.callback(self.outbox.close)
+            await stack.enter_async_context(self.group)
             for bus_cfg in self.cfg.buses:
                 coordinator = BusCoordinator(
-                    bus_cfg, self.loaded.profiles, self._on_poll, self._on_status, clock=self._clock
+                    bus_cfg,
+                    self.loaded.profiles,
+                    self._on_poll,
+                    self._on_status,
+                    clock=self._clock,
+                    health=self.health,
                 )
                 for dev in bus_cfg.devices:
                     profile = self.loaded.profiles[dev.model]
@@ -69,9 +89,13 @@ class Agent:
                     agent=self.cfg.agent_id,
                     devices=devices,
                     on_command=self.commands.handle,
+                    health=self.health,
                     clock=self._clock,
                 )
                 self.link = await stack.enter_async_context(link)
+            if self.cfg.health_file is not None:
+                task = asyncio.create_task(self._health_loop(Path(self.cfg.health_file)), name="agent-health")
+                stack.push_async_callback(_cancel, task)
             log.info(
                 kv("agent_started", agent=self.cfg.agent_id, boot=self.outbox.boot, buses=len(self.buses))
             )
@@ -87,7 +111,10 @@ class Agent:
         self._stopped.set()
 
     async def wait_stopped(self, handle_signals: bool = True) -> None:
-        """Block until :meth:`stop` or, with ``handle_signals``, SIGINT/SIGTERM."""
+        """Block until :meth:`stop` or, with ``handle_signals``, SIGINT/SIGTERM.
+
+        Raises the outbox's error if the group commit failed (the agent cannot keep its promise).
+        """
         loop = asyncio.get_running_loop()
         sigs = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
         for sig in sigs:
@@ -97,6 +124,24 @@ class Agent:
         finally:
             for sig in sigs:
                 loop.remove_signal_handler(sig)
+        if self._failure is not None:
+            raise self._failure
+
+    def refresh_health(self) -> dict[str, float]:
+        """Update the outbox figures of :attr:`health` and return its snapshot."""
+        ob = self.outbox
+        self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+        return self.health.snapshot()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
+        self._stopped.set()
+
+    async def _health_loop(self, path: Path) -> None:
+        while True:
+            self.refresh_health()
+            self.health.write_json(path)
+            await asyncio.sleep(self.cfg.health_interval_s)
 
     def _bus_of(self, device: str) -> BusCoordinator:
         return next(b for b in self.buses.values() if device in b.devices)
@@ -107,19 +152,22 @@ class Agent:
             await self._trip(dev, ts, trip)
             d.ports[RELAY_POINT][trip.port] = 0.0
         events = self._transitions[device].update(d)
-        with self.outbox.transaction():
-            self.outbox.add_telemetry(device, ts, dev.profile.model, d.ports, d.values, d.flags)
-            for ev in events:
-                self.outbox.add_event(device, ts, ev.kind, ev.port, ev.data)
+        model, ports, values, flags = dev.profile.model, d.ports, d.values, d.flags
+        box = self.outbox
+        self.group.stage(lambda: box.add_telemetry(device, ts, model, ports, values, flags))
+        for ev in events:
+            self._stage_event(device, ts, ev.kind, ev.port, ev.data)
+
+    def _stage_event(
+        self, device: str, ts: float, kind: EventKind, port: int | None, data: EventData
+    ) -> None:
+        box = self.outbox
+        self.group.stage(lambda: box.add_event(device, ts, kind, port, data))
 
     async def _trip(self, dev: PolledDevice, ts: float, trip: Trip) -> None:
         device = dev.cfg.id
         self.trips += 1
-        data: dict[str, float | str | bool | None] = {
-            "rule": trip.rule,
-            "value": trip.value,
-            "limit": trip.limit,
-        }
+        data: EventData = {"rule": trip.rule, "value": trip.value, "limit": trip.limit}
         try:
             await self._bus_of(device).write_point(device, RELAY_POINT, trip.port, 0.0)
             data["verified"] = True
@@ -127,15 +175,24 @@ class Agent:
         except ModbusError as exc:
             data["verified"] = False
             data["error"] = str(exc)[:200]
-        if not data["verified"]:
-            log.error(
-                kv("interlock_failed", device=device, port=trip.port, rule=trip.rule, error=data["error"])
+            log.error(  # noqa: TRY400 -- the typed error's message names device and address
+                kv("interlock_failed", device=device, port=trip.port, rule=trip.rule, error=exc)
             )
-        self.outbox.add_event(device, ts, "interlock", trip.port, data)
+        self._stage_event(device, ts, "interlock", trip.port, data)
 
     async def _on_status(self, dev: PolledDevice, ts: float, up: bool, reason: str) -> None:
-        data: dict[str, float | str | bool | None] = {"reason": reason[:200], "unit": float(dev.cfg.unit)}
-        self.outbox.add_event(dev.cfg.id, ts, "device_up" if up else "device_down", None, data)
+        data: EventData = {"reason": reason[:200], "unit": float(dev.cfg.unit)}
+        self._stage_event(dev.cfg.id, ts, "device_up" if up else "device_down", None, data)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 async def run_agent(loaded: LoadedConfig) -> None:

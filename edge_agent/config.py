@@ -112,6 +112,9 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     profile_dirs: list[str] = msgspec.field(default_factory=list)
     outbox: OutboxSettings
     mqtt: MqttSettings | None = None
+    health_file: str | None = None
+    """JSON file rewritten atomically every ``health_interval_s`` with the agent's health figures."""
+    health_interval_s: PositiveS = 10.0
 
 
 class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,6 +5,8 @@ is then probed only once per backoff delay (capped exponential with jitter), wit
 attempt, so the other devices on its line keep their rhythm. Going down and coming back are
 logged once each and reported through ``on_status``. Every poll result goes to ``on_poll``,
 which the coordinator awaits before the next poll, so local interlocks act within one poll.
+With a :class:`~edge_agent.health.Health`, each device poll reports success and its latency
+(all blocks of the device, retries included) or failure there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from chargewatch.logs import kv
 from chargewatch.profiles import DeviceProfile
 from chargewatch.retry import Backoff
 from edge_agent.config import BusConfig, DeviceConfig
+from edge_agent.health import Health
 from edge_agent.modbus.bus import BusClient
 from edge_agent.modbus.decode import Decoded, DeviceDecoder
 from edge_agent.modbus.errors import (
@@ -65,8 +68,10 @@ class BusCoordinator:
         *,
         clock: Clock | None = None,
         client: BusClient | None = None,
+        health: Health | None = None,
     ) -> None:
         self.cfg = cfg
+        self.health = health
         self.client = client or BusClient(cfg)
         self._clock = clock or SystemClock()
         self._on_poll = on_poll
@@ -156,6 +161,11 @@ class BusCoordinator:
                 error = exc
                 data.append(None)
         dev.next_due = max(dev.next_due + dev.cfg.poll_s, started)
+        if self.health is not None:
+            if answered:
+                self.health.poll_ok(self._clock.monotonic() - started)
+            else:
+                self.health.poll_failed()
         if not answered:
             await self._failed(dev, ts, error)
             return

@@ -1,6 +1,16 @@
 """The agent's durable store-and-forward outbox (SQLite WAL): boot ids, per-device seq and ts."""
 
+from edge_agent.outbox.group import GroupCommit
 from edge_agent.outbox.settings import OutboxSettings
 from edge_agent.outbox.store import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxError, OutboxListener, Row
 
-__all__ = ["EVENT_PRIO", "TELEMETRY_PRIO", "Outbox", "OutboxError", "OutboxListener", "OutboxSettings", "Row"]
+__all__ = [
+    "EVENT_PRIO",
+    "TELEMETRY_PRIO",
+    "GroupCommit",
+    "Outbox",
+    "OutboxError",
+    "OutboxListener",
+    "OutboxSettings",
+    "Row",
+]

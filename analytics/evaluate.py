@@ -17,7 +17,8 @@ import json
 import sys
 import time
 
-from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, SuiteSize, evaluate, plan_seeds
+from analytics.eval.plan import SuiteSize
+from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, evaluate, plan_seeds
 from analytics.eval.scoring import HAZARDS, Score
 from chargewatch.errors import ConfigError
 
@@ -65,11 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="draw the evaluation base from the clock")
     p.add_argument("--train", action="store_true", help="run TRAINING seeds (1000–1999) instead")
     p.add_argument("--suites", type=int, default=1, help="suites (seeds) to run")
-    p.add_argument("--repeats", type=int, default=3, help="instances of each fault kind per suite")
-    p.add_argument("--hours", type=float, default=12.0, help="length of each fault scenario")
+    p.add_argument("--hazard-faults", type=int, default=10, help="faults of each hazardous kind per suite")
+    p.add_argument("--other-faults", type=int, default=4, help="faults of each sensor/device kind per suite")
+    p.add_argument("--per-pile", type=int, default=2, help="faults of one kind sharing a pile")
+    p.add_argument("--hours", type=float, default=10.0, help="length of each fault scenario")
     p.add_argument("--normal-days", type=int, default=2, choices=range(5), help="normal scenarios per suite")
     p.add_argument("--normal-hours", type=float, default=12.0, help="length of each normal scenario")
     p.add_argument("--poll-s", type=float, default=5.0, help="poll interval of the replay")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (scenarios run in parallel)")
     p.add_argument("--quiet", action="store_true", help="no per-scenario progress lines")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     return p
@@ -89,12 +93,20 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"chargewatch eval: {exc}", file=sys.stderr)
         return 2
-    size = SuiteSize(args.repeats, args.hours, args.normal_days, args.normal_hours, args.poll_s)
+    size = SuiteSize(
+        args.hazard_faults,
+        args.other_faults,
+        args.per_pile,
+        args.hours,
+        args.normal_days,
+        args.normal_hours,
+        args.poll_s,
+    )
     label = "TRAINING" if args.train else "EVALUATION"
     print(f"{label} seeds: {seeds}  ({size})")
     start = time.perf_counter()
     progress = None if args.quiet else print
-    score, totals = evaluate(seeds, size, progress=progress)
+    score, totals = evaluate(seeds, size, progress=progress, jobs=args.jobs)
     elapsed = time.perf_counter() - start
     summary = score.summary()
     print("\n".join(_table(score)))

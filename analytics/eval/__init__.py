@@ -1,8 +1,9 @@
 """Evaluation of the analytics on the simulator's labelled scenarios (``chargewatch eval``)."""
 
 from analytics.eval.baseline import FixedThreshold
+from analytics.eval.plan import SuiteSize, scenarios
 from analytics.eval.replay import Replay, Round
-from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, SuiteSize, Totals, evaluate, plan_seeds
+from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, Totals, evaluate, plan_seeds
 from analytics.eval.scoring import (
     DETECTS,
     OVERHEATING,
@@ -31,5 +32,6 @@ __all__ = [
     "episodes_from",
     "evaluate",
     "plan_seeds",
+    "scenarios",
     "score_run",
 ]

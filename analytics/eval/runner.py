@@ -3,42 +3,31 @@
 Seeds: TRAINING seeds are ``TRAIN_SEEDS`` (1000–1999) and the only ones parameters may be tuned
 on. Evaluation seeds start at ``EVAL_BASE`` (never used in tuning) or, with ``--fresh``, at a
 base drawn from the clock; :func:`plan_seeds` refuses evaluation seeds inside the training range.
-Each seed builds :func:`firmware_sim.offline.suite` (every fault kind ``repeats`` times on
-both pile models, every chemistry, normal hot, mild and winter days) and every scenario is
-replayed with a poll every ``poll_s`` seconds (:mod:`analytics.eval.replay`) into a fresh
-:class:`analytics.Pipeline` per scenario, exactly as the gateway feeds it.
+Each seed builds the scenarios of :mod:`analytics.eval.plan` (normal days, and every fault
+kind many times on both pile models) and every scenario is replayed with a poll every
+``poll_s`` seconds (:mod:`analytics.eval.replay`) into a fresh :class:`analytics.Pipeline`
+per scenario, exactly as the gateway feeds it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import msgspec
-
 from analytics.eval.baseline import FixedThreshold
+from analytics.eval.plan import SuiteSize, scenarios
 from analytics.eval.replay import Replay
 from analytics.eval.scoring import AlertFired, Run, Score, episodes_from, score_run
 from analytics.pipeline import Pipeline, PipelineConfig
 from chargewatch.errors import ConfigError
 from chargewatch.profiles import DeviceProfile, find_profile
 from firmware_sim.faults.scenario import Scenario
-from firmware_sim.offline import suite
 
 TRAIN_SEEDS = range(1000, 2000)
 #: the documented default evaluation base (never used in tuning)
 EVAL_BASE = 424_242
-
-
-@dataclass(frozen=True, slots=True)
-class SuiteSize:
-    """How much of the suite to run per seed."""
-
-    repeats: int = 3
-    hours: float = 12.0
-    normal_days: int = 2
-    normal_hours: float = 12.0
-    poll_s: float = 5.0
 
 
 def plan_seeds(base: int, count: int, *, train: bool) -> list[int]:
@@ -56,20 +45,6 @@ def plan_seeds(base: int, count: int, *, train: bool) -> list[int]:
             "pick --seed outside that range"
         )
     return seeds
-
-
-def scenarios(seed: int, size: SuiteSize) -> list[Scenario]:
-    """The suite of ``seed`` trimmed to ``size`` (normal days first, then one per fault kind)."""
-    out: list[Scenario] = []
-    normal = 0
-    for sc in suite(seed, repeats=size.repeats, hours=size.hours):
-        if sc.faults:
-            out.append(sc)
-            continue
-        normal += 1
-        if normal <= size.normal_days:
-            out.append(msgspec.structs.replace(sc, duration_s=size.normal_hours * 3600.0))
-    return out
 
 
 @dataclass(slots=True)
@@ -119,20 +94,50 @@ def run_scenario(
     )
 
 
+def _profiles() -> dict[str, DeviceProfile]:
+    return {m: find_profile(m) for m in ("cw-pile-10", "vx-pile-12", "cw-blocker")}
+
+
+def _job(scenario: Scenario, seed: int, size: SuiteSize, config: PipelineConfig) -> tuple[Run, Totals]:
+    totals = Totals()
+    run = run_scenario(scenario, seed, size=size, config=config, profiles=_profiles(), totals=totals)
+    return run, totals
+
+
+def _weight(scenario: Scenario, size: SuiteSize) -> float:
+    return len(scenario.devices) * scenario.duration_s
+
+
 def evaluate(
     seeds: list[int],
     size: SuiteSize,
     config: PipelineConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    jobs: int = 1,
 ) -> tuple[Score, Totals]:
-    """Score the suite of every seed; ``progress`` gets one line per scenario."""
+    """Score the suite of every seed over ``jobs`` processes; ``progress`` gets one line per scenario.
+
+    Scenarios are independent (a fresh pipeline each), so they run in a pool of ``jobs``
+    worker processes, longest first; the runs are scored in plan order, so the figures do
+    not depend on ``jobs``.
+    """
     cfg = config or PipelineConfig()
-    profiles = {m: find_profile(m) for m in ("cw-pile-10", "vx-pile-12", "cw-blocker")}
+    plan = [(seed, sc) for seed in seeds for sc in scenarios(seed, size)]
     score, totals = Score(), Totals()
-    for seed in seeds:
-        for sc in scenarios(seed, size):
-            run = run_scenario(sc, seed, size=size, config=cfg, profiles=profiles, totals=totals)
-            score_run(run, score)
-            if progress is not None:
-                progress(f"seed {seed} {sc.name}: {len(run.episodes)} faults, {len(run.alerts)} alerts")
+    results: list[tuple[Run, Totals]]
+    if jobs <= 1:
+        results = [_job(sc, seed, size, cfg) for seed, sc in plan]
+    else:
+        order = sorted(range(len(plan)), key=lambda k: -_weight(plan[k][1], size))
+        with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(plan))) as pool:
+            futures = {k: pool.submit(_job, plan[k][1], plan[k][0], size, cfg) for k in order}
+            results = [futures[k].result() for k in range(len(plan))]
+    for (seed, sc), (run, work) in zip(plan, results, strict=True):
+        score_run(run, score)
+        totals.scenarios += work.scenarios
+        totals.polls += work.polls
+        totals.port_samples += work.port_samples
+        if progress is not None:
+            progress(f"seed {seed} {sc.name}: {len(run.episodes)} faults, {len(run.alerts)} alerts")
     return score, totals

@@ -15,7 +15,18 @@ KEYS = {"recall", "precision", "median_lead_s", "worst_lead_s", "median_lead_vs_
 
 @pytest.mark.timeout(120)
 def test_small_eval_reports_every_kind_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--seed", "31337", "--suites", "1", "--repeats", "1", "--hours", "2", "--normal-days", "0"]
+    argv = [
+        "--seed",
+        "31337",
+        "--hazard-faults",
+        "1",
+        "--other-faults",
+        "1",
+        "--hours",
+        "2",
+        "--normal-days",
+        "0",
+    ]
     assert main([*argv, "--quiet", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("EVALUATION seeds: [31337]")

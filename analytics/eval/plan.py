@@ -1,0 +1,102 @@
+"""What one evaluation seed runs: normal days and dense fault scenarios.
+
+The simulator's own :func:`firmware_sim.offline.suite` puts one fault on each pile, so ten
+faults of a kind cost ten piles simulated for hours. The evaluation needs ≥ 10 faults per
+hazardous kind for recall to mean something, so here each faulty pile carries
+``faults_per_pile`` faults of the same kind on distinct random ports (the other ports stay
+normal and count as normal port-hours), with random onsets in the first half of the run.
+Normal days come from the suite (every chemistry, both pile models), cycling through the
+ambient presets so hot, mild and winter days are all seen. Pile parameters are drawn like the
+suite's: firmware temperature cut on or off, plug rate and initial occupancy random.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import msgspec
+
+from chargewatch.profiles import find_profile
+from firmware_sim.faults.kinds import KINDS
+from firmware_sim.faults.scenario import DeviceSpec, FaultSpec, Scenario, validate_scenario
+from firmware_sim.offline import SUMMER_MIDNIGHT, suite
+from firmware_sim.physics.ambient import AmbientPreset
+
+_PILE_MODELS = ("cw-pile-10", "vx-pile-12")
+#: order in which normal days are taken from the suite (summer, mild, winter, summer)
+_NORMAL_ORDER = (0, 2, 3, 1)
+_WINTER_OFFSET_S = 40 * 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteSize:
+    """How much one seed runs."""
+
+    #: faults of each hazardous (thermal/electrical) kind
+    hazard_faults: int = 10
+    #: faults of each sensor and device kind
+    other_faults: int = 4
+    #: faults of one kind sharing a pile (distinct ports)
+    faults_per_pile: int = 2
+    hours: float = 10.0
+    normal_days: int = 2
+    normal_hours: float = 12.0
+    poll_s: float = 5.0
+
+
+def _pile(rng: random.Random, name: str, i: int) -> DeviceSpec:
+    params: dict[str, object] = {
+        "temp_cut_c": rng.choice((0.0, 80.0)),
+        "plug_rate_per_h": rng.uniform(0.1, 0.3),
+        "initial_occupancy": rng.uniform(0.3, 0.7),
+    }
+    return DeviceSpec(id=f"{name}-p{i}", model=_PILE_MODELS[i % 2], params=params)
+
+
+def _fault_scenario(rng: random.Random, kind: str, size: SuiteSize) -> Scenario:
+    spec = KINDS[kind]
+    name = f"fault-{kind.replace('_', '-')}"
+    hazard = spec.category in {"thermal", "electrical"}
+    count = size.hazard_faults if hazard else size.other_faults
+    per_device = size.faults_per_pile if spec.target == "pile_port" else 1
+    devices: list[DeviceSpec] = []
+    faults: list[FaultSpec] = []
+    while len(faults) < count:
+        i = len(devices)
+        if spec.target == "blocker":
+            device = DeviceSpec(id=f"{name}-b{i}", model="cw-blocker")
+        else:
+            device = _pile(rng, name, i)
+        devices.append(device)
+        ports = find_profile(device.model).ports
+        chosen = rng.sample(range(ports), per_device) if spec.target == "pile_port" else [None]
+        for port in chosen[: count - len(faults)]:
+            onset = rng.uniform(0.1, 0.5) * size.hours * 3600.0
+            faults.append(FaultSpec(device=device.id, kind=kind, onset_s=onset, port=port))
+    ambient: AmbientPreset = "summer" if rng.random() < 0.6 else "mild"
+    start = SUMMER_MIDNIGHT if ambient == "summer" else SUMMER_MIDNIGHT - _WINTER_OFFSET_S
+    scenario = Scenario(
+        name=name,
+        start_time=start,
+        duration_s=size.hours * 3600.0,
+        ambient=ambient,
+        devices=devices,
+        faults=faults,
+    )
+    return validate_scenario(scenario, f"<eval {name}>")
+
+
+def scenarios(seed: int, size: SuiteSize) -> list[Scenario]:
+    """The scenarios of ``seed``: ``normal_days`` normal days, then one scenario per fault kind."""
+    normal = [sc for sc in suite(seed, repeats=1, hours=size.hours) if not sc.faults]
+    out = [
+        msgspec.structs.replace(normal[i], duration_s=size.normal_hours * 3600.0)
+        for i in _NORMAL_ORDER[: size.normal_days]
+    ]
+    rng = random.Random(seed * 7_919 + 1)
+    for kind in KINDS:
+        count = size.hazard_faults if KINDS[kind].category in {"thermal", "electrical"} else size.other_faults
+        if count > 0:
+            out.append(_fault_scenario(rng, kind, size))
+    return out

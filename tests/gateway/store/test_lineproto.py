@@ -132,7 +132,17 @@ def test_benchmark_line_building() -> None:
     assert len(telemetry_lines(msg, "site-1")) == 11
 
 
-EXTREME: list[float | None] = [1e16, 1e-7, 0.1, -0.0, 1.2345678901234568e17, 2.5e-5, 5e-324, 1.7976931348623157e308, -273.15]
+EXTREME: list[float | None] = [
+    1e16,
+    1e-7,
+    0.1,
+    -0.0,
+    1.2345678901234568e17,
+    2.5e-5,
+    5e-324,
+    1.7976931348623157e308,
+    -273.15,
+]
 
 
 def test_fast_number_formatting_parses_to_the_same_floats() -> None:

@@ -114,7 +114,11 @@ class Gateway:
             filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
             self.mqtt = await stack.enter_async_context(
                 MqttSession(
-                    cfg.mqtt, [*filters, topics.STATUS_FILTER], password=mqtt_password(cfg.mqtt), will=will
+                    cfg.mqtt,
+                    [*filters, topics.STATUS_FILTER],
+                    password=mqtt_password(cfg.mqtt),
+                    will=will,
+                    clock=self.clock,
                 )
             )
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from types import TracebackType
 from typing import Any, Self
@@ -30,6 +29,7 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff
@@ -60,8 +60,10 @@ class MqttSession:
         will: tuple[str, bytes] | None = None,
         backoff: Backoff | None = None,
         max_inbox: int = 50_000,
+        clock: Clock | None = None,
     ) -> None:
         self.cfg = cfg
+        self._now = (clock or SystemClock()).time
         self.filters = filters
         self.backoff = backoff or Backoff(initial=0.2, cap=30.0)
         self._inbox: deque[Inbound] = deque()
@@ -93,7 +95,7 @@ class MqttSession:
     # --- paho thread -------------------------------------------------------------------------
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         was_empty = not self._inbox
-        self._inbox.append((msg.topic, bytes(msg.payload), time.time()))
+        self._inbox.append((msg.topic, bytes(msg.payload), self._now()))
         if was_empty:
             self._loop.call_soon_threadsafe(self._wake.set)
         while len(self._inbox) > self.max_inbox and not self._closing:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -44,10 +45,13 @@ EventData = dict[str, float | str | bool | None]
 class Agent:
     """Async context manager owning the outbox, the bus coordinators and the optional link."""
 
-    def __init__(self, loaded: LoadedConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, *, clock: Clock | None = None, rng: random.Random | None = None
+    ) -> None:
         self.loaded = loaded
         self.cfg = loaded.agent
         self._clock = clock or SystemClock()
+        self._rng = rng
         self.outbox = Outbox(self.cfg.outbox)
         self.health = Health(self._clock)
         self.group = GroupCommit(self.outbox, self._fail)
@@ -91,6 +95,7 @@ class Agent:
                     on_command=self.commands.handle,
                     health=self.health,
                     clock=self._clock,
+                    rng=self._rng,
                 )
                 self.link = await stack.enter_async_context(link)
             if self.cfg.health_file is not None:

@@ -45,6 +45,7 @@ DEFAULT_SPECS: dict[str, AlertSpec] = {
     "sensor_fault": AlertSpec(for_s=30.0, clear_s=300.0),
     "session_no_float": AlertSpec(for_s=0.0, clear_s=0.0),
     "power_after_float": AlertSpec(for_s=120.0, clear_s=300.0),
+    "power_creep": AlertSpec(for_s=60.0, clear_s=600.0),
     "oversized_battery": AlertSpec(for_s=0.0, clear_s=0.0),
     "repeated_restarts": AlertSpec(for_s=0.0, clear_s=600.0),
     "session_anomaly": AlertSpec(for_s=0.0, clear_s=0.0),

@@ -47,7 +47,7 @@ _CURRENT: Final = frozenset({"overcurrent", "current_spike"})
 #: fault kind → alert kinds that count as detecting it
 DETECTS: Final[dict[str, frozenset[str]]] = {
     "connector_overheat": OVERHEATING,
-    "thermal_runaway_precursor": OVERHEATING | {"smoke"},
+    "thermal_runaway_precursor": OVERHEATING | {"smoke", "power_creep"},
     "overcharge": OVERHEATING | _CURVE,
     "oversized_battery": _CURVE,
     "overcurrent_spike": _CURRENT,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -18,11 +20,16 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     default_max_current_a: float = 5.5
     residual_min_c: float = 6.0
     residual_score: float = 0.5
+    #: loaded samples a port's thermal baseline learns before its residual is judged
+    residual_warmup: int = 1_440
     neighbour_delta_c: float = 20.0
     neighbour_min_ports: int = 3
     temp_range_c: tuple[float, float] = (-40.0, 150.0)
     jump_c_per_s: float = 5.0
     sensor_hold_s: float = 300.0
+    #: samples in the sensor-fault window (≤ 62) and bad ones among them that start a fault
+    sensor_window: Annotated[int, msgspec.Meta(ge=1, le=62)] = 24
+    sensor_bad_min: Annotated[int, msgspec.Meta(ge=1)] = 3
     stuck_s: float = 1_200.0
     stuck_ambient_c: float = 3.0
     stuck_power_w: float = 250.0
@@ -30,5 +37,5 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     max_hold_s: float = 120.0
     relay_mismatch_s: float = 30.0
     drought_factor: float = 8.0
-    drought_min_s: float = 3_600.0
+    drought_min_s: float = 4 * 3_600.0
     drought_min_detections: int = 10

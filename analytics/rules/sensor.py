@@ -1,8 +1,13 @@
 """Sensor-fault rules: a reading that is missing, out of range, jumping or stuck.
 
-A port whose temperature sensor is faulty gets a ``sensor_fault`` condition and its
-temperature is masked for every thermal rule for ``sensor_hold_s``: a broken sensor is
-reported as a broken sensor, never as an overheating port.
+Every sample of a port is good or bad (a watched reading missing, temperature out of range
+or jumping); the port's last ``sensor_window`` verdicts are kept as a bit mask. The
+``sensor_fault`` condition starts when ``sensor_bad_min`` of them are bad, or at once on a
+stuck or out-of-range temperature (held for ``sensor_hold_s``), and ends only when the whole
+window is good again: an intermittent sensor (half its samples garbage) is one steady
+condition, not one per bad sample. While the condition holds, and on every bad sample, the
+port's temperature is masked for every thermal rule: a broken sensor is reported as a
+broken sensor, never as an overheating port.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ class SensorRules:
         self.changed_t = np.full(ports, np.nan)
         self.changed_amb = np.full(ports, np.nan)
         self.changed_power = np.full(ports, np.nan)
+        self.drive_t = np.full(ports, np.nan)
         self.bad_until = np.full(ports, -np.inf)
+        self.history = np.zeros(ports, dtype=np.int64)
+        self.faulty = np.zeros(ports, dtype=bool)
 
     def evaluate(
         self,
@@ -48,10 +56,11 @@ class SensorRules:
         """Append sensor conditions; return the mask of ports whose temperature is usable.
 
         Only the columns in ``present`` (those the device model reports) count as missing
-        when null; ``socket_temp`` is always required. A reading is stuck when it has not
-        moved for ``stuck_s`` under load although what drives it did: the ambient moved by
-        ``stuck_ambient_c`` or the port's power by ``stuck_power_w`` since it last changed
-        (a coarse sensor on a steady port legitimately repeats itself for hours).
+        when null; ``socket_temp`` is always required. A reading is stuck when, under load,
+        it has not moved for ``stuck_s`` after what drives it did: the ambient moved by
+        ``stuck_ambient_c`` or the port's power by ``stuck_power_w`` since the reading last
+        changed (a coarse sensor on a steady port legitimately repeats itself for hours). A
+        reading pinned at the top of the range is a very hot socket, not a stuck sensor.
         """
         cfg = self.config
         temp = cols["socket_temp"]
@@ -72,20 +81,28 @@ class SensorRules:
             drove = (np.abs(ambient - self.changed_amb) >= cfg.stuck_ambient_c) | (
                 np.abs(pw - self.changed_power) >= cfg.stuck_power_w
             )
-        stuck = loaded & drove & (t - self.changed_t >= cfg.stuck_s)
+        self.drive_t = np.where(moved, np.nan, np.where(np.isnan(self.drive_t) & drove, t, self.drive_t))
+        with np.errstate(invalid="ignore"):
+            stuck = loaded & (t - self.drive_t >= cfg.stuck_s) & (temp < hi - 1.0)
         self.last_temp = np.where(missing | out_of_range, self.last_temp, temp)
         self.last_t = t
-        fresh = out_of_range | jump | stuck
-        self.bad_until = np.where(fresh, t + cfg.sensor_hold_s, self.bad_until)
-        bad = missing | fresh | (self.bad_until > t)
-        other_missing = np.zeros_like(bad)
+        held = out_of_range | stuck
+        self.bad_until = np.where(held, t + cfg.sensor_hold_s, self.bad_until)
+        other_missing = np.zeros_like(missing)
         watched = [n for n in WATCHED if n == "socket_temp" or n in present]
         for name in watched[1:]:
             col = cols.get(name)
             if col is not None:
                 other_missing |= np.isnan(col)
-        for i in np.flatnonzero(bad | other_missing):
-            reasons = []
+        sample_bad = missing | out_of_range | jump | stuck | other_missing
+        window = (1 << cfg.sensor_window) - 1
+        self.history = ((self.history << 1) | sample_bad) & window
+        count = np.bitwise_count(self.history)
+        holding = self.bad_until > t
+        self.faulty = holding | np.where(self.faulty, count > 0, count >= cfg.sensor_bad_min)
+        bad = self.faulty | missing | out_of_range | jump | stuck
+        for i in np.flatnonzero(self.faulty):
+            reasons = [f"{count[i]} of the last {cfg.sensor_window} samples implausible"]
             for name in watched:
                 col = cols.get(name)
                 if col is not None and np.isnan(col[i]):
@@ -96,8 +113,6 @@ class SensorRules:
                 reasons.append("socket_temp jumped implausibly")
             if stuck[i]:
                 reasons.append(f"socket_temp stuck at {temp[i]:.1f} °C under load")
-            if not reasons:
-                reasons.append("socket_temp recently implausible")
             conditions.append(Condition(int(i), "sensor_fault", "warning", "; ".join(reasons)))
         ok: BoolArray = ~bad
         return ok

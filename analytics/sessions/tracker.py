@@ -2,10 +2,13 @@
 
 Stage from the AC power relative to the session's peak: constant current (≥ 90 % of peak),
 constant voltage (tapering), float (below ``max(float_w, 20 % of peak)``, as pile firmware
-treats "full"). Alerts: a session that never reaches float, power rising again after float,
-energy or duration far beyond what this port normally takes (oversized or modified battery),
-and repeated restarts. A port's norms are learnt only from sessions that ended full without
-an alert, so anomalies do not become normal.
+treats "full"), judged on a smoothed power that ignores one-sample spikes (median of three). Alerts: a session
+that never reaches float (too long, or a taper that stalls well above float), power rising
+again after a real float, energy beyond what any e-bike battery takes before float or far
+beyond what this port normally takes (oversized or modified battery), power creeping up
+faster than a constant-current stage can (``power_creep``: a self-heating battery makes
+its charger draw more), and repeated restarts. A port's norms are learnt only from sessions
+that ended full without an alert, so anomalies do not become normal.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import msgspec
 import numpy as np
 
 from analytics.alerts import Condition
-from analytics.detectors._math import FloatArray
+from analytics.detectors._math import FloatArray, decay_alpha_v
+from analytics.rules.sensor import BoolArray
 from analytics.sessions.records import SessionRecord, Tariff, fee
 
 CC, CV, FLOAT = 1, 2, 3
 _STATE_CHARGING, _STATE_FULL, _STATE_FAULT, _STATE_STOPPED = 1.0, 2.0, 3.0, 4.0
 _RESTARTS = 3
 _NORM_ALPHA = 0.2
+_SMOOTH_HALF_LIFE_S = 60.0
+_WARM_S = 600.0
 
 
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -32,7 +38,18 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     float_w: float = 45.0
     float_frac_of_peak: float = 0.2
     refloat_w: float = 100.0
-    no_float_min_s: float = 6 * 3_600.0
+    no_float_min_s: float = 11 * 3_600.0
+    #: a float shorter than this (a firmware cut, a pause) does not arm ``power_after_float``
+    refloat_min_float_s: float = 600.0
+    #: AC energy no healthy e-bike battery takes before float (largest pack ≈ 1.9 kWh DC)
+    oversize_kwh: float = 2.4
+    #: power creep: rise over ``creep_window_s`` above max(creep_w, creep_frac × peak)
+    creep_window_s: float = 600.0
+    creep_w: float = 15.0
+    creep_frac: float = 0.04
+    #: taper stall: in the taper above ``stall_frac`` × peak, falling < 1 % of peak per window
+    stall_frac: float = 0.4
+    stall_s: float = 1_800.0
     oversize_factor: float = 2.5
     norm_min_sessions: int = 3
     restart_window_s: float = 600.0
@@ -41,7 +58,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 class SessionTracker:
     """Sessions of the ``ports`` ports of one pile."""
 
-    KINDS = ("session_no_float", "power_after_float", "oversized_battery", "repeated_restarts")
+    KINDS = ("session_no_float", "power_after_float", "oversized_battery", "repeated_restarts", "power_creep")
 
     def __init__(self, device: str, ports: int, config: SessionConfig, tariff: Tariff) -> None:
         self.device = device
@@ -64,6 +81,13 @@ class SessionTracker:
         self.norm_log_e = np.zeros(ports)
         self.norm_log_d = np.zeros(ports)
         self.end_reason: dict[int, str] = {}
+        self.smooth = np.zeros(ports)
+        self.last_pw = np.zeros((ports, 2))
+        self.med = np.zeros(ports)
+        self.step_t = np.full(ports, -np.inf)
+        self.ref_p = np.zeros((ports, 2))
+        self.ref_t = np.zeros((ports, 2))
+        self.stall_since = np.full(ports, np.nan)
 
     def _end(self, i: int, t: float, state: float) -> SessionRecord:
         if i in self.end_reason:
@@ -113,6 +137,12 @@ class SessionTracker:
         self.flagged[idx] = False
         self.temp_start[idx] = temp[idx]
         self.temp_max[idx] = temp[idx]
+        self.smooth[idx] = 0.0
+        self.last_pw[idx] = 0.0
+        self.step_t[idx] = t
+        self.ref_p[idx] = 0.0
+        self.ref_t[idx] = t
+        self.stall_since[idx] = np.nan
         self.starts[idx] = np.roll(self.starts[idx], 1, axis=1)
         self.starts[idx, 0] = t
 
@@ -141,37 +171,48 @@ class SessionTracker:
         dt = np.where(on, t - self.last_t, 0.0)
         self.energy += pw * dt / 3.6e6
         self.last_t = np.where(on, t, self.last_t)
-        self.peak = np.where(on, np.maximum(self.peak, pw), self.peak)
+        sm = self._smooth(pw, dt, on)
+        self.peak = np.where(on, np.maximum(self.peak, sm), self.peak)
         self.temp_max = np.where(on, np.fmax(self.temp_max, temp), self.temp_max)
         floor = np.maximum(cfg.float_w, cfg.float_frac_of_peak * self.peak)
-        in_float = on & (self.peak > 2 * cfg.float_w) & (pw < floor)
+        in_float = on & (self.peak > 2 * cfg.float_w) & (sm < floor)
         self.stage = np.where(
-            on, np.where(in_float, FLOAT, np.where(pw >= 0.9 * self.peak, CC, CV)), 0
+            on, np.where(in_float, FLOAT, np.where(sm >= 0.9 * self.peak, CC, CV)), 0
         ).astype(np.int8)
         self.float_s += np.where(in_float, dt, 0.0)
         self.reached_float |= in_float
+        armed = self.float_s >= cfg.refloat_min_float_s
         self.refloat = (
             on
-            & self.reached_float
-            & np.where(self.refloat, pw > cfg.float_w, pw > np.maximum(cfg.refloat_w, 0.5 * self.peak))
+            & armed
+            & np.where(self.refloat, sm > cfg.float_w, sm > np.maximum(cfg.refloat_w, 0.5 * self.peak))
         )
         duration = t - self.start_t
         typical_e = np.exp(self.norm_log_e)
         typical_d = np.exp(self.norm_log_d)
         known = on & (self.norm_n >= cfg.norm_min_sessions)
-        oversized = known & (
-            (self.energy > cfg.oversize_factor * typical_e) | (duration > cfg.oversize_factor * typical_d)
+        oversized = (on & ~self.reached_float & (self.energy > cfg.oversize_kwh)) | (
+            known
+            & ((self.energy > cfg.oversize_factor * typical_e) | (duration > cfg.oversize_factor * typical_d))
         )
         no_float_limit = np.where(known, np.maximum(cfg.no_float_min_s, 2 * typical_d), cfg.no_float_min_s)
         no_float = on & ~self.reached_float & (duration > no_float_limit) & (pw > cfg.float_w)
+        creep, stalled = self._trend(t, sm, on, duration)
+        no_float |= stalled
         restarts = (t - self.starts[:, -1]) <= cfg.restart_window_s
-        flagged = np.flatnonzero(oversized | no_float | self.refloat | restarts)
+        flagged = np.flatnonzero(oversized | no_float | self.refloat | restarts | creep)
         self.flagged[flagged] = True
         for i in flagged:
             port = int(i)
             if no_float[i]:
                 msg = f"no float after {duration[i] / 3_600:.1f} h at {pw[i]:.0f} W"
+                if stalled[i]:
+                    msg += f" (taper stalled at {sm[i] / self.peak[i]:.0%} of peak)"
                 conditions.append(Condition(port, "session_no_float", "warning", msg))
+            if creep[i]:
+                rise, mins = sm[i] - self.ref_p[i, 1], (t - self.ref_t[i, 1]) / 60
+                msg = f"power crept up {rise:.0f} W in {mins:.0f} min: battery self-heating?"
+                conditions.append(Condition(port, "power_creep", "critical", msg))
             if self.refloat[i]:
                 conditions.append(
                     Condition(
@@ -194,6 +235,48 @@ class SessionTracker:
                     )
                 )
         return ended
+
+    def _smooth(self, pw: FloatArray, dt: FloatArray, on: BoolArray) -> FloatArray:
+        """Session power: median of the last three samples (drops one-sample spikes), then EWMA."""
+        last = self.last_pw
+        med = np.maximum(
+            np.minimum(last[:, 0], last[:, 1]), np.minimum(np.maximum(last[:, 0], last[:, 1]), pw)
+        )
+        self.last_pw = np.stack([last[:, 1], pw], axis=1)
+        prev = self.smooth
+        fresh = on & (prev <= 0.0)
+        a = decay_alpha_v(dt, _SMOOTH_HALF_LIFE_S)
+        sm = np.where(fresh, pw, np.where(on, prev + a * (med - prev), 0.0))
+        self.smooth = sm
+        self.med = med
+        return sm
+
+    def _trend(
+        self, t: float, sm: FloatArray, on: BoolArray, duration: FloatArray
+    ) -> tuple[BoolArray, BoolArray]:
+        """Power creep and taper stall over the last one to two ``creep_window_s``.
+
+        Creep must rise in both halves of the span with no step in the power for a window (a
+        gradual climb, not one step back up, which is ``power_after_float``)."""
+        cfg = self.config
+        roll = on & (t - self.ref_t[:, 0] >= cfg.creep_window_s / 2)
+        self.ref_p[roll, 1] = self.ref_p[roll, 0]
+        self.ref_t[roll, 1] = self.ref_t[roll, 0]
+        self.ref_p[roll, 0] = sm[roll]
+        self.ref_t[roll, 0] = t
+        span = t - self.ref_t[:, 1]
+        ready = on & (duration >= _WARM_S + cfg.creep_window_s) & (span >= cfg.creep_window_s / 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rise = (sm - self.ref_p[:, 1]) * cfg.creep_window_s / span
+        need = np.maximum(cfg.creep_w, cfg.creep_frac * self.peak)
+        steady = (sm - self.ref_p[:, 0] > need / 4) & (self.ref_p[:, 0] - self.ref_p[:, 1] > need / 4)
+        self.step_t = np.where(on & (np.abs(self.med - sm) > need / 2), t, self.step_t)
+        calm = t - self.step_t >= cfg.creep_window_s
+        creep = ready & steady & calm & (rise > need)
+        flat = ready & (self.stage == CV) & (sm >= cfg.stall_frac * self.peak) & (rise > -0.01 * self.peak)
+        self.stall_since = np.where(flat, np.fmin(self.stall_since, t), np.nan)
+        stalled = flat & (t - self.stall_since >= cfg.stall_s)
+        return creep, stalled
 
     def features(self, t: float) -> tuple[list[int], list[dict[str, float]]]:
         """Ports with a running session and the session model's features of each."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -72,8 +74,37 @@ def test_power_rising_after_float_is_flagged() -> None:
 
 
 def test_session_that_never_floats_is_flagged() -> None:
-    _, conds = _run(_tracker(), [400.0] * int(7 * 3_600 / DT), T0)
+    _, conds = _run(_tracker(), [150.0] * int(12 * 3_600 / DT), T0)
     assert {c.kind for cs in conds for c in cs} == {"session_no_float"}
+
+
+def test_energy_no_ebike_battery_takes_is_oversized_from_the_first_session() -> None:
+    _, conds = _run(_tracker(), [400.0] * int(7 * 3_600 / DT), T0)
+    first = next(k for k, cs in enumerate(conds) if cs)
+    assert {c.kind for c in conds[first]} == {"oversized_battery"}
+    assert 5.9 * 3_600 < first * DT < 6.1 * 3_600
+
+
+def test_taper_that_stalls_above_float_is_no_float() -> None:
+    taper = [400.0 * (1.0 - k / 60) for k in range(24)]
+    curve = [400.0] * 120 + taper + [240.0] * 120
+    _, conds = _run(_tracker(), curve, T0)
+    first = next(k for k, cs in enumerate(conds) if cs)
+    assert {c.kind for c in conds[first]} == {"session_no_float"}
+    assert "taper stalled" in conds[first][0].message
+    stall_start = (120 + 24) * DT
+    assert stall_start + 1_800 <= first * DT <= stall_start + 1_800 + 900
+
+
+def test_power_creeping_up_is_flagged_but_spikes_are_not() -> None:
+    spiky = [300.0 if k % 7 else 1_500.0 for k in range(240)]
+    creeping = [300.0 + 2.0 * math.exp(k * DT / 900.0) for k in range(240)]
+    _, calm = _run(_tracker(), spiky, T0)
+    _, conds = _run(_tracker(), creeping, T0)
+    assert not any(calm)
+    first = next(k for k, cs in enumerate(conds) if any(c.kind == "power_creep" for c in cs))
+    rise = creeping[first] - 300.0
+    assert 12.0 <= rise <= 40.0, f"flagged after a {rise:.0f} W rise"
 
 
 def test_oversized_battery_against_the_port_norm() -> None:

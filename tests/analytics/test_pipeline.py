@@ -181,3 +181,33 @@ def test_config_rejects_unknown_keys_naming_them() -> None:
     assert load_config({"rules": {"temp_warn_c": 65.0}}, "gw.yaml").rules.temp_warn_c == 65.0
     with pytest.raises(ConfigError, match=r"gw\.yaml.*temp_wrn_c"):
         load_config({"rules": {"temp_wrn_c": 65.0}}, "gw.yaml")
+
+
+def test_intermittent_garbage_is_one_steady_sensor_fault() -> None:
+    p = Pipeline()
+    bad_port = 4
+
+    def temps(k: int) -> list[float | None]:
+        out: list[float | None] = [40.0] * PORTS
+        out[bad_port] = None if k % 2 else 40.0
+        return out
+
+    changes = _feed(p, lambda k: [40.0] * PORTS, 60)
+    changes += _feed(p, temps, 720, start=60)
+    mine = [c for c in changes if c.kind == "sensor_fault"]
+    assert [c.state for c in mine] == ["pending", "firing"]
+    assert {c.port for c in mine} == {bad_port}
+    healed = _feed(p, lambda k: [40.0] * PORTS, 200, start=780)
+    assert [c.state for c in healed if c.kind == "sensor_fault"] == ["resolved"]
+
+
+def test_one_bad_sample_is_not_a_sensor_fault() -> None:
+    p = Pipeline()
+
+    def temps(k: int) -> list[float | None]:
+        out: list[float | None] = [40.0] * PORTS
+        out[2] = None if k in {100, 150} else 40.0
+        return out
+
+    changes = _feed(p, temps, 400)
+    assert not [c for c in changes if c.kind == "sensor_fault"]

@@ -6,7 +6,8 @@ supervisor task that (re)connects with a persistent session and capped, jittered
 
 * sets the last will (retained ``Status(online=False)``) and publishes the retained online Status
   (boot, version, devices, health), refreshed every ``status_interval``;
-* subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows,
+* subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
+  (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
   a Command goes to ``on_command`` and its reply is published on ``cmd/reply``;
 * publishes every row the outbox commits from then on at once (live);
 * after a random delay in ``[0, reconnect_drain_delay_max]`` sends the stored backlog: events
@@ -33,7 +34,7 @@ from chargewatch import __version__
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import Ack, Status, decode_message, encode
+from chargewatch.messages import Ack, AckRange, Status, decode_message, encode
 from chargewatch.retry import Backoff
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
 from edge_agent.health import Health
@@ -88,6 +89,7 @@ class MqttLink:
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._endpoint: Endpoint | None = None
+        self._acks: list[tuple[str, int, Sequence[AckRange]]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> MqttLink:
@@ -115,6 +117,7 @@ class MqttLink:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._apply_acks()
         self.outbox.remove_listener(self)
         conn = self._conn
         if conn is not None and conn.connected:
@@ -330,7 +333,15 @@ class MqttLink:
         if not isinstance(msg, Ack) or msg.device != device:
             log.warning(kv("ack_invalid", device=device, reason="not_an_ack_for_this_device"))
             return
-        self.health.acked += self.outbox.ack(msg.device, msg.boot, msg.ranges)
+        if not self._acks:
+            asyncio.get_running_loop().call_soon(self._apply_acks)
+        self._acks.append((msg.device, msg.boot, msg.ranges))
+
+    def _apply_acks(self) -> None:
+        """Every ack read from the socket in this loop tick, applied in one outbox transaction."""
+        acks, self._acks = self._acks, []
+        if acks:
+            self.health.acked += self.outbox.ack_many(acks)
 
     async def _command(self, device: str, payload: bytes) -> None:
         self.health.commands += 1

@@ -13,6 +13,11 @@ call is one short transaction). Guarantees:
   a new message; events are never dropped (with no telemetry left, a new event is stored past
   capacity and a new telemetry message is the one dropped).
 
+Deleting acked rows needs no durability of its own: a delete lost on power loss only makes
+the link send those rows again, and the gateway dedupes them. So :meth:`ack_many` applies a
+batch of acks in one transaction committed with ``synchronous=NORMAL`` (no fsync; the next
+FULL commit or checkpoint makes it durable along with everything before it in the WAL).
+
 Listeners (the MQTT link) hear about committed rows and deleted row ids after each commit.
 """
 
@@ -194,17 +199,29 @@ class Outbox:
 
     def ack(self, device: str, boot: int, ranges: Sequence[AckRange]) -> int:
         """Delete the acked seqs of (device, boot); returns how many rows were deleted."""
+        return self.ack_many([(device, boot, ranges)])
+
+    def ack_many(self, acks: Sequence[tuple[str, int, Sequence[AckRange]]]) -> int:
+        """Apply several acks (device, boot, ranges) in one transaction without an fsync."""
         db = self._conn()
+        relax = self._tx_depth == 0 and self.settings.synchronous == "full"
+        if relax:
+            db.execute("PRAGMA synchronous=NORMAL")
         deleted = 0
-        with self.transaction():
-            for r in ranges:
-                ids = db.execute(
-                    "DELETE FROM msgs WHERE device=? AND boot=? AND seq BETWEEN ? AND ? RETURNING id",
-                    (device, boot, r.lo, r.hi),
-                ).fetchall()
-                self._tx_deleted.extend(i for (i,) in ids)
-                deleted += len(ids)
-            self._depth -= deleted
+        try:
+            with self.transaction():
+                for device, boot, ranges in acks:
+                    for r in ranges:
+                        ids = db.execute(
+                            "DELETE FROM msgs WHERE device=? AND boot=? AND seq BETWEEN ? AND ? RETURNING id",
+                            (device, boot, r.lo, r.hi),
+                        ).fetchall()
+                        self._tx_deleted.extend(i for (i,) in ids)
+                        deleted += len(ids)
+                self._depth -= deleted
+        finally:
+            if relax:
+                db.execute("PRAGMA synchronous=FULL")
         return deleted
 
     # -- reading -----------------------------------------------------------------------------

@@ -125,3 +125,21 @@ def test_corrupt_file_raises_outbox_error_naming_it(tmp_path: Path) -> None:
     path.write_bytes(b"not a database" * 200)
     with pytest.raises(OutboxError, match=r"outbox\.db"):
         Outbox(outbox_for(tmp_path)).open()
+
+
+def test_ack_many_deletes_in_one_commit_and_restores_full_sync(tmp_path: Path) -> None:
+    rec = _Recorder()
+    with Outbox(outbox_for(tmp_path, synchronous="full")) as box:
+        box.add_listener(rec)
+        for i in range(6):
+            add_tel(box, "p1", float(i))
+            add_tel(box, "p2", float(i))
+        acks = [("p1", box.boot, [AckRange(0, 2)]), ("p2", box.boot, [AckRange(1, 1), AckRange(4, 5)])]
+        assert box.ack_many(acks) == 6
+        assert len(rec.ids) == 6
+        assert box.depth() == 6
+        assert box._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again for new rows
+    with Outbox(outbox_for(tmp_path, synchronous="full")) as box:
+        assert sorted((r.device, r.seq) for r in box.pending()) == [
+            ("p1", 3), ("p1", 4), ("p1", 5), ("p2", 0), ("p2", 2), ("p2", 3),
+        ]  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 
 Table = Literal["coil", "discrete", "input", "holding"]
@@ -286,17 +287,7 @@ def validate_profile(profile: DeviceProfile, path: Path | str = "<profile>") -> 
 
 def load_profile(path: Path | str) -> DeviceProfile:
     """Load and validate one profile YAML file; ConfigError names the file, key and fix."""
-    path = Path(path)
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read device profile: {exc}") from exc
-    try:
-        profile = msgspec.yaml.decode(text, type=DeviceProfile)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}. Fix: correct or remove that key (see configs/devices/)") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    profile = decode_file(path, DeviceProfile, "device profile", "configs/devices/")
     return validate_profile(profile, path)
 
 

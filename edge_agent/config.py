@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, find_profile
@@ -222,17 +223,5 @@ def validate_config(agent: AgentConfig, path: Path | str = "<config>") -> Loaded
 
 def load_config(path: Path | str) -> LoadedConfig:
     """Read, decode and validate the agent config at ``path``."""
-    path = Path(path)
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read agent config: {exc}. Fix: check the path") from exc
-    try:
-        agent = msgspec.yaml.decode(text, type=AgentConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(
-            f"{path}: {exc}. Fix: correct or remove that key (see configs/agent.example.yaml)"
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}. Fix: check indentation and quoting") from exc
+    agent = decode_file(path, AgentConfig, "agent config", "configs/agent.example.yaml")
     return validate_config(agent, path)

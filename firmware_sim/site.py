@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.profiles import DeviceProfile, find_profile
 from firmware_sim.physics.ambient import AmbientPreset
@@ -170,19 +171,6 @@ def validate_site(spec: SiteSpec, path: Path) -> Site:
 
 
 def load_site(path: Path | str) -> Site:
-    """Load and validate a site file."""
-    path = Path(path)
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read site file: {exc}") from exc
-    try:
-        spec = msgspec.yaml.decode(text, type=SiteSpec)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(
-            f"{path}: {exc}. Fix: correct or remove that key (see configs/sites/example.yaml; "
-            "start_time is an unquoted ISO 8601 time with a zone)"
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return validate_site(spec, path)
+    """Load and validate a site file (start_time is an unquoted ISO 8601 time with a zone)."""
+    spec = decode_file(path, SiteSpec, "site file", "configs/sites/example.yaml")
+    return validate_site(spec, Path(path))

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -176,17 +177,5 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
 
 def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway YAML file."""
-    path = Path(path)
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read gateway config: {exc}") from exc
-    try:
-        cfg = msgspec.yaml.decode(text, type=GatewayConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(
-            f"{path}: {exc}. Fix: correct or remove that key (see configs/gateway.example.yaml)"
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
     return validate_config(cfg, str(path))

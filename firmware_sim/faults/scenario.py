@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.profiles import find_profile
 from firmware_sim.faults.kinds import Fault, FaultError, ParamValue, resolve
@@ -97,18 +98,5 @@ def validate_scenario(scenario: Scenario, path: Path | str = "<scenario>") -> Sc
 
 def load_scenario(path: Path | str) -> Scenario:
     """Load and validate a scenario file (``.yaml``/``.yml`` or ``.json``)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read scenario: {exc}") from exc
-    try:
-        if path.suffix.lower() == ".json":
-            scenario = msgspec.json.decode(data, type=Scenario)
-        else:
-            scenario = msgspec.yaml.decode(data, type=Scenario)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}. Fix: correct or remove that key") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: not valid YAML/JSON: {exc}") from exc
+    scenario = decode_file(path, Scenario, "scenario", "firmware_sim.offline.suite()")
     return validate_scenario(scenario, path)

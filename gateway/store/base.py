@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from chargewatch.logs import kv
+from gateway.store.errors import PartialWriteError
+
+log = logging.getLogger(__name__)
 
 Field = float | str | bool
 
@@ -73,6 +79,20 @@ async def bisect_rejects(send: Sender, lines: Sequence[str], reason: str) -> lis
         if why is not None:
             rejected += await bisect_rejects(send, half, why)
     return rejected
+
+
+async def write_or_bisect(store: str, send: Sender, lines: Sequence[str]) -> None:
+    """Send ``lines``; on a 400 find the refused lines and raise PartialWriteError with them
+    (the accepted rest is already stored)."""
+    if not lines:
+        return
+    reason = await send(lines)
+    if reason is None:
+        return
+    rejected = await bisect_rejects(send, lines, reason)
+    if rejected:
+        log.warning(kv("store_lines_rejected", store=store, rejected=len(rejected)))
+        raise PartialWriteError(store, rejected, len(lines) - len(rejected))
 
 
 def influxql_ident(name: str) -> str:

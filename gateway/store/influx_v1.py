@@ -20,9 +20,8 @@ import msgspec
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff, retry_async
 from gateway.store._http import HttpPool, Response
-from gateway.store.base import Row, bisect_rejects, influxql_ident, influxql_string
+from gateway.store.base import Row, influxql_ident, influxql_string, write_or_bisect
 from gateway.store.errors import (
-    PartialWriteError,
     StoreConfigError,
     StoreQueryError,
     StoreUnavailableError,
@@ -105,14 +104,7 @@ class InfluxV1Store:
         await self._http.aclose()
 
     async def write(self, lines: Sequence[str]) -> None:
-        if not lines:
-            return
-        reason = await self._send(lines)
-        if reason is not None:
-            rejected = await bisect_rejects(self._send, lines, reason)
-            if rejected:
-                log.warning(kv("store_lines_rejected", store=self.name, rejected=len(rejected)))
-                raise PartialWriteError(self.name, rejected, len(lines) - len(rejected))
+        await write_or_bisect(self.name, self._send, lines)
 
     async def _send(self, lines: Sequence[str]) -> str | None:
         body = "\n".join(lines).encode()

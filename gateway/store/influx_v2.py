@@ -29,12 +29,10 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from chargewatch.logs import kv
 from chargewatch.retry import Backoff, retry_async
 from gateway.store._http import HttpPool
-from gateway.store.base import Row, bisect_rejects
+from gateway.store.base import Row, write_or_bisect
 from gateway.store.errors import (
-    PartialWriteError,
     StoreConfigError,
     StoreQueryError,
     StoreUnavailableError,
@@ -92,14 +90,7 @@ class InfluxV2Store:
         await asyncio.to_thread(self._client.close)
 
     async def write(self, lines: Sequence[str]) -> None:
-        if not lines:
-            return
-        reason = await self._send(lines)
-        if reason is not None:
-            rejected = await bisect_rejects(self._send, lines, reason)
-            if rejected:
-                log.warning(kv("store_lines_rejected", store=self.name, rejected=len(rejected)))
-                raise PartialWriteError(self.name, rejected, len(lines) - len(rejected))
+        await write_or_bisect(self.name, self._send, lines)
 
     async def _send(self, lines: Sequence[str]) -> str | None:
         body = "\n".join(lines)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from analytics.detectors._math import FloatArray, decay_alpha_v, squash_v
 from analytics.errors import DetectorInputError
@@ -105,7 +106,7 @@ class ThermalBank:
         current: FloatArray,
         power: FloatArray,
         *,
-        valid: FloatArray | None = None,
+        valid: npt.NDArray[np.bool_] | None = None,
     ) -> FloatArray:
         """Learn one sample per port (where ``valid``) and return the pre-update residuals.
 

@@ -10,9 +10,11 @@ manager's ``for_s``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 
 from analytics.alerts import Condition, Severity
 from analytics.detectors import ThermalBank
@@ -20,8 +22,41 @@ from analytics.detectors._math import FloatArray, decay_alpha_v
 from analytics.rules.config import RuleConfig
 from analytics.rules.sensor import BoolArray
 
+IntArray = npt.NDArray[np.intp]
 _TEMP_HALF_LIFE_S = 20.0
 _SLOPE_HALF_LIFE_S = 60.0
+
+
+class Groups:
+    """Ports laid out as piles: pile ``g`` holds ports ``rows == g``, at column ``cols``."""
+
+    def __init__(self, rows: IntArray, cols: IntArray, piles: int, width: int) -> None:
+        self.rows = rows
+        self.cols = cols
+        self.shape = (piles, width)
+
+    @classmethod
+    def single(cls, ports: int) -> Groups:
+        """All ``ports`` in one pile."""
+        return cls(np.zeros(ports, dtype=np.intp), np.arange(ports), 1, ports)
+
+    @classmethod
+    def of_sizes(cls, sizes: list[int]) -> Groups:
+        """Consecutive piles of ``sizes`` ports."""
+        rows = np.repeat(np.arange(len(sizes)), sizes)
+        cols = np.concatenate([np.arange(n) for n in sizes]) if sizes else np.zeros(0, dtype=np.intp)
+        return cls(rows, cols, len(sizes), max(sizes, default=0))
+
+    def median(self, values: FloatArray, min_count: int) -> FloatArray:
+        """Per port, the median of its pile's non-NaN ``values`` (NaN below ``min_count`` of them)."""
+        grid = np.full(self.shape, np.nan)
+        grid[self.rows, self.cols] = values
+        count = np.sum(~np.isnan(grid), axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(grid, axis=1)
+        out: FloatArray = np.where(count >= min_count, med, np.nan)[self.rows]
+        return out
 
 
 class PhysicalRules:
@@ -37,7 +72,7 @@ class PhysicalRules:
         "smoke",
     )
 
-    def __init__(self, ports: int, config: RuleConfig, max_current_a: float) -> None:
+    def __init__(self, ports: int, config: RuleConfig, max_current_a: float | FloatArray) -> None:
         self.config = config
         self.max_current_a = max_current_a
         self.thermal = ThermalBank(ports, warmup_loaded=config.residual_warmup)
@@ -62,19 +97,24 @@ class PhysicalRules:
         self,
         t: float,
         cols: Mapping[str, FloatArray],
-        ambient: float,
+        ambient: float | FloatArray,
         *,
         smoke: bool,
         temp_ok: BoolArray,
         conditions: list[Condition],
         tripped: BoolArray | None = None,
+        groups: Groups | None = None,
     ) -> None:
-        """Append the conditions holding at ``t``; ``tripped``: ports the firmware cut on over-current."""
+        """Append the conditions holding at ``t``; ``tripped``: ports the firmware cut on over-current.
+
+        ``groups`` lays the ports out as piles (see :class:`Groups`) when they belong to
+        several piles; by default all ports are one pile's. ``ambient`` and the current limit
+        are per port or one value for all."""
         cfg = self.config
         temp = np.where(temp_ok, cols["socket_temp"], np.nan)
         current = np.nan_to_num(cols["current"])
         power = np.nan_to_num(cols["power"])
-        amb = np.full(temp.shape, ambient)
+        amb = np.broadcast_to(np.asarray(ambient, dtype=np.float64), temp.shape)
         ok = temp_ok & np.isfinite(amb)
         with np.errstate(invalid="ignore"):
             crit = np.where(
@@ -89,10 +129,11 @@ class PhysicalRules:
         with np.errstate(invalid="ignore"):
             hot = temp - amb >= cfg.rise_min_above_ambient_c
         self.rising = ok & hot & np.where(self.rising, self.slope > per_s / 2, self.slope >= per_s)
-        over = current > self.max_current_a * cfg.overcurrent_factor
+        limit = np.broadcast_to(np.asarray(self.max_current_a, dtype=np.float64), temp.shape)
+        over = current > limit * cfg.overcurrent_factor
         cut = np.zeros_like(over) if tripped is None else tripped & ~over
         over |= cut
-        spike = current > self.max_current_a * cfg.spike_factor
+        spike = current > limit * cfg.spike_factor
         resid = np.full(temp.shape, np.nan)
         if ok.any():
             resid = self.thermal.learn(t, np.where(ok, temp, 0.0), amb, current, power, valid=ok)
@@ -102,9 +143,10 @@ class PhysicalRules:
                 & (resid >= cfg.residual_min_c)
                 & (self.thermal.scores(np.nan_to_num(resid)) >= cfg.residual_score)
             )
-        hotter = np.zeros_like(ok)
-        if int(ok.sum()) >= cfg.neighbour_min_ports:
-            hotter = ok & (temp - np.median(temp[ok]) >= cfg.neighbour_delta_c)
+        layout = groups or Groups.single(temp.shape[0])
+        median = layout.median(np.where(ok, temp, np.nan), cfg.neighbour_min_ports)
+        with np.errstate(invalid="ignore"):
+            hotter = ok & (temp - median >= cfg.neighbour_delta_c)
         flagged = np.flatnonzero((self.temp_level > 0) | self.rising | over | excess | hotter)
         for i in flagged:
             port = int(i)
@@ -123,14 +165,14 @@ class PhysicalRules:
                     Condition(port, "overcurrent", "critical", "firmware cut the port on over-current")
                 )
             elif over[i]:
-                msg = f"current {current[i]:.2f} A > limit {self.max_current_a:.2f} A"
+                msg = f"current {current[i]:.2f} A > limit {limit[i]:.2f} A"
                 conditions.append(Condition(port, "overcurrent", "critical", msg))
             if excess[i]:
                 sev = "critical" if resid[i] >= 3 * cfg.residual_min_c else "warning"
                 msg = f"socket {resid[i]:.1f} °C hotter than its load explains"
                 conditions.append(Condition(port, "thermal_residual", sev, msg))
             if hotter[i]:
-                msg = f"socket {temp[i] - np.median(temp[ok]):.1f} °C hotter than neighbours"
+                msg = f"socket {temp[i] - median[i]:.1f} °C hotter than neighbours"
                 conditions.append(Condition(port, "port_hotter_than_neighbours", "warning", msg))
         if smoke:
             conditions.append(Condition(None, "smoke", "critical", "pile smoke sensor alarm"))

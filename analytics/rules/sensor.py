@@ -33,7 +33,7 @@ class SensorRules:
 
     def __init__(self, ports: int, config: RuleConfig) -> None:
         self.config = config
-        self.last_t = np.nan
+        self.last_t = np.full(ports, np.nan)
         self.last_temp = np.full(ports, np.nan)
         self.changed_t = np.full(ports, np.nan)
         self.changed_amb = np.full(ports, np.nan)
@@ -51,7 +51,7 @@ class SensorRules:
         conditions: list[Condition],
         present: Collection[str] = WATCHED,
         *,
-        ambient: float = np.nan,
+        ambient: float | FloatArray = np.nan,
     ) -> BoolArray:
         """Append sensor conditions; return the mask of ports whose temperature is usable.
 
@@ -65,12 +65,12 @@ class SensorRules:
         cfg = self.config
         temp = cols["socket_temp"]
         power = cols["power"]
-        dt = t - self.last_t if np.isfinite(self.last_t) else np.inf
+        dt = np.where(np.isnan(self.last_t), np.inf, t - self.last_t)
         lo, hi = cfg.temp_range_c
         missing = np.isnan(temp)
         out_of_range = ~missing & ((temp < lo) | (temp > hi))
         with np.errstate(invalid="ignore"):
-            jump = np.abs(temp - self.last_temp) > cfg.jump_c_per_s * max(dt, 1.0)
+            jump = np.abs(temp - self.last_temp) > cfg.jump_c_per_s * np.maximum(dt, 1.0)
         moved = (temp != self.last_temp) | np.isnan(self.changed_t)
         pw = np.nan_to_num(power)
         self.changed_t = np.where(moved, t, self.changed_t)
@@ -85,7 +85,7 @@ class SensorRules:
         with np.errstate(invalid="ignore"):
             stuck = loaded & (t - self.drive_t >= cfg.stuck_s) & (temp < hi - 1.0)
         self.last_temp = np.where(missing | out_of_range, self.last_temp, temp)
-        self.last_t = t
+        self.last_t = np.full(temp.shape, t)
         held = out_of_range | stuck
         self.bad_until = np.where(held, t + cfg.sensor_hold_s, self.bad_until)
         other_missing = np.zeros_like(missing)

@@ -43,6 +43,12 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     refloat_min_float_s: float = 600.0
     #: AC energy no healthy e-bike battery takes before float (largest pack ≈ 1.9 kWh DC)
     oversize_kwh: float = 2.4
+    #: battery capacity (AC kWh) no healthy e-bike pack has, judged from the constant-current ramp
+    oversize_capacity_kwh: float = 2.7
+    #: how much constant-current power rises from empty to full (pack voltage rise)
+    cc_rise_frac: float = 0.08
+    #: constant-current samples before the capacity estimate is trusted
+    capacity_min_samples: int = 360
     #: power creep: rise over ``creep_window_s`` above max(creep_w, creep_frac × peak)
     creep_window_s: float = 600.0
     creep_w: float = 15.0
@@ -61,7 +67,9 @@ class SessionTracker:
     KINDS = ("session_no_float", "power_after_float", "oversized_battery", "repeated_restarts", "power_creep")
 
     def __init__(self, device: str, ports: int, config: SessionConfig, tariff: Tariff) -> None:
-        self.device = device
+        #: device and port number of each slot (a tracker may hold the ports of several piles)
+        self.names = [device] * ports
+        self.local = np.arange(ports)
         self.config = config
         self.tariff = tariff
         self.active = np.zeros(ports, dtype=bool)
@@ -82,6 +90,8 @@ class SessionTracker:
         self.norm_log_d = np.zeros(ports)
         self.end_reason: dict[int, str] = {}
         self.smooth = np.zeros(ports)
+        #: least squares of power on energy in constant current: n, ΣE, ΣP, ΣE², ΣEP, ΣP²
+        self.cc_sums = np.zeros((ports, 6))
         self.last_pw = np.zeros((ports, 2))
         self.med = np.zeros(ports)
         self.step_t = np.full(ports, -np.inf)
@@ -104,8 +114,8 @@ class SessionTracker:
         energy = float(self.energy[i])
         rise = float(self.temp_max[i] - self.temp_start[i])
         record = SessionRecord(
-            device=self.device,
-            port=i,
+            device=self.names[i],
+            port=int(self.local[i]),
             start=float(self.start_t[i]),
             end=float(self.last_t[i]),
             end_reason=reason,
@@ -138,6 +148,7 @@ class SessionTracker:
         self.temp_start[idx] = temp[idx]
         self.temp_max[idx] = temp[idx]
         self.smooth[idx] = 0.0
+        self.cc_sums[idx] = 0.0
         self.last_pw[idx] = 0.0
         self.step_t[idx] = t
         self.ref_p[idx] = 0.0
@@ -191,9 +202,17 @@ class SessionTracker:
         typical_e = np.exp(self.norm_log_e)
         typical_d = np.exp(self.norm_log_d)
         known = on & (self.norm_n >= cfg.norm_min_sessions)
-        oversized = (on & ~self.reached_float & (self.energy > cfg.oversize_kwh)) | (
-            known
-            & ((self.energy > cfg.oversize_factor * typical_e) | (duration > cfg.oversize_factor * typical_d))
+        capacity = self._capacity(pw, on)
+        oversized = (
+            (on & ~self.reached_float & (self.energy > cfg.oversize_kwh))
+            | (capacity > cfg.oversize_capacity_kwh)
+            | (
+                known
+                & (
+                    (self.energy > cfg.oversize_factor * typical_e)
+                    | (duration > cfg.oversize_factor * typical_d)
+                )
+            )
         )
         no_float_limit = np.where(known, np.maximum(cfg.no_float_min_s, 2 * typical_d), cfg.no_float_min_s)
         no_float = on & ~self.reached_float & (duration > no_float_limit) & (pw > cfg.float_w)
@@ -221,7 +240,7 @@ class SessionTracker:
                 )
             if oversized[i]:
                 msg = (
-                    f"{self.energy[i]:.2f} kWh / {duration[i] / 3_600:.1f} h"
+                    f"pack ≥ {capacity[i]:.1f} kWh; {self.energy[i]:.2f} kWh / {duration[i] / 3_600:.1f} h"
                     f" vs usual {typical_e[i]:.2f} kWh / {typical_d[i] / 3_600:.1f} h"
                 )
                 conditions.append(Condition(port, "oversized_battery", "warning", msg))
@@ -250,6 +269,34 @@ class SessionTracker:
         self.smooth = sm
         self.med = med
         return sm
+
+    def _capacity(self, pw: FloatArray, on: BoolArray) -> FloatArray:
+        """Lower bound of the pack's capacity (AC kWh) from the constant-current ramp; 0 if unknown.
+
+        In constant current the power rises with the pack voltage, by ``cc_rise_frac`` from
+        empty to full, so the slope of power over delivered energy is
+        ``cc_rise_frac × power / capacity``; the slope's upper 3-σ bound gives the bound. A
+        ramp that is not clearly rising (a charger regulating power flat) gives no verdict.
+        """
+        cfg = self.config
+        cc = on & (self.stage == CC) & (pw > cfg.float_w)
+        e, p = self.energy, pw
+        self.cc_sums += np.where(
+            cc[:, None], np.stack([np.ones_like(e), e, p, e * e, e * p, p * p], axis=1), 0.0
+        )
+        n, se, sp, see, sep, spp = self.cc_sums.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sxx = see - se * se / n
+            sxy = sep - se * sp / n
+            slope = sxy / sxx
+            resid = np.maximum(spp - sp * sp / n - slope * sxy, 0.0) / np.maximum(n - 2, 1)
+            sigma = 3.0 * np.sqrt(resid / sxx)
+            upper = slope + sigma
+            bound = cfg.cc_rise_frac * (sp / n) / upper
+        ready = cc & (n >= cfg.capacity_min_samples) & (sxx > 0)
+        rising = (slope > sigma) & (slope * (e - se / n) > 1e-3 * sp / n)
+        out: FloatArray = np.where(ready & rising, bound, 0.0)
+        return out
 
     def _trend(
         self, t: float, sm: FloatArray, on: BoolArray, duration: FloatArray

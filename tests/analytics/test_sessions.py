@@ -145,3 +145,35 @@ def test_session_model_persists_with_a_version() -> None:
     assert clone.score_many([normal[0], odd]).tolist() == scores.tolist()
     with pytest.raises(CheckpointError):
         SessionDetector.from_bytes(b"garbage")
+
+
+def _cc_curve(rated: float, capacity_kwh: float, hours: float, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    soc, out = 0.1, []
+    for _ in range(int(hours * 3_600 / 5.0)):
+        p = rated * (0.92 + 0.08 * soc) * (1.0 + rng.normal(0.0, 0.003))
+        soc += p * 5.0 / 3.6e6 / capacity_kwh
+        out.append(p)
+    return out
+
+
+def _run5(curve: list[float]) -> list[list[Condition]]:
+    tr, conds = _tracker(), []
+    for k, p in enumerate(curve):
+        c: list[Condition] = []
+        tr.update(T0 + 5.0 * k, np.array([p]), np.array([40.0]), None, c)
+        conds.append(c)
+    return conds
+
+
+def test_a_pack_too_big_for_any_ebike_shows_in_the_constant_current_ramp() -> None:
+    conds = _run5(_cc_curve(500.0, 6.0, 2.0, seed=1))
+    first = next(k for k, cs in enumerate(conds) if any(c.kind == "oversized_battery" for c in cs))
+    assert first * 5.0 < 1.5 * 3_600
+    assert "pack ≥" in next(c.message for c in conds[first] if c.kind == "oversized_battery")
+
+
+def test_a_large_healthy_pack_is_not_oversized() -> None:
+    for seed, rated in ((2, 200.0), (3, 800.0)):
+        conds = _run5(_cc_curve(rated, 1.9, 2.0, seed=seed))
+        assert not any(c.kind == "oversized_battery" for cs in conds for c in cs)

@@ -9,7 +9,6 @@ publishes the retained offline status and closes the session, API, spool, store 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -158,14 +157,20 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # already reported by _task_done; shutdown goes on
+                log.debug(kv("gateway_task_ended_with_error", task=task.get_name()))
         if self.hook is not None:
             self.hook.save()
-        with contextlib.suppress(Exception):
+        try:
             self.mqtt.publish(
                 topics.gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(False), True
             )
+        except Exception as exc:  # the broker may be gone; the last will says the same
+            log.warning(kv("gateway_offline_status_not_sent", error=exc))
         await self._stack.aclose()
         log.info(kv("gateway_stopped", client_id=self.cfg.mqtt.client_id))
 

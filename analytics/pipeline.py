@@ -1,8 +1,10 @@
 """The facade the gateway calls: telemetry and events in, alert changes and sessions out.
 
-Per device the pipeline keeps columnar state (numpy arrays over ports) and runs, per
-telemetry message: sensor plausibility → physical rules and the thermal baseline →
-session tracking, or the blocker rules; then the alert manager turns the conditions into
+The pipeline keeps the state of every pile port in fleet-wide numpy arrays
+(:class:`analytics.fleet.Fleet`) and runs, per wave of pile telemetry (the piles of one poll
+round, see :meth:`Pipeline.process_batch`): sensor plausibility → physical rules and the
+thermal baseline → session tracking in one vectorised pass; blockers get their rules per
+message; then the alert manager turns the conditions into
 state changes. ``tick(now)`` raises "device offline" and scores running sessions in one
 batch. ``checkpoint()``/``restore()`` carry all learning across a restart. Pure computation:
 no I/O, no clocks of its own (time comes from the messages and from ``tick``).
@@ -15,10 +17,10 @@ import pickle
 from collections.abc import Mapping, Sequence
 
 import msgspec
-import numpy as np
 
-from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Evidence, Grouper, Notification
+from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Grouper, Notification
 from analytics.errors import CheckpointError
+from analytics.fleet import Fleet, PileInput, Slot
 from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
 from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker, Tariff
 from chargewatch.errors import ConfigError
@@ -28,9 +30,8 @@ from chargewatch.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
-_EVIDENCE_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage")
-_PORT_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage", "state")
+CHECKPOINT_VERSION = 2
+_PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
 _LIVENESS = ("device_offline",)
 _SESSION_MODEL = ("session_anomaly",)
 
@@ -84,16 +85,6 @@ def _codes_of(profile: DeviceProfile, point: str, label: str) -> list[float]:
     return [float(code) for code, name in (labels or {}).items() if name == label]
 
 
-class _Pile:
-    def __init__(self, device: str, ports: int, cfg: PipelineConfig, max_current_a: float) -> None:
-        self.ports = ports
-        self.sensor = SensorRules(ports, cfg.rules)
-        self.physical = PhysicalRules(ports, cfg.rules, max_current_a)
-        self.sessions = SessionTracker(device, ports, cfg.sessions, cfg.tariff)
-        self.ring = np.full((cfg.evidence_samples, ports, len(_EVIDENCE_COLS) + 1), np.nan)
-        self.ring_pos = 0
-
-
 class Pipeline:
     """Per-port analytics of a fleet, fed message by message."""
 
@@ -110,97 +101,90 @@ class Pipeline:
         self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
         self.grouper = Grouper(self.config.group_wait_s)
-        self.piles: dict[str, _Pile] = {}
+        self.fleet = Fleet(
+            self.config.rules, self.config.sessions, self.config.tariff, self.config.evidence_samples
+        )
+        self.piles: dict[str, Slot] = {}
         self.blockers: dict[str, BlockerRules] = {}
         self.last_seen: dict[str, float] = {}
         self.finished: list[SessionRecord] = []
 
     # -- telemetry -----------------------------------------------------------------------------
     def process_batch(self, msgs: Sequence[Telemetry]) -> list[AlertChange]:
-        """Analyse the telemetry of one batch (e.g. one MQTT read); the alert changes, in order."""
+        """Analyse the telemetry of one batch (e.g. one MQTT read); the alert changes, in order.
+
+        Consecutive pile messages with the same timestamp from distinct piles (one poll round
+        of a site or a fleet) are evaluated together in one vectorised wave; a repeated pile or
+        a new timestamp starts the next wave, so every pile still sees its messages in order.
+        """
         changes: list[AlertChange] = []
+        wave: list[Telemetry] = []
         for msg in msgs:
-            changes += self.process_telemetry(msg)
+            changes += self._liveness(msg)
+            kind = self.kinds.get(msg.model) or ("blocker" if "detections" in msg.values else "pile")
+            if kind == "blocker":
+                changes += self._blocker(msg)
+                continue
+            if wave and (msg.ts != wave[0].ts or any(m.device == msg.device for m in wave)):
+                changes += self._wave(wave)
+                wave = []
+            wave.append(msg)
+        if wave:
+            changes += self._wave(wave)
+        self.grouper.add(changes)
         return changes
 
     def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
         """Analyse one poll of one device; return the alert changes it causes."""
+        return self.process_batch((msg,))
+
+    def _liveness(self, msg: Telemetry) -> list[AlertChange]:
         changes: list[AlertChange] = []
         if self.last_seen.get(msg.device, -1.0) < 0 or self._offline(msg.device):
-            changes += self.alerts.resolve_device(msg.ts, msg.device, _LIVENESS)
+            changes = self.alerts.resolve_device(msg.ts, msg.device, _LIVENESS)
         self.last_seen[msg.device] = max(msg.ts, self.last_seen.get(msg.device, msg.ts))
-        kind = self.kinds.get(msg.model) or ("blocker" if "detections" in msg.values else "pile")
-        if kind == "blocker":
-            changes += self._blocker(msg)
-        else:
-            changes += self._pile(msg)
-        self.grouper.add(changes)
         return changes
 
     def _offline(self, device: str) -> bool:
         return self.alerts.is_open(device, None, "device_offline")
 
-    def _pile(self, msg: Telemetry) -> list[AlertChange]:
-        ports = max((len(c) for c in msg.ports.values()), default=0)
-        if ports == 0:
-            return []
-        pile = self.piles.get(msg.device)
-        if pile is None or pile.ports != ports:
+    def _slot(self, msg: Telemetry, ports: int) -> Slot:
+        slot = self.piles.get(msg.device)
+        if slot is None or slot.ports != ports:
             limit = self.limits.get(msg.model, {}).get(
                 "port_max_current_a", self.config.rules.default_max_current_a
             )
-            pile = self.piles[msg.device] = _Pile(msg.device, ports, self.config, limit)
+            slot = self.piles[msg.device] = self.fleet.add(msg.device, ports, limit)
             log.info(kv("pile_tracked", device=msg.device, ports=ports))
-        nan = np.full(ports, np.nan)
-        cols = {
-            name: np.array(msg.ports[name], dtype=np.float64) if name in msg.ports else nan
-            for name in _PORT_COLS
-        }
-        ambient = msg.values.get("ambient_temp")
-        amb = np.nan if ambient is None else ambient
-        conditions: list[Condition] = []
-        temp_ok = pile.sensor.evaluate(msg.ts, cols, msg.flags, conditions, msg.ports.keys(), ambient=amb)
-        codes = self.trip_codes.get(msg.model)
-        faults = msg.ports.get("fault_code")
-        tripped = None
-        if codes and faults is not None:
-            tripped = np.isin(np.array(faults, dtype=np.float64), codes)
-        pile.physical.evaluate(
-            msg.ts,
-            cols,
-            amb,
-            smoke=bool(msg.values.get("smoke_alarm")),
-            temp_ok=temp_ok,
-            conditions=conditions,
-            tripped=tripped,
-        )
-        state = cols["state"] if "state" in msg.ports else None
-        self.finished += pile.sessions.update(msg.ts, cols["power"], cols["socket_temp"], state, conditions)
-        row = pile.ring[pile.ring_pos % len(pile.ring)]
-        row[:, 0] = msg.ts
-        for j, name in enumerate(_EVIDENCE_COLS, start=1):
-            row[:, j] = cols[name]
-        pile.ring_pos += 1
-        if not conditions and msg.device not in self.alerts.devices():
-            return []
-        kinds = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
-        return self.alerts.evaluate(
-            msg.ts, msg.device, kinds, conditions, lambda port: self._evidence(pile, port, amb)
-        )
+        return slot
 
-    def _evidence(self, pile: _Pile, port: int | None, ambient: float) -> Evidence:
-        n = len(pile.ring)
-        out: Evidence = []
-        for k in range(max(pile.ring_pos - n, 0), pile.ring_pos):
-            row = pile.ring[k % n]
-            ports = range(pile.ports) if port is None else (port,)
-            for p in ports:
-                sample: dict[str, float | str | None] = {"port": float(p), "ambient_temp": ambient}
-                for j, name in enumerate(("ts", *_EVIDENCE_COLS)):
-                    value = float(row[p, j])
-                    sample[name] = None if np.isnan(value) else value
-                out.append(sample)
-        return out
+    def _wave(self, msgs: list[Telemetry]) -> list[AlertChange]:
+        piles = []
+        for msg in msgs:
+            ports = max((len(c) for c in msg.ports.values()), default=0)
+            if ports:
+                piles.append(PileInput(msg, self._slot(msg, ports), self.trip_codes.get(msg.model) or ()))
+        if not piles:
+            return []
+        ts = piles[0].msg.ts
+        per_pile, ambient = self.fleet.wave(ts, piles, self.finished)
+        open_devices = self.alerts.devices()
+        changes: list[AlertChange] = []
+        for pile, conditions, amb in zip(piles, per_pile, ambient.tolist(), strict=True):
+            msg = pile.msg
+            if msg.values.get("smoke_alarm"):
+                conditions.append(Condition(None, "smoke", "critical", "pile smoke sensor alarm"))
+            if not conditions and msg.device not in open_devices:
+                continue
+            slot = pile.slot
+            changes += self.alerts.evaluate(
+                ts,
+                msg.device,
+                _PILE_KINDS,
+                conditions,
+                lambda port, slot=slot, amb=amb: self.fleet.evidence(slot, port, amb),  # type: ignore[misc]
+            )
+        return changes
 
     def _blocker(self, msg: Telemetry) -> list[AlertChange]:
         rules = self.blockers.get(msg.device)
@@ -223,8 +207,10 @@ class Pipeline:
             changes = self.alerts.resolve_device(msg.ts, msg.device, _LIVENESS)
         elif msg.kind == "session_end" and msg.port is not None and msg.device in self.piles:
             reason = msg.data.get("reason")
-            if isinstance(reason, str):
-                self.piles[msg.device].sessions.end_reason[msg.port] = reason
+            sessions = self.fleet.sessions
+            slot = self.piles[msg.device]
+            if isinstance(reason, str) and sessions is not None and 0 <= msg.port < slot.ports:
+                sessions.end_reason[slot.offset + msg.port] = reason
         self.grouper.add(changes)
         return changes
 
@@ -249,12 +235,11 @@ class Pipeline:
         model = self.session_model
         if model is None:
             return []
-        where: list[tuple[str, int]] = []
-        rows: list[dict[str, float]] = []
-        for device, pile in self.piles.items():
-            ports, feats = pile.sessions.features(now)
-            where += [(device, p) for p in ports]
-            rows += feats
+        sessions = self.fleet.sessions
+        if sessions is None:
+            return []
+        slots, rows = sessions.features(now)
+        where = [(sessions.names[i], int(sessions.local[i])) for i in slots]
         scores = model.score_many(rows)
         by_device: dict[str, list[Condition]] = {d: [] for d in self.piles}
         for (device, port), score in zip(where, scores, strict=True):

@@ -275,11 +275,13 @@ class SessionTracker:
 
         In constant current the power rises with the pack voltage, by ``cc_rise_frac`` from
         empty to full, so the slope of power over delivered energy is
-        ``cc_rise_frac × power / capacity``; the slope's upper 3-σ bound gives the bound. A
+        ``cc_rise_frac × power / capacity``; the slope's upper 3-σ bound gives the bound. Only
+        samples at the session's peak count (constant-current power only rises), so the start
+        of the taper never flattens the ramp. A
         ramp that is not clearly rising (a charger regulating power flat) gives no verdict.
         """
         cfg = self.config
-        cc = on & (self.stage == CC) & (pw > cfg.float_w)
+        cc = on & (self.smooth >= 0.995 * self.peak) & (pw > cfg.float_w)
         e, p = self.energy, pw
         self.cc_sums += np.where(
             cc[:, None], np.stack([np.ones_like(e), e, p, e * e, e * p, p * p], axis=1), 0.0
@@ -293,8 +295,8 @@ class SessionTracker:
             sigma = 3.0 * np.sqrt(resid / sxx)
             upper = slope + sigma
             bound = cfg.cc_rise_frac * (sp / n) / upper
+            rising = (slope > sigma) & (slope * (e - se / n) > 1e-3 * sp / n)
         ready = cc & (n >= cfg.capacity_min_samples) & (sxx > 0)
-        rising = (slope > sigma) & (slope * (e - se / n) > 1e-3 * sp / n)
         out: FloatArray = np.where(ready & rising, bound, 0.0)
         return out
 

@@ -29,6 +29,9 @@ _RESTARTS = 3
 _NORM_ALPHA = 0.2
 _SMOOTH_HALF_LIFE_S = 60.0
 _WARM_S = 600.0
+_CC_NEAR = 0.995
+_CC_RESET = 0.98
+_SETTLE_S = 600.0
 
 
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -92,6 +95,8 @@ class SessionTracker:
         self.smooth = np.zeros(ports)
         #: least squares of power on energy in constant current: n, ΣE, ΣP, ΣE², ΣEP, ΣP²
         self.cc_sums = np.zeros((ports, 6))
+        self.cc_max = np.zeros(ports)
+        self.cc_reset_t = np.full(ports, -np.inf)
         self.last_pw = np.zeros((ports, 2))
         self.med = np.zeros(ports)
         self.step_t = np.full(ports, -np.inf)
@@ -149,6 +154,8 @@ class SessionTracker:
         self.temp_max[idx] = temp[idx]
         self.smooth[idx] = 0.0
         self.cc_sums[idx] = 0.0
+        self.cc_max[idx] = 0.0
+        self.cc_reset_t[idx] = t
         self.last_pw[idx] = 0.0
         self.step_t[idx] = t
         self.ref_p[idx] = 0.0
@@ -202,7 +209,7 @@ class SessionTracker:
         typical_e = np.exp(self.norm_log_e)
         typical_d = np.exp(self.norm_log_d)
         known = on & (self.norm_n >= cfg.norm_min_sessions)
-        capacity = self._capacity(pw, on)
+        capacity = self._capacity(t, pw, on)
         oversized = (
             (on & ~self.reached_float & (self.energy > cfg.oversize_kwh))
             | (capacity > cfg.oversize_capacity_kwh)
@@ -239,10 +246,11 @@ class SessionTracker:
                     )
                 )
             if oversized[i]:
-                msg = (
-                    f"pack ≥ {capacity[i]:.1f} kWh; {self.energy[i]:.2f} kWh / {duration[i] / 3_600:.1f} h"
-                    f" vs usual {typical_e[i]:.2f} kWh / {typical_d[i] / 3_600:.1f} h"
-                )
+                msg = f"{self.energy[i]:.2f} kWh / {duration[i] / 3_600:.1f} h"
+                if capacity[i] > cfg.oversize_capacity_kwh:
+                    msg += f"; constant-current ramp says pack ≥ {capacity[i]:.1f} kWh"
+                if known[i]:
+                    msg += f"; usual {typical_e[i]:.2f} kWh / {typical_d[i] / 3_600:.1f} h"
                 conditions.append(Condition(port, "oversized_battery", "warning", msg))
             if restarts[i]:
                 conditions.append(
@@ -270,19 +278,25 @@ class SessionTracker:
         self.med = med
         return sm
 
-    def _capacity(self, pw: FloatArray, on: BoolArray) -> FloatArray:
+    def _capacity(self, t: float, pw: FloatArray, on: BoolArray) -> FloatArray:
         """Lower bound of the pack's capacity (AC kWh) from the constant-current ramp; 0 if unknown.
 
         In constant current the power rises with the pack voltage, by ``cc_rise_frac`` from
         empty to full, so the slope of power over delivered energy is
         ``cc_rise_frac × power / capacity``; the slope's upper 3-σ bound gives the bound. Only
-        samples at the session's peak count (constant-current power only rises), so the start
-        of the taper never flattens the ramp. A
+        samples within 0.5 % of the highest power since the last drop count (constant-current
+        power only rises), so the start of the taper never flattens the ramp; a drop of 2 %
+        (the taper, a new battery) starts the fit afresh once the power has settled. A
         ramp that is not clearly rising (a charger regulating power flat) gives no verdict.
         """
         cfg = self.config
-        cc = on & (self.smooth >= 0.995 * self.peak) & (pw > cfg.float_w)
-        e, p = self.energy, pw
+        sm = self.smooth
+        self.cc_reset_t = np.where(on & (sm < _CC_RESET * self.cc_max), t, self.cc_reset_t)
+        settling = t - self.cc_reset_t < _SETTLE_S
+        self.cc_sums[settling] = 0.0
+        self.cc_max = np.where(settling, sm, np.maximum(self.cc_max, sm))
+        cc = on & ~settling & (sm >= _CC_NEAR * self.cc_max) & (pw > cfg.float_w)
+        e, p = self.energy, self.med
         self.cc_sums += np.where(
             cc[:, None], np.stack([np.ones_like(e), e, p, e * e, e * p, p * p], axis=1), 0.0
         )

@@ -21,14 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.alerts import Condition
-from analytics.rules import PhysicalRules, RuleConfig, SensorRules
+from analytics.rules import MeterRules, PhysicalRules, RuleConfig, SensorRules
 from analytics.rules.physical import Groups
 from analytics.sessions import SessionConfig, SessionRecord, SessionTracker, Tariff
 from chargewatch.messages import Telemetry
 
 IntArray = npt.NDArray[np.intp]
 #: per-port columns the rules read
-PORT_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage", "state")
+PORT_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage", "state", "energy")
+_PARTS = ("sensor", "physical", "sessions", "meter")
 #: columns kept as evidence (after the timestamp)
 EVIDENCE_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage")
 
@@ -108,6 +109,7 @@ class _Rules:
         self.sensor = SensorRules(ports, rules)
         self.physical = PhysicalRules(ports, rules, np.full(ports, limit))
         self.sessions = SessionTracker(device, ports, sessions, tariff)
+        self.meter = MeterRules(ports, rules)
 
 
 class Fleet:
@@ -132,7 +134,7 @@ class Fleet:
         if self.state is None:
             self.state = fresh
         else:
-            for part in ("sensor", "physical", "sessions"):
+            for part in _PARTS:
                 _grow(getattr(self.state, part), getattr(fresh, part), self.size)
             _grow(self.state.physical.thermal, fresh.physical.thermal, self.size)
         ring = np.full((self.ring.shape[0], ports, self.ring.shape[2]), np.nan)
@@ -174,7 +176,7 @@ class Fleet:
         conditions: list[Condition] = []
         run = state if whole else _Rules.__new__(_Rules)
         if not whole:
-            for part in ("sensor", "physical", "sessions"):
+            for part in _PARTS:
                 setattr(run, part, _take(getattr(state, part), idx, self.size))
             run.physical.thermal = _take(state.physical.thermal, idx, self.size)
         temp_ok = run.sensor.evaluate(t, cols, flags, conditions, present, ambient=amb)
@@ -188,10 +190,11 @@ class Fleet:
             tripped=tripped,
             groups=self._layout(sizes),
         )
+        run.meter.evaluate(t, cols, run.physical.spiking, conditions)
         state_col = cols["state"] if "state" in present else None
         finished += run.sessions.update(t, cols["power"], cols["socket_temp"], state_col, conditions)
         if not whole:
-            for part in ("sensor", "physical", "sessions"):
+            for part in _PARTS:
                 _put(getattr(state, part), getattr(run, part), idx, self.size)
             _put(state.physical.thermal, run.physical.thermal, idx, self.size)
         self._remember(t, idx, cols)

@@ -38,7 +38,8 @@ DOWN_AFTER = 2
 #: the points the analytics and the agent's event derivation read
 READ_POINTS = frozenset(
     {
-        "state", "voltage", "current", "power", "socket_temp", "fault_code", "ambient_temp", "smoke_alarm",
+        "state", "voltage", "current", "power", "socket_temp", "energy", "fault_code", "ambient_temp",
+        "smoke_alarm",
         "detections", "hold_s", "camera_fault_code", "releases", "door_hold", "camera_online",
         "relay_closed", "ebike_present",
     }

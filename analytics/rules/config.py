@@ -22,6 +22,9 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     residual_score: float = 0.5
     #: loaded samples a port's thermal baseline learns before its residual is judged
     residual_warmup: int = 1_440
+    #: energy meter ahead of the sampled power: leaky-sum half-life and alarm level
+    meter_half_life_s: float = 300.0
+    meter_excess_wh: float = 2.5
     neighbour_delta_c: float = 20.0
     neighbour_min_ports: int = 3
     temp_range_c: tuple[float, float] = (-40.0, 150.0)

@@ -81,6 +81,7 @@ class PhysicalRules:
         self.ema_temp = np.full(ports, np.nan)
         self.slope = np.zeros(ports)
         self.last_t = np.full(ports, np.nan)
+        self.spiking = np.zeros(ports, dtype=bool)
 
     def _slope(self, t: float, temp: FloatArray, ok: BoolArray) -> None:
         dt = np.where(np.isnan(self.last_t), 0.0, t - self.last_t)
@@ -134,6 +135,7 @@ class PhysicalRules:
         cut = np.zeros_like(over) if tripped is None else tripped & ~over
         over |= cut
         spike = current > limit * cfg.spike_factor
+        self.spiking = spike
         resid = np.full(temp.shape, np.nan)
         if ok.any():
             resid = self.thermal.learn(t, np.where(ok, temp, 0.0), amb, current, power, valid=ok)

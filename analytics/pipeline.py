@@ -98,6 +98,12 @@ class Pipeline:
         self.limits = {m: dict(p.limits) for m, p in (profiles or {}).items()}
         self.kinds = {m: p.kind for m, p in (profiles or {}).items()}
         self.trip_codes = {m: _codes_of(p, "fault_code", "over_current") for m, p in (profiles or {}).items()}
+        step = self.config.rules.meter_max_step_wh / 1000.0
+        self.metered = {
+            m
+            for m, p in (profiles or {}).items()
+            if "energy" in p.by_name and p.by_name["energy"].scale <= step
+        }
         self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
         self.grouper = Grouper(self.config.group_wait_s)
@@ -163,7 +169,8 @@ class Pipeline:
         for msg in msgs:
             ports = max((len(c) for c in msg.ports.values()), default=0)
             if ports:
-                piles.append(PileInput(msg, self._slot(msg, ports), self.trip_codes.get(msg.model) or ()))
+                codes = self.trip_codes.get(msg.model) or ()
+                piles.append(PileInput(msg, self._slot(msg, ports), codes, msg.model in self.metered))
         if not piles:
             return []
         ts = piles[0].msg.ts

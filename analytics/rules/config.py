@@ -25,6 +25,8 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     #: energy meter ahead of the sampled power: leaky-sum half-life and alarm level
     meter_half_life_s: float = 300.0
     meter_excess_wh: float = 2.5
+    #: coarsest energy register (Wh per count) the meter check trusts
+    meter_max_step_wh: float = 1.0
     neighbour_delta_c: float = 20.0
     neighbour_min_ports: int = 3
     temp_range_c: tuple[float, float] = (-40.0, 150.0)

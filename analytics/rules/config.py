@@ -20,6 +20,9 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     default_max_current_a: float = 5.5
     residual_min_c: float = 6.0
     residual_score: float = 0.5
+    #: an idle port (no load for ``idle_after_s``) warming against the ambient this much per 10 min
+    idle_rise_c: float = 1.5
+    idle_after_s: float = 1_800.0
     #: loaded samples a port's thermal baseline learns before its residual is judged
     residual_warmup: int = 1_440
     #: energy meter ahead of the sampled power: leaky-sum half-life and alarm level

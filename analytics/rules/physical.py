@@ -2,10 +2,11 @@
 
 Socket temperature (warning/critical, cleared ``temp_hysteresis_c`` below the trip), rate of
 rise (smoothed slope, only well above ambient), current above the port limit and sudden
-spikes, the thermal-baseline residual (a port heating faster than its load explains), a port
-much hotter than its neighbours, and smoke. Thermal rules only look at ports whose sensor
-is usable (see :mod:`analytics.rules.sensor`). Confirmation over time is the alert
-manager's ``for_s``.
+spikes, the thermal-baseline residual (a port heating faster than its load explains, or an
+idle port warming steadily against the ambient: heat from the plugged battery), a port much
+hotter than its neighbours (the median of its own pile), and smoke. Thermal rules only look
+at ports whose sensor is usable (see :mod:`analytics.rules.sensor`). Confirmation over time
+is the alert manager's ``for_s``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from analytics.rules.sensor import BoolArray
 
 IntArray = npt.NDArray[np.intp]
 _TEMP_HALF_LIFE_S = 20.0
+_IDLE_STEP_S = 300.0
 _SLOPE_HALF_LIFE_S = 60.0
 
 
@@ -82,6 +84,9 @@ class PhysicalRules:
         self.slope = np.zeros(ports)
         self.last_t = np.full(ports, np.nan)
         self.spiking = np.zeros(ports, dtype=bool)
+        self.idle_since = np.full(ports, np.nan)
+        self.ref_x = np.full((ports, 2), np.nan)
+        self.ref_t = np.full((ports, 2), -np.inf)
 
     def _slope(self, t: float, temp: FloatArray, ok: BoolArray) -> None:
         dt = np.where(np.isnan(self.last_t), 0.0, t - self.last_t)
@@ -93,6 +98,24 @@ class PhysicalRules:
         self.slope = np.where(ok, self.slope + a * (np.nan_to_num(inst) - self.slope), 0.0)
         self.ema_temp = np.where(ok, ema, np.nan)
         self.last_t = np.where(ok, t, np.nan)
+
+    def _idle_warming(self, t: float, gap: FloatArray, power: FloatArray, ok: BoolArray) -> BoolArray:
+        """Ports idle for ``idle_after_s`` whose socket−ambient gap keeps rising (two 5-min steps)."""
+        cfg = self.config
+        idle = ok & (power < cfg.loaded_w)
+        self.idle_since = np.where(idle, np.fmin(self.idle_since, t), np.nan)
+        roll = t - self.ref_t[:, 0] >= _IDLE_STEP_S
+        self.ref_x[roll, 1] = self.ref_x[roll, 0]
+        self.ref_t[roll, 1] = self.ref_t[roll, 0]
+        self.ref_x[roll, 0] = np.where(idle, gap, np.nan)[roll]
+        self.ref_t[roll, 0] = t
+        with np.errstate(invalid="ignore"):
+            long_idle = idle & (t - self.idle_since >= cfg.idle_after_s)
+            step = cfg.idle_rise_c / 4
+            rising = (gap - self.ref_x[:, 0] > step) & (self.ref_x[:, 0] - self.ref_x[:, 1] > step)
+            fast = (gap - self.ref_x[:, 1]) * (2 * _IDLE_STEP_S) / (t - self.ref_t[:, 1]) >= cfg.idle_rise_c
+        out: BoolArray = long_idle & rising & fast
+        return out
 
     def evaluate(
         self,
@@ -149,7 +172,8 @@ class PhysicalRules:
         median = layout.median(np.where(ok, temp, np.nan), cfg.neighbour_min_ports)
         with np.errstate(invalid="ignore"):
             hotter = ok & (temp - median >= cfg.neighbour_delta_c)
-        flagged = np.flatnonzero((self.temp_level > 0) | self.rising | over | excess | hotter)
+        warming = self._idle_warming(t, temp - amb, power, ok)
+        flagged = np.flatnonzero((self.temp_level > 0) | self.rising | over | excess | hotter | warming)
         for i in flagged:
             port = int(i)
             if self.temp_level[i]:
@@ -173,6 +197,10 @@ class PhysicalRules:
                 sev = "critical" if resid[i] >= 3 * cfg.residual_min_c else "warning"
                 msg = f"socket {resid[i]:.1f} °C hotter than its load explains"
                 conditions.append(Condition(port, "thermal_residual", sev, msg))
+            if warming[i] and not excess[i]:
+                rise = temp[i] - amb[i] - self.ref_x[i, 1]
+                msg = f"idle socket warmed {rise:.1f} °C over the ambient with no load: a heating battery?"
+                conditions.append(Condition(port, "thermal_residual", "warning", msg))
             if hotter[i]:
                 msg = f"socket {temp[i] - median[i]:.1f} °C hotter than neighbours"
                 conditions.append(Condition(port, "port_hotter_than_neighbours", "warning", msg))

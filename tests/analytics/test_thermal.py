@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
+from analytics.alerts import Condition
 from analytics.detectors import ThermalBank
+from analytics.rules import PhysicalRules, RuleConfig
 from tests.analytics.synth import T0, Port, lead_acid_power, summer_ambient
 
 
@@ -49,3 +54,32 @@ def test_warmup_is_neutral() -> None:
     bank = ThermalBank(2)
     resid = bank.learn(T0, np.array([80.0, 30.0]), np.array([30.0, 30.0]), np.zeros(2), np.zeros(2))
     assert bank.scores(resid).tolist() == [0.0, 0.0]
+
+
+def _idle(gap_of: Callable[[float], float], amb_of: Callable[[float], float], hours: float) -> list[str]:
+    rules = PhysicalRules(1, RuleConfig(), 5.5)
+    kinds: list[str] = []
+    for k in range(int(hours * 720)):
+        t = 5.0 * k
+        amb = amb_of(t)
+        conds: list[Condition] = []
+        cols = {
+            "socket_temp": np.array([amb + gap_of(t)]),
+            "current": np.array([0.0]),
+            "power": np.array([0.0]),
+        }
+        rules.evaluate(t, cols, amb, smoke=False, temp_ok=np.array([True]), conditions=conds)
+        kinds += [c.kind for c in conds]
+    return kinds
+
+
+def test_an_idle_socket_warming_against_the_ambient_is_a_residual() -> None:
+    def gap(t: float) -> float:
+        return 2.0 + 0.1 * math.exp(max(t - 3_600.0, 0.0) / 900.0)
+
+    assert "thermal_residual" in _idle(gap, lambda t: 25.0, 2.0)
+
+
+def test_an_idle_socket_following_a_warming_morning_or_cooling_down_is_quiet() -> None:
+    assert not _idle(lambda t: 2.0, lambda t: 20.0 + 3.0 * t / 3_600.0, 3.0)
+    assert not _idle(lambda t: 15.0 * math.exp(-t / 900.0), lambda t: 25.0, 3.0)

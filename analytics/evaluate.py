@@ -29,7 +29,7 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
 
 def _table(score: Score) -> list[str]:
     lines = [
-        f"{'fault kind':<26} {'n':>3} {'crit':>4} {'recall':>6} {'prec':>5} "
+        f"{'fault kind':<26} {'n':>3} {'crit':>4} {'recall':>6} {'@crit':>5} {'prec':>5} "
         f"{'med lead':>8} {'worst':>7} {'vs 80°C':>8} {'80°C never':>10}",
     ]
     for kind, ks in score.kinds.items():
@@ -38,6 +38,7 @@ def _table(score: Score) -> list[str]:
         precision = s["precision"]
         lines.append(
             f"{kind:<26} {ks.episodes:>3} {ks.reached_critical:>4} {_fmt(recall, 0.01, 0):>5}% "
+            f"{_fmt(s['recall_reached_critical'], 0.01, 0):>4}% "
             f"{_fmt(precision, 0.01, 0):>4}% {_fmt(s['median_lead_s'], 60):>6}mn "
             f"{_fmt(s['worst_lead_s'], 60):>5}mn {_fmt(s['median_lead_vs_fixed_s'], 60):>6}mn "
             f"{ks.fixed_never_fired:>10}"

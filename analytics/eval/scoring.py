@@ -12,7 +12,9 @@ Definitions (what ``chargewatch eval`` reports):
   (or either side is device-wide) and its kind is in :data:`DETECTS` of the fault kind.
 * **Detection** — a matching alert firing in the *detection window*: ``onset`` … ``critical +
   GRACE_S`` for hazards that reached critical, otherwise ``onset`` … ``end`` (or the end of
-  the run). Recall = detected episodes / episodes.
+  the run). Recall = detected episodes / episodes; also shown over the episodes that reached
+  critical (a hazard the simulator injected but that never developed — e.g. a connector fault
+  on a port whose charge had ended, so no current ever heats it — has no physical signature).
 * **Lead** = ``critical − first detection``; only episodes that reached critical have one.
   **Fixed baseline** = first time, at or after onset, that the decoded ``socket_temp`` of the
   port stayed ≥ 80 °C for 30 s (:class:`analytics.eval.baseline.FixedThreshold`);
@@ -126,6 +128,7 @@ class KindScore:
     leads: list[float] = field(default_factory=list)
     vs_fixed: list[float] = field(default_factory=list)
     reached_critical: int = 0
+    detected_critical: int = 0
     fixed_never_fired: int = 0
 
     def summary(self) -> dict[str, float | None]:
@@ -133,6 +136,9 @@ class KindScore:
         shown = self.explained + self.false
         return {
             "recall": self.detected / self.episodes if self.episodes else None,
+            "recall_reached_critical": (
+                self.detected_critical / self.reached_critical if self.reached_critical else None
+            ),
             "precision": self.explained / shown if shown else None,
             "median_lead_s": statistics.median(self.leads) if self.leads else None,
             "worst_lead_s": min(self.leads) if self.leads else None,
@@ -218,6 +224,7 @@ def score_run(run: Run, score: Score) -> None:
         ks.detected += 1
         first = min(hits)
         if ep.critical is not None:
+            ks.detected_critical += 1
             ks.leads.append(ep.critical - first)
         if ep.port is not None and ep.hazard:
             fired = [f for f in run.fixed.get((ep.device, ep.port), ()) if f >= ep.onset]

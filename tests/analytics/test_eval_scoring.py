@@ -90,3 +90,12 @@ def test_evaluation_seeds_never_overlap_training_seeds() -> None:
         plan_seeds(1_998, 4, train=False)
     with pytest.raises(ConfigError, match="training range"):
         plan_seeds(1_999, 2, train=True)
+
+
+def test_recall_is_also_shown_over_episodes_that_reached_critical() -> None:
+    developed = Episode("p1", 3, "connector_overheat", T0 + 1_000, critical=T0 + 4_000)
+    latent = Episode("p1", 5, "connector_overheat", T0 + 1_000)
+    score = _run([developed, latent], [_alert("socket_overtemp", T0 + 3_000)], {})
+    s = score.kinds["connector_overheat"].summary()
+    assert s["recall"] == 0.5
+    assert s["recall_reached_critical"] == 1.0

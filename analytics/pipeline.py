@@ -12,6 +12,7 @@ no I/O, no clocks of its own (time comes from the messages and from ``tick``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 from collections.abc import Mapping, Sequence
@@ -183,14 +184,8 @@ class Pipeline:
                 conditions.append(Condition(None, "smoke", "critical", "pile smoke sensor alarm"))
             if not conditions and msg.device not in open_devices:
                 continue
-            slot = pile.slot
-            changes += self.alerts.evaluate(
-                ts,
-                msg.device,
-                _PILE_KINDS,
-                conditions,
-                lambda port, slot=slot, amb=amb: self.fleet.evidence(slot, port, amb),  # type: ignore[misc]
-            )
+            evidence = functools.partial(self.fleet.evidence, pile.slot, ambient=amb)
+            changes += self.alerts.evaluate(ts, msg.device, _PILE_KINDS, conditions, evidence)
         return changes
 
     def _blocker(self, msg: Telemetry) -> list[AlertChange]:

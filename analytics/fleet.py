@@ -3,11 +3,12 @@
 The per-port rules (sensor plausibility, physical rules with the thermal baseline, charging
 sessions) keep their state as arrays over ports. :class:`Fleet` holds ONE instance of each
 over all pile ports (a pile owns a contiguous range of *slots*, appended when it is first
-seen), so a *wave* — the telemetry of many piles polled at the same moment — costs one
-vectorised pass whatever the number of piles. When a wave covers every slot in order the
-rules run on the fleet arrays in place; otherwise the wave's slots are gathered into a
-sub-state, evaluated and scattered back (:func:`_take` / :func:`_put`). Conditions come back
-per device with the device's own port numbers. Pure computation, no I/O.
+seen), so a *wave* — the telemetry of many distinct piles, each at its own timestamp (time
+is an array over ports) — costs one vectorised pass whatever the number of piles. When a
+wave covers every slot in order the rules run on the fleet arrays in place; otherwise the
+wave's slots are gathered into a sub-state, evaluated and scattered back (:func:`_take` /
+:func:`_put`). Conditions come back per device with the device's own port numbers. Pure
+computation, no I/O.
 """
 
 from __future__ import annotations
@@ -157,9 +158,9 @@ class Fleet:
         return layout
 
     def wave(
-        self, t: float, piles: Sequence[PileInput], finished: list[SessionRecord]
+        self, piles: Sequence[PileInput], finished: list[SessionRecord]
     ) -> tuple[list[list[Condition]], npt.NDArray[np.float64]]:
-        """Evaluate the telemetry of ``piles`` (distinct piles, all at ``t``).
+        """Evaluate the telemetry of ``piles`` (distinct piles, each at its own timestamp).
 
         Returns the conditions of each pile (its own port numbers) and the ambient per pile;
         sessions that ended are appended to ``finished``.
@@ -167,6 +168,7 @@ class Fleet:
         state = self.state
         assert state is not None, "add a pile before evaluating it"
         sizes = tuple(p.slot.ports for p in piles)
+        t = np.repeat(np.array([p.msg.ts for p in piles], dtype=np.float64), sizes)
         idx = np.concatenate([p.slot.index for p in piles])
         whole = len(idx) == self.size and bool(np.all(idx == np.arange(self.size)))
         present = set.intersection(*(set(p.msg.ports) for p in piles))
@@ -202,7 +204,9 @@ class Fleet:
         self._remember(t, idx, cols)
         return _split(conditions, sizes, piles), ambient
 
-    def _remember(self, t: float, idx: IntArray, cols: dict[str, npt.NDArray[np.float64]]) -> None:
+    def _remember(
+        self, t: npt.NDArray[np.float64], idx: IntArray, cols: dict[str, npt.NDArray[np.float64]]
+    ) -> None:
         depth = self.ring.shape[0]
         row = np.empty((len(idx), len(EVIDENCE_COLS) + 1))
         row[:, 0] = t

@@ -120,22 +120,25 @@ class Pipeline:
     def process_batch(self, msgs: Sequence[Telemetry]) -> list[AlertChange]:
         """Analyse the telemetry of one batch (e.g. one MQTT read); the alert changes, in order.
 
-        Consecutive pile messages with the same timestamp from distinct piles (one poll round
-        of a site or a fleet) are evaluated together in one vectorised wave; a repeated pile or
-        a new timestamp starts the next wave, so every pile still sees its messages in order.
+        Consecutive pile messages from distinct piles (one poll round of a site, or whatever
+        one MQTT read brought, each at its own timestamp) are evaluated together in one
+        vectorised wave; a pile seen again starts the next wave, so every pile still sees its
+        messages in order.
         """
         changes: list[AlertChange] = []
         wave: list[Telemetry] = []
+        in_wave: set[str] = set()
         for msg in msgs:
             changes += self._liveness(msg)
             kind = self.kinds.get(msg.model) or ("blocker" if "detections" in msg.values else "pile")
             if kind == "blocker":
                 changes += self._blocker(msg)
                 continue
-            if wave and (msg.ts != wave[0].ts or any(m.device == msg.device for m in wave)):
+            if msg.device in in_wave:
                 changes += self._wave(wave)
-                wave = []
+                wave, in_wave = [], set()
             wave.append(msg)
+            in_wave.add(msg.device)
         if wave:
             changes += self._wave(wave)
         self.grouper.add(changes)
@@ -174,8 +177,7 @@ class Pipeline:
                 piles.append(PileInput(msg, self._slot(msg, ports), codes, msg.model in self.metered))
         if not piles:
             return []
-        ts = piles[0].msg.ts
-        per_pile, ambient = self.fleet.wave(ts, piles, self.finished)
+        per_pile, ambient = self.fleet.wave(piles, self.finished)
         open_devices = self.alerts.devices()
         changes: list[AlertChange] = []
         for pile, conditions, amb in zip(piles, per_pile, ambient.tolist(), strict=True):
@@ -185,7 +187,7 @@ class Pipeline:
             if not conditions and msg.device not in open_devices:
                 continue
             evidence = functools.partial(self.fleet.evidence, pile.slot, ambient=amb)
-            changes += self.alerts.evaluate(ts, msg.device, _PILE_KINDS, conditions, evidence)
+            changes += self.alerts.evaluate(msg.ts, msg.device, _PILE_KINDS, conditions, evidence)
         return changes
 
     def _blocker(self, msg: Telemetry) -> list[AlertChange]:

@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+#: a time: one for every port, or one per port (ports of piles polled at different moments)
+Times = float | FloatArray
 
 #: robust z below which a score is exactly 0 (ordinary noise)
 Z_QUIET = 3.0
@@ -25,6 +27,12 @@ def decay_alpha(dt: float, half_life: float) -> float:
 def decay_alpha_v(dt: FloatArray, half_life: float) -> FloatArray:
     """Vectorised :func:`decay_alpha`."""
     out: FloatArray = 1.0 - np.exp2(-np.maximum(dt, 0.0) / half_life)
+    return out
+
+
+def per_port(t: Times, ports: int) -> FloatArray:
+    """``t`` as one time per port (a fresh array)."""
+    out: FloatArray = np.full(ports, t) if isinstance(t, float | int) else np.array(t, dtype=np.float64)
     return out
 
 

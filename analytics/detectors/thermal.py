@@ -22,7 +22,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from analytics.detectors._math import FloatArray, decay_alpha_v, squash_v
+from analytics.detectors._math import FloatArray, Times, decay_alpha_v, squash_v
 from analytics.errors import DetectorInputError
 
 _K = 5
@@ -65,7 +65,7 @@ class ThermalBank:
         """Number of ports in the bank."""
         return int(self.theta.shape[0])
 
-    def _filtered(self, t: float, current: FloatArray, power: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _filtered(self, t: Times, current: FloatArray, power: FloatArray) -> tuple[FloatArray, FloatArray]:
         dt = np.where(np.isnan(self.last_t), 1e9, t - self.last_t)
         a_fast = decay_alpha_v(dt, self.fast_half_life_s)
         a_slow = decay_alpha_v(dt, self.slow_half_life_s)
@@ -84,7 +84,7 @@ class ThermalBank:
         return x
 
     def residual(
-        self, t: float, temp: FloatArray, ambient: FloatArray, current: FloatArray, power: FloatArray
+        self, t: Times, temp: FloatArray, ambient: FloatArray, current: FloatArray, power: FloatArray
     ) -> FloatArray:
         """Measured minus expected temperature rise per port (°C); does not learn."""
         load, _ = self._filtered(t, current, power)
@@ -100,7 +100,7 @@ class ThermalBank:
 
     def learn(
         self,
-        t: float,
+        t: Times,
         temp: FloatArray,
         ambient: FloatArray,
         current: FloatArray,

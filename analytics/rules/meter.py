@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from analytics.alerts import Condition
-from analytics.detectors._math import FloatArray, decay_alpha_v
+from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
 from analytics.rules.config import RuleConfig
 from analytics.rules.sensor import BoolArray
 
@@ -35,7 +35,7 @@ class MeterRules:
         self.excess_wh = np.zeros(ports)
 
     def evaluate(
-        self, t: float, cols: Mapping[str, FloatArray], spiking: BoolArray, conditions: list[Condition]
+        self, t: Times, cols: Mapping[str, FloatArray], spiking: BoolArray, conditions: list[Condition]
     ) -> None:
         """Append a condition for every port whose meter ran well ahead of its sampled power."""
         cfg = self.config
@@ -52,7 +52,7 @@ class MeterRules:
         keep = 1.0 - decay_alpha_v(np.nan_to_num(dt), cfg.meter_half_life_s)
         self.excess_wh = np.where(usable, self.excess_wh * keep + (metered - sampled), self.excess_wh * keep)
         self.excess_wh = np.nan_to_num(self.excess_wh)
-        self.last_t = np.full(power.shape, t)
+        self.last_t = per_port(t, power.shape[0])
         self.last_energy = energy
         self.last_power = np.where(spiking, np.nan, power)
         for i in np.flatnonzero(self.excess_wh >= cfg.meter_excess_wh):

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from analytics.alerts import Condition, Severity
 from analytics.detectors import ThermalBank
-from analytics.detectors._math import FloatArray, decay_alpha_v
+from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
 from analytics.rules.config import RuleConfig
 from analytics.rules.sensor import BoolArray
 
@@ -51,6 +51,10 @@ class Groups:
 
     def median(self, values: FloatArray, min_count: int) -> FloatArray:
         """Per port, the median of its pile's non-NaN ``values`` (NaN below ``min_count`` of them)."""
+        if self.shape[0] == 1:
+            known = values[~np.isnan(values)]
+            med = float(np.median(known)) if known.size >= min_count else np.nan
+            return np.full(values.shape, med)
         grid = np.full(self.shape, np.nan)
         grid[self.rows, self.cols] = values
         count = np.sum(~np.isnan(grid), axis=1)
@@ -88,7 +92,7 @@ class PhysicalRules:
         self.ref_x = np.full((ports, 2), np.nan)
         self.ref_t = np.full((ports, 2), -np.inf)
 
-    def _slope(self, t: float, temp: FloatArray, ok: BoolArray) -> None:
+    def _slope(self, t: Times, temp: FloatArray, ok: BoolArray) -> None:
         dt = np.where(np.isnan(self.last_t), 0.0, t - self.last_t)
         prev = self.ema_temp
         ema = np.where(np.isnan(prev), temp, prev + decay_alpha_v(dt, _TEMP_HALF_LIFE_S) * (temp - prev))
@@ -99,7 +103,7 @@ class PhysicalRules:
         self.ema_temp = np.where(ok, ema, np.nan)
         self.last_t = np.where(ok, t, np.nan)
 
-    def _idle_warming(self, t: float, gap: FloatArray, power: FloatArray, ok: BoolArray) -> BoolArray:
+    def _idle_warming(self, t: Times, gap: FloatArray, power: FloatArray, ok: BoolArray) -> BoolArray:
         """Ports idle for ``idle_after_s`` whose socket−ambient gap keeps rising (two 5-min steps)."""
         cfg = self.config
         idle = ok & (power < cfg.loaded_w)
@@ -108,7 +112,7 @@ class PhysicalRules:
         self.ref_x[roll, 1] = self.ref_x[roll, 0]
         self.ref_t[roll, 1] = self.ref_t[roll, 0]
         self.ref_x[roll, 0] = np.where(idle, gap, np.nan)[roll]
-        self.ref_t[roll, 0] = t
+        self.ref_t[roll, 0] = per_port(t, gap.shape[0])[roll]
         with np.errstate(invalid="ignore"):
             long_idle = idle & (t - self.idle_since >= cfg.idle_after_s)
             step = cfg.idle_rise_c / 4
@@ -119,7 +123,7 @@ class PhysicalRules:
 
     def evaluate(
         self,
-        t: float,
+        t: Times,
         cols: Mapping[str, FloatArray],
         ambient: float | FloatArray,
         *,

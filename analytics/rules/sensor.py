@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.alerts import Condition
-from analytics.detectors._math import FloatArray
+from analytics.detectors._math import FloatArray, Times, per_port
 from analytics.rules.config import RuleConfig
 
 BoolArray = npt.NDArray[np.bool_]
@@ -45,7 +45,7 @@ class SensorRules:
 
     def evaluate(
         self,
-        t: float,
+        t: Times,
         cols: Mapping[str, FloatArray],
         flags: Mapping[str, str],
         conditions: list[Condition],
@@ -85,7 +85,7 @@ class SensorRules:
         with np.errstate(invalid="ignore"):
             stuck = loaded & (t - self.drive_t >= cfg.stuck_s) & (temp < hi - 1.0)
         self.last_temp = np.where(missing | out_of_range, self.last_temp, temp)
-        self.last_t = np.full(temp.shape, t)
+        self.last_t = per_port(t, temp.shape[0])
         held = out_of_range | stuck
         self.bad_until = np.where(held, t + cfg.sensor_hold_s, self.bad_until)
         other_missing = np.zeros_like(missing)

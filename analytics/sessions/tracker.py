@@ -17,9 +17,10 @@ import math
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from analytics.alerts import Condition
-from analytics.detectors._math import FloatArray, decay_alpha_v
+from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
 from analytics.rules.sensor import BoolArray
 from analytics.sessions.records import SessionRecord, Tariff, fee
 
@@ -104,7 +105,7 @@ class SessionTracker:
         self.ref_t = np.zeros((ports, 2))
         self.stall_since = np.full(ports, np.nan)
 
-    def _end(self, i: int, t: float, state: float) -> SessionRecord:
+    def _end(self, i: int, state: float) -> SessionRecord:
         if i in self.end_reason:
             reason = self.end_reason.pop(i)
         elif state == _STATE_FAULT:
@@ -139,7 +140,8 @@ class SessionTracker:
         self.active[i] = False
         return record
 
-    def _start(self, idx: FloatArray | np.ndarray, t: float, temp: FloatArray) -> None:
+    def _start(self, idx: npt.NDArray[np.intp], times: FloatArray, temp: FloatArray) -> None:
+        t = times[idx]
         self.active[idx] = True
         self.start_t[idx] = t
         self.last_t[idx] = t
@@ -159,14 +161,14 @@ class SessionTracker:
         self.last_pw[idx] = 0.0
         self.step_t[idx] = t
         self.ref_p[idx] = 0.0
-        self.ref_t[idx] = t
+        self.ref_t[idx] = t[:, None]
         self.stall_since[idx] = np.nan
         self.starts[idx] = np.roll(self.starts[idx], 1, axis=1)
         self.starts[idx, 0] = t
 
     def update(
         self,
-        t: float,
+        t: Times,
         power: FloatArray,
         temp: FloatArray,
         state: FloatArray | None,
@@ -181,10 +183,11 @@ class SessionTracker:
         else:
             st = np.nan_to_num(state)
             plugged = (st == _STATE_CHARGING) | (st == _STATE_FULL)
-        ended = [self._end(int(i), t, float(st[i])) for i in np.flatnonzero(self.active & ~plugged)]
+        ended = [self._end(int(i), float(st[i])) for i in np.flatnonzero(self.active & ~plugged)]
+        times = per_port(t, pw.shape[0])
         new = np.flatnonzero(plugged & ~self.active)
         if new.size:
-            self._start(new, t, temp)
+            self._start(new, times, temp)
         on = self.active
         dt = np.where(on, t - self.last_t, 0.0)
         self.energy += pw * dt / 3.6e6
@@ -236,7 +239,7 @@ class SessionTracker:
                     msg += f" (taper stalled at {sm[i] / self.peak[i]:.0%} of peak)"
                 conditions.append(Condition(port, "session_no_float", "warning", msg))
             if creep[i]:
-                rise, mins = sm[i] - self.ref_p[i, 1], (t - self.ref_t[i, 1]) / 60
+                rise, mins = sm[i] - self.ref_p[i, 1], (times[i] - self.ref_t[i, 1]) / 60
                 msg = f"power crept up {rise:.0f} W in {mins:.0f} min: battery self-heating?"
                 conditions.append(Condition(port, "power_creep", "critical", msg))
             if self.refloat[i]:
@@ -278,7 +281,7 @@ class SessionTracker:
         self.med = med
         return sm
 
-    def _capacity(self, t: float, pw: FloatArray, on: BoolArray) -> FloatArray:
+    def _capacity(self, t: Times, pw: FloatArray, on: BoolArray) -> FloatArray:
         """Lower bound of the pack's capacity (AC kWh) from the constant-current ramp; 0 if unknown.
 
         In constant current the power rises with the pack voltage, by ``cc_rise_frac`` from
@@ -315,7 +318,7 @@ class SessionTracker:
         return out
 
     def _trend(
-        self, t: float, sm: FloatArray, on: BoolArray, duration: FloatArray
+        self, t: Times, sm: FloatArray, on: BoolArray, duration: FloatArray
     ) -> tuple[BoolArray, BoolArray]:
         """Power creep and taper stall over the last one to two ``creep_window_s``.
 
@@ -326,7 +329,7 @@ class SessionTracker:
         self.ref_p[roll, 1] = self.ref_p[roll, 0]
         self.ref_t[roll, 1] = self.ref_t[roll, 0]
         self.ref_p[roll, 0] = sm[roll]
-        self.ref_t[roll, 0] = t
+        self.ref_t[roll, 0] = per_port(t, sm.shape[0])[roll]
         span = t - self.ref_t[:, 1]
         ready = on & (duration >= _WARM_S + cfg.creep_window_s) & (span >= cfg.creep_window_s / 2)
         with np.errstate(invalid="ignore", divide="ignore"):

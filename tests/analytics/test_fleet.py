@@ -10,7 +10,7 @@ from chargewatch.messages import Telemetry
 from tests.analytics.synth import T0
 
 
-def _rounds(piles: int, steps: int) -> list[list[Telemetry]]:
+def _rounds(piles: int, steps: int, stagger_s: float = 0.0) -> list[list[Telemetry]]:
     rng = random.Random(7)
     out = []
     for k in range(steps):
@@ -29,7 +29,7 @@ def _rounds(piles: int, steps: int) -> list[list[Telemetry]]:
                     device=f"pile-{d}",
                     boot=1,
                     seq=k,
-                    ts=T0 + 5.0 * k,
+                    ts=T0 + 5.0 * k + stagger_s * d,
                     model="cw-pile-10" if ports == 10 else "vx-pile-12",
                     ports={
                         "socket_temp": temps,
@@ -69,6 +69,16 @@ def test_batched_waves_match_message_by_message() -> None:
     assert _key(c) == _key(a)
     assert [ch.evidence for ch in b] == [ch.evidence for ch in a]
     assert batched.pop_sessions() == one.pop_sessions() == partial.pop_sessions()
+
+
+def test_piles_polled_at_different_moments_share_a_wave() -> None:
+    rounds = _rounds(4, 300, stagger_s=1.3)
+    one, batched = Pipeline(), Pipeline()
+    a = [ch for batch in rounds for msg in batch for ch in one.process_telemetry(msg)]
+    b = [ch for batch in rounds for ch in batched.process_batch(batch)]
+    assert {"sensor_fault", "socket_overtemp"} <= {ch.kind for ch in a}
+    assert _key(b) == _key(a)
+    assert batched.pop_sessions() == one.pop_sessions()
 
 
 def test_a_pile_seen_twice_in_one_batch_is_evaluated_in_order() -> None:

@@ -2,49 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from tests.support.servers import InfluxDB1, Mosquitto, PtyPair, VictoriaMetrics, running
+from tests.support.servers import InfluxDB1, Mosquitto, PtyPair, Server, VictoriaMetrics, running
+
+S = TypeVar("S", bound=Server)
+
+
+def _serve(tmp_path: Path, name: str, make: Callable[[Path], S]) -> Iterator[S]:
+    workdir = tmp_path / name
+    workdir.mkdir()
+    server = make(workdir)
+    with running(server):
+        yield server
 
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A Mosquitto broker with the default (non-persistent) config on a free port."""
-    d = tmp_path / "mosquitto"
-    d.mkdir()
-    with running(Mosquitto(d)) as server:
-        assert isinstance(server, Mosquitto)
-        yield server
+    yield from _serve(tmp_path, "mosquitto", Mosquitto)
 
 
 @pytest.fixture
 def influxdb(tmp_path: Path) -> Iterator[InfluxDB1]:
     """An InfluxDB 1.x server with its data in a temp dir."""
-    d = tmp_path / "influxdb"
-    d.mkdir()
-    with running(InfluxDB1(d)) as server:
-        assert isinstance(server, InfluxDB1)
-        yield server
+    yield from _serve(tmp_path, "influxdb", InfluxDB1)
 
 
 @pytest.fixture
 def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     """A VictoriaMetrics single node with its data in a temp dir."""
-    d = tmp_path / "vm"
-    d.mkdir()
-    with running(VictoriaMetrics(d)) as server:
-        assert isinstance(server, VictoriaMetrics)
-        yield server
+    yield from _serve(tmp_path, "vm", VictoriaMetrics)
 
 
 @pytest.fixture
 def pty_pair(tmp_path: Path) -> Iterator[PtyPair]:
     """Two linked serial ptys (``.a`` and ``.b``) made by socat."""
-    d = tmp_path / "pty"
-    d.mkdir()
-    with running(PtyPair(d)) as server:
-        assert isinstance(server, PtyPair)
-        yield server
+    yield from _serve(tmp_path, "pty", PtyPair)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import zlib
 
+from chargewatch.errors import ConfigError
 from chargewatch.profiles import DeviceProfile
 from firmware_sim.faults.kinds import Fault, Label, LabelEvent, ParamValue, label, resolve
 
@@ -17,7 +18,17 @@ def device_rng(seed: int, device_id: str) -> random.Random:
 class FaultHost:
     """Base of Pile and Blocker: queues injected faults until onset and collects labels."""
 
-    def __init__(self, device_id: str, profile: DeviceProfile, seed: int, start_time: float) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        profile: DeviceProfile,
+        seed: int,
+        start_time: float,
+        simulated: frozenset[str] | set[str],
+    ) -> None:
+        unknown = sorted({p.name for p in profile.points} - simulated)
+        if unknown:
+            raise ConfigError(f"profile {profile.model}: points {unknown} are not simulated by firmware_sim")
         self._device_id = device_id
         self._profile = profile
         self._rng = device_rng(seed, device_id)

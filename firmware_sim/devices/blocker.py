@@ -37,10 +37,7 @@ class Blocker(FaultHost):
     def __init__(
         self, device_id: str, profile: DeviceProfile, params: BlockerParams, seed: int, start_time: float
     ) -> None:
-        super().__init__(device_id, profile, seed, start_time)
-        unknown = sorted({p.name for p in profile.points} - BLOCKER_POINTS)
-        if unknown:
-            raise ConfigError(f"profile {profile.model}: points {unknown} are not simulated by firmware_sim")
+        super().__init__(device_id, profile, seed, start_time, BLOCKER_POINTS)
         codes = profile.point("camera_fault_code").values or {}
         self._camera_codes = {label: float(code) for code, label in codes.items()}
         if "none" not in self._camera_codes:

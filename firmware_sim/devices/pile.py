@@ -81,10 +81,7 @@ class Pile(FaultHost):
     def __init__(
         self, device_id: str, profile: DeviceProfile, params: PileParams, seed: int, start_time: float
     ) -> None:
-        super().__init__(device_id, profile, seed, start_time)
-        unknown = sorted({p.name for p in profile.points} - PILE_POINTS)
-        if unknown:
-            raise ConfigError(f"profile {profile.model}: points {unknown} are not simulated by firmware_sim")
+        super().__init__(device_id, profile, seed, start_time, PILE_POINTS)
         missing = [k for k in _LIMITS if k not in profile.limits]
         if missing:
             raise ConfigError(f"profile {profile.model}: limits: missing {missing}. Fix: add them")

@@ -4,7 +4,9 @@
 gateway acknowledges to agents after that. A writer task drains the spool oldest-first into a
 :class:`~gateway.store.base.TimeSeriesStore` when ``batch_lines`` are pending or every
 ``interval`` seconds, whichever comes first, and deletes a batch only after the store accepted
-it. Lines the store rejects are moved, with the store's reason, into the ``dead_letter`` table.
+it. While more than one write's worth is pending, ``in_flight`` consecutive chunks are written
+concurrently (each deleted once its own write succeeded; a failed one stays for the retry).
+Lines the store rejects are moved, with the store's reason, into the ``dead_letter`` table.
 A crash between the store's answer and the delete re-sends the batch on restart; source
 timestamps make that an overwrite, not a duplicate. While the store fails the writer backs off
 (:class:`chargewatch.retry.Backoff`) and keeps the data; ``stats().degraded`` turns true once
@@ -95,16 +97,20 @@ class Spool:
         store: TimeSeriesStore,
         *,
         batch_lines: int = 5000,
+        in_flight: int = 2,
         interval: float = 1.0,
         degraded_after: float = 60.0,
         clock: Clock | None = None,
         backoff: Backoff | None = None,
     ) -> None:
-        if batch_lines < 1 or interval <= 0 or degraded_after < 0:
-            raise ValueError("spool needs batch_lines >= 1, interval > 0, degraded_after >= 0")
+        if batch_lines < 1 or in_flight < 1 or interval <= 0 or degraded_after < 0:
+            raise ValueError(
+                "spool needs batch_lines >= 1, in_flight >= 1, interval > 0, degraded_after >= 0"
+            )
         self.path = Path(path)
         self._store = store
         self._batch_lines = batch_lines
+        self._in_flight = in_flight
         self._interval = interval
         self._degraded_after = degraded_after
         self._clock = clock or SystemClock()
@@ -244,31 +250,49 @@ class Spool:
             attempt = 0
 
     async def _drain(self) -> None:
+        """Write pending batches oldest-first, two store writes in flight while backlogged."""
         while self._pending:
-            take: list[tuple[int, float, int]] = []
-            count = 0
-            for item in self._pending:
-                if take and count + item[2] > self._batch_lines:
+            chunks = self._chunks(self._in_flight)
+            results = await asyncio.gather(*map(self._write_chunk, chunks), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    def _chunks(self, most: int) -> list[list[tuple[int, float, int]]]:
+        """Up to ``most`` consecutive runs of pending batches of about ``batch_lines`` each."""
+        chunks: list[list[tuple[int, float, int]]] = []
+        count = 0
+        for item in self._pending:
+            if chunks and chunks[-1] and count + item[2] > self._batch_lines:
+                if len(chunks) == most:
                     break
-                take.append(item)
-                count += item[2]
-            first, last = take[0][0], take[-1][0]
-            batches = await self._run(partial(self._read, first, last))
-            lines = [line for _, _, chunk in batches for line in chunk]
-            rejected: list[tuple[str, str]] = []
-            try:
-                await self._store.write(lines)
-            except PartialWriteError as exc:
-                rejected = exc.rejected
-            await self._run(partial(self._commit, first, last, batches, rejected))
-            for _ in take:
-                self._pending.popleft()
-            self._depth_lines -= count
-            self._written += count - len(rejected)
-            self._dead += len(rejected)
-            if rejected:
-                log.warning(kv("spool_dead_lettered", lines=len(rejected), first=rejected[0][1][:200]))
-            self._note_success()
+                chunks.append([])
+                count = 0
+            if not chunks:
+                chunks.append([])
+            chunks[-1].append(item)
+            count += item[2]
+        return chunks
+
+    async def _write_chunk(self, take: list[tuple[int, float, int]]) -> None:
+        first, last = take[0][0], take[-1][0]
+        count = sum(n for _, _, n in take)
+        batches = await self._run(partial(self._read, first, last))
+        lines = [line for _, _, chunk in batches for line in chunk]
+        rejected: list[tuple[str, str]] = []
+        try:
+            await self._store.write(lines)
+        except PartialWriteError as exc:
+            rejected = exc.rejected
+        await self._run(partial(self._commit, first, last, batches, rejected))
+        for item in take:
+            self._pending.remove(item)
+        self._depth_lines -= count
+        self._written += count - len(rejected)
+        self._dead += len(rejected)
+        if rejected:
+            log.warning(kv("spool_dead_lettered", lines=len(rejected), first=rejected[0][1][:200]))
+        self._note_success()
 
     def _read(self, first: int, last: int) -> list[tuple[int, str, list[str]]]:
         sql = "SELECT id, meta, lines FROM batch WHERE id BETWEEN ? AND ? ORDER BY id"

@@ -4,11 +4,13 @@ Order per batch, which is what makes the guarantees hold:
 
 1. validate each message (rejects are dead-lettered with a reason, counted);
 2. dedupe by (device, boot, seq) — duplicates are re-acked (the first ack may have been lost);
-3. **one durable spool commit** for all accepted lines of the batch;
+3. **one durable spool commit** for all accepted lines of the batch; while its fsync runs in
+   the spool's thread the event loop feeds liveness and analytics (CPU work that neither acks
+   nor publishes, so it may overlap the commit);
 4. save the dedupe marks (after the commit: a crash in between re-accepts a few messages whose
    points then overwrite themselves, since timestamps come from the source — never a loss);
-5. queue acks (published by the gateway every ``ack_interval``), feed liveness and analytics,
-   turn alert changes into published + stored alerts.
+5. queue acks (published by the gateway every ``ack_interval``), turn alert changes into
+   published + stored alerts.
 
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
@@ -158,23 +160,38 @@ class IngestPipeline:
     async def _handle(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         b = _Batch()
         self._classify(items, b)
-        if b.lines:
-            try:
-                await self.spool.append(b.lines, "ingest")
-            except ChargeWatchError as exc:
-                raise SpoolCommitError(f"spool commit of {len(b.lines)} lines failed: {exc}") from exc
+        commit = asyncio.ensure_future(self._commit(b.lines)) if b.lines else None
+        try:
+            if commit is not None:
+                await asyncio.sleep(0)  # let the commit reach the spool's thread before analysing
+            changes, transitions = self._analyse(b, items[-1][2] if items else 0.0)
+        finally:
+            if commit is not None:
+                await commit
         self.state.save_marks(self.tracker.take_dirty())
         self.state.dead_letter(b.dead)
+        add_ack = self.acks.add
         for msg in b.ack_only:
-            self.acks.add(msg.device, msg.boot, msg.seq)
+            add_ack(msg.device, msg.boot, msg.seq)
+        for msg in b.accepted:
+            add_ack(msg.device, msg.boot, msg.seq)
+        await self.raise_alerts(changes + offline_changes(transitions))
+
+    async def _commit(self, lines: list[str]) -> None:
+        try:
+            await self.spool.append(lines, "ingest")
+        except ChargeWatchError as exc:
+            raise SpoolCommitError(f"spool commit of {len(lines)} lines failed: {exc}") from exc
+
+    def _analyse(self, b: _Batch, now: float) -> tuple[list[AlertChange], list[Transition]]:
+        """Analytics, liveness and metrics of the accepted messages; runs while the batch's
+        commit is in flight (nothing here acks or publishes, so durability is unaffected)."""
         changes: list[AlertChange] = []
         transitions: list[Transition] = []
         samples = 0
-        now = items[-1][2] if items else 0.0
-        add_ack, last = self.acks.add, self.last
+        last = self.last
         run: list[Telemetry] = []  # consecutive telemetry, analysed in one call
         for msg in b.accepted:
-            add_ack(msg.device, msg.boot, msg.seq)
             if isinstance(msg, Telemetry):
                 prev = last.get(msg.device)
                 if prev is None or msg.ts >= prev.ts:
@@ -196,7 +213,7 @@ class IngestPipeline:
             self.metrics.inc("cw_ingest_messages_total", len(b.accepted))
             self.metrics.inc("cw_ingest_port_samples_total", samples)
             self.metrics.set("cw_ingest_lag_seconds", now - b.accepted[-1].ts)
-        await self.raise_alerts(changes + offline_changes(transitions))
+        return changes, transitions
 
     async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Book, store and publish alert changes (also used for liveness and analytics ticks)."""

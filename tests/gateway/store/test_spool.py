@@ -219,3 +219,42 @@ async def test_writer_killed_mid_drain_loses_nothing(influxdb: InfluxDB1, tmp_pa
         sums = await reader.query('SELECT count("seq"), sum("seq") FROM "kill"')
     assert sums[0]["values"][0][1:] == [total, total * (total - 1) / 2]
     print(f"\nwriter SIGKILLed {len(depths)} times, spool depth after each {depths}; {total} stored once")
+
+
+class _GatedStore(FakeStore):
+    """Holds every write until released; records how many were in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.peak = 0
+        self.release = asyncio.Event()
+
+    async def write(self, lines: Sequence[str]) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await self.release.wait()
+            if self.fail is not None and lines[0] == _lines(0, 1)[0]:
+                raise self.fail  # only the oldest chunk fails
+            self.written += lines
+        finally:
+            self.in_flight -= 1
+
+
+async def test_backlog_writes_two_chunks_at_once_and_keeps_a_failed_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    async with Spool(path, FakeStore(), batch_lines=100, interval=3600) as spool:
+        for start in (0, 10, 20):
+            await spool.append(_lines(start, 10))  # a backlog of three 10-line batches
+    store = _GatedStore()
+    store.fail = StoreUnavailableError("fake", "down")
+    async with Spool(path, store, batch_lines=10, interval=0.05, backoff=FAST) as spool:
+        await _until(lambda: store.in_flight == 2)
+        store.release.set()
+        await _until(lambda: spool.stats().depth_lines == 20)  # the second chunk is deleted
+        assert store.peak == 2
+        assert _depth(path) == 20
+        store.fail = None
+        await _until(lambda: spool.stats().depth_lines == 0)
+    assert sorted(store.written) == sorted(_lines(0, 30))

@@ -1,8 +1,11 @@
 """How injected faults act on a pile: hazards change the physics, sensor faults the readings.
 
 Hazard faults on a port force a session at onset when the port has none (a rider plugs in
-the affected bike) and keep the bike plugged. Sensor faults act on the telemetry path only
-(what the registers report); the firmware's own protection inputs stay true.
+the affected bike) and keep the bike plugged. Contact hazards (connector overheat, overcurrent
+spikes) need bulk current through the contact, so on a port whose charge is finishing (CV or
+full) a fresh bike is plugged at onset: every injected hazard is a hazard in progress.
+Sensor faults act on the telemetry path only (what the registers report);
+the firmware's own protection inputs stay true.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from firmware_sim.physics.charger import Charger, Chemistry, draw_charger
 from firmware_sim.physics.thermal import BATTERY_CRITICAL_C, SOCKET_CRITICAL_C
 
 _STAY_DROPPED = 0.8
+#: hazards that need current through the contact: a finishing charge gets a fresh bike
+_NEED_BULK = frozenset({"connector_overheat", "overcurrent_spike"})
 
 
 class SensorFault:
@@ -87,7 +92,8 @@ def apply_hazard(
     kind = fault.kind
     num = {k: float(v) for k, v in params.items() if not isinstance(v, str)}
     charger = port.charger
-    if charger is None:
+    fresh = charger is None or (kind in _NEED_BULK and (charger.full or charger.stage == "cv"))
+    if fresh:
         lithium = [c for c in chemistries if c.startswith("lithium")] or list(chemistries)
         pool = lithium if kind == "thermal_runaway_precursor" else chemistries
         charger = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=rng.uniform(0.1, 0.3))
@@ -100,7 +106,7 @@ def apply_hazard(
         charger.stage = "cc" if charger.soc < charger.cv_soc else "cv"
     port.hazard_hold = True
     port.unplug_at = math.inf
-    if not port.charging and port.relay_on:
+    if (fresh or not port.charging) and port.relay_on:
         port.start_session()
     if kind == "connector_overheat":
         port.overheat = (t, num["doubling_s"], num["max_ohm"])

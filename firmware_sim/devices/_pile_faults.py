@@ -92,8 +92,8 @@ def apply_hazard(
     kind = fault.kind
     num = {k: float(v) for k, v in params.items() if not isinstance(v, str)}
     charger = port.charger
-    fresh = charger is None or (kind in _NEED_BULK and (charger.full or charger.stage == "cv"))
-    if fresh:
+    finishing = charger is not None and kind in _NEED_BULK and (charger.full or charger.stage == "cv")
+    if charger is None or finishing:
         lithium = [c for c in chemistries if c.startswith("lithium")] or list(chemistries)
         pool = lithium if kind == "thermal_runaway_precursor" else chemistries
         charger = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=rng.uniform(0.1, 0.3))
@@ -106,7 +106,7 @@ def apply_hazard(
         charger.stage = "cc" if charger.soc < charger.cv_soc else "cv"
     port.hazard_hold = True
     port.unplug_at = math.inf
-    if (fresh or not port.charging) and port.relay_on:
+    if (finishing or not port.charging) and port.relay_on:
         port.start_session()
     if kind == "connector_overheat":
         port.overheat = (t, num["doubling_s"], num["max_ohm"])

@@ -3,7 +3,8 @@
 Hazard faults on a port force a session at onset when the port has none (a rider plugs in
 the affected bike) and keep the bike plugged. Contact hazards (connector overheat, overcurrent
 spikes) need bulk current through the contact, so on a port whose charge is finishing (CV or
-full) a fresh bike is plugged at onset: every injected hazard is a hazard in progress.
+full) the rider swaps in a fresh bike at onset: the old session ends (port idle for
+``_SWAP_S``) and the new one starts in bulk, so every injected hazard is a hazard in progress.
 Sensor faults act on the telemetry path only (what the registers report);
 the firmware's own protection inputs stay true.
 """
@@ -23,6 +24,8 @@ from firmware_sim.physics.thermal import BATTERY_CRITICAL_C, SOCKET_CRITICAL_C
 _STAY_DROPPED = 0.8
 #: hazards that need current through the contact: a finishing charge gets a fresh bike
 _NEED_BULK = frozenset({"connector_overheat", "overcurrent_spike"})
+#: seconds a bike swap leaves the port unplugged (range drawn uniformly)
+_SWAP_S = (30.0, 120.0)
 
 
 class SensorFault:
@@ -106,7 +109,13 @@ def apply_hazard(
         charger.stage = "cc" if charger.soc < charger.cv_soc else "cv"
     port.hazard_hold = True
     port.unplug_at = math.inf
-    if (finishing or not port.charging) and port.relay_on:
+    if finishing:
+        if port.charging:
+            port.end_session("idle", "none")
+        elif port.state == "full":
+            port.state = "idle"
+        port.plug_at = t + rng.uniform(*_SWAP_S)
+    elif not port.charging and port.relay_on:
         port.start_session()
     if kind == "connector_overheat":
         port.overheat = (t, num["doubling_s"], num["max_ohm"])

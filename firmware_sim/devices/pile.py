@@ -197,6 +197,7 @@ class Pile(FaultHost):
                 port.state == "idle"
                 and port.relay_on
                 and may_start
+                and t >= port.plug_at
                 and charger is not None
                 and not charger.full
             ):

@@ -44,6 +44,7 @@ class Port:
         "oc_s",
         "overheat",
         "peak_w",
+        "plug_at",
         "power",
         "relay_on",
         "self_heat",
@@ -71,6 +72,8 @@ class Port:
         self.fault = "none"
         self.charger: Charger | None = None
         self.unplug_at = math.inf
+        #: a swapped-in bike's session starts no earlier than this (the rider is still plugging)
+        self.plug_at = -math.inf
         self.session_count = 0
         self.session_s = 0.0
         self.energy_kwh = 0.0

@@ -244,3 +244,24 @@ def test_faults_that_do_not_fit_are_refused(
     device = quiet_pile() if target == "pile" else blocker()
     with pytest.raises(FaultError, match=kind):
         device.inject(Fault(kind=kind, at=T0, port=port, params=params))
+
+
+def test_contact_hazard_on_a_finishing_charge_swaps_in_a_fresh_bike() -> None:
+    pile = quiet_pile(temp_cut_c=0.0)
+    old = plug(pile, 2, "lithium_ion", soc=0.97)
+    advance(pile, 120)
+    assert old.stage == "cv"
+    assert pile.ports[2].charging
+    count = port_values(pile, "session_count", 2)
+    pile.inject(Fault(kind="connector_overheat", at=pile.now + 1, port=2))
+    advance(pile, 2)
+    assert port_values(pile, "state", 2) == code(pile, "state", "idle")
+    advance(pile, 130)
+    port = pile.ports[2]
+    assert port.charger is not old
+    assert port.charger is not None
+    assert port.charging
+    assert port.charger.stage == "cc"
+    assert port_values(pile, "session_count", 2) == count + 1
+    advance(pile, 3 * 3600)
+    assert ("connector_overheat", "critical", 2) in events(pile.drain_labels())

@@ -248,7 +248,7 @@ def test_faults_that_do_not_fit_are_refused(
 
 def test_contact_hazard_on_a_finishing_charge_swaps_in_a_fresh_bike() -> None:
     pile = quiet_pile(temp_cut_c=0.0)
-    old = plug(pile, 2, "lithium_ion", soc=0.97)
+    old = plug(pile, 2, "lithium_48", soc=0.97)
     advance(pile, 120)
     assert old.stage == "cv"
     assert pile.ports[2].charging

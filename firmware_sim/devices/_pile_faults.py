@@ -112,8 +112,7 @@ def apply_hazard(
     if finishing:
         if port.charging:
             port.end_session("idle", "none")
-        elif port.state == "full":
-            port.state = "idle"
+        port.state = "idle"
         port.plug_at = t + rng.uniform(*_SWAP_S)
     elif not port.charging and port.relay_on:
         port.start_session()

@@ -5,7 +5,8 @@ above the unplug level for ``full_confirm_s``), unplug (5-minute average below `
 max duration, over-current (above limits.port_max_current_a for ``over_current_confirm_s``),
 over-temperature (holding temp_cut_c, 0 disables), smoke, over/under-voltage, remote stop
 (relay_on written 0) and pile overload; it refuses new sessions above
-limits.pile_new_session_max_w. Vendor codes of state and fault_code come from the profile.
+limits.pile_new_session_max_w (except the hazard-injected bike, which always charges).
+Vendor codes of state and fault_code come from the profile.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ class Pile(FaultHost):
                 and not charger.full
             ):
                 need = charger.ac_power()
-                if need <= budget:
+                if need <= budget or port.hazard_hold:
                     budget -= need
                     port.start_session()
 

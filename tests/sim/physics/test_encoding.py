@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from firmware_sim.devices import Blocker, Pile
@@ -43,18 +41,3 @@ def test_every_blocker_point_encodes() -> None:
     for _ in range(48):
         advance(device, 300)
         _all_points_encode(device)
-
-
-def test_bench_physics_and_read_points_per_port_step(capsys: pytest.CaptureFixture[str]) -> None:
-    pile = quiet_pile(initial_occupancy=0.6, plug_rate_per_h=0.5, ambient="summer")
-    pile.inject(Fault(kind="sensor_garbage", at=T0, port=1))
-    steps = 3000
-    start = time.perf_counter()
-    for _ in range(steps):
-        pile.step(pile.now + 1.0, 1.0)
-        pile.read_points()
-        pile.raw_overrides()
-    per_port_us = (time.perf_counter() - start) / steps / len(pile.ports) * 1e6
-    with capsys.disabled():
-        print(f"\nfirmware_sim physics+read_points: {per_port_us:.2f} µs per port-step (budget 40)")
-    assert sum(p.session_count for p in pile.ports) > 0

@@ -16,7 +16,7 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   a broker queues only ~1,000 messages per slow subscriber before silently dropping (Mosquitto's
   default), so the backlog never outruns the gateway, and live rows (which bypass the window)
   never queue behind the whole backlog;
-* publishes again any row not acked within ``resend_timeout``.
+* publishes again any row not acked within ``resend_timeout`` (at most ``drain_window`` a tick).
 
 Everything runs in the loop thread (see ``_transport``); the outbox is called synchronously.
 """
@@ -266,26 +266,32 @@ class MqttLink:
             )
 
     async def _resend_loop(self) -> None:
+        """Publish again rows unacked after ``resend_timeout``, at most ``drain_window`` per tick.
+
+        A resent row already holds its place in ``_awaiting``, so resending never waits for the
+        window: waiting there would stall every resend for good once a whole window of rows was
+        lost (a consumer that subscribed after they went out), since only acks free the window.
+        Rows past the per-tick cap stay due, oldest first, and go out on the next ticks.
+        """
         timeout = self._ob.resend_timeout
+        cap = self._ob.drain_window
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(max(0.05, timeout / 4))
             cutoff = loop.time() - timeout
             due: list[int] = []
             for rid, sent_at in self._awaiting.items():
-                if sent_at > cutoff:
+                if sent_at > cutoff or len(due) >= cap:
                     break
                 due.append(rid)
             if not due:
                 continue
-            for rid in due:
-                self._awaiting.pop(rid, None)
             rows = self.outbox.rows(due)
-            log.info(kv("mqtt_resend", agent=self.agent, rows=len(rows)))
-            for i in range(0, len(rows), self._ob.drain_window):
-                await self._window()
-                for row in rows[i : i + self._ob.drain_window]:
-                    self._publish_row(row)
+            for rid in set(due).difference(r.id for r in rows):
+                self._awaiting.pop(rid, None)
+            log.info(kv("mqtt_resend", agent=self.agent, rows=len(rows), awaiting=len(self._awaiting)))
+            for row in rows:
+                self._publish_row(row)
 
     # -- status and health -------------------------------------------------------------------
     def _status(self, *, online: bool) -> bytes:

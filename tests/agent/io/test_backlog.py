@@ -66,3 +66,24 @@ async def test_outage_backlog_events_first_live_keeps_flowing(mosquitto: Mosquit
             assert max(delays) < 2.0
             assert set(live) <= set(acker.seen)
             print(f"live latency during drain: max {max(delays) * 1000:.1f} ms")
+
+
+async def test_resend_keeps_going_after_a_whole_window_was_lost(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Rows published while no consumer is subscribed are lost by the broker, a full window of
+    them; nothing acks, so only resending can recover. The link must keep resending (bounded
+    per tick) instead of waiting for the window to free, and drain everything once a consumer
+    appears. (Regression: a CI run hung here after a broker restart.)"""
+    settings = outbox_for(tmp_path, resend_timeout=0.3, drain_window=10)
+    with Outbox(settings) as box:
+        async with MqttLink(mqtt_for(mosquitto.url), box, agent="agent-1", devices=["pile-1"]) as link:
+            async with asyncio.timeout(10):
+                await link.wait_connected()
+            committed = [add_tel(box, "pile-1", 1000.0 + i) for i in range(35)]
+            await asyncio.sleep(1.0)
+            assert box.depth() == 35
+            async with Acker(mosquitto.url) as acker:
+                async with asyncio.timeout(20):
+                    await acker.wait_ready()
+                    await wait_empty(box)
+            assert acker.seqs("pile-1", box.boot) == committed
+            assert acker.conflicts == 0

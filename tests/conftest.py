@@ -8,7 +8,16 @@ from typing import TypeVar
 
 import pytest
 
-from tests.support.servers import InfluxDB1, Mosquitto, PtyPair, Server, VictoriaMetrics, running
+from tests.support.servers import (
+    InfluxDB1,
+    Mosquitto,
+    MosquittoTls,
+    Pki,
+    PtyPair,
+    Server,
+    VictoriaMetrics,
+    running,
+)
 
 S = TypeVar("S", bound=Server)
 
@@ -25,6 +34,13 @@ def _serve(tmp_path: Path, name: str, make: Callable[[Path], S]) -> Iterator[S]:
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A Mosquitto broker with the default (non-persistent) config on a free port."""
     yield from _serve(tmp_path, "mosquitto", Mosquitto)
+
+
+@pytest.fixture
+def mosquitto_tls(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoTls]:
+    """Mosquitto over TLS with password auth (see MosquittoTls); certs made once per session."""
+    pki = Pki.ensure(tmp_path_factory.getbasetemp() / "pki")
+    yield from _serve(tmp_path, "mosquitto-tls", lambda workdir: MosquittoTls(workdir, pki))
 
 
 @pytest.fixture

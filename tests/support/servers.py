@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -16,7 +18,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -116,8 +120,12 @@ class Mosquitto(Server):
     def __init__(self, workdir: Path, extra_conf: str = "") -> None:
         self.port = free_port()
         conf = workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{extra_conf}\n")
+        conf.write_text(f"{self._listeners(workdir)}{extra_conf}\n")
         super().__init__([require("mosquitto", "mosquitto"), "-c", str(conf)], workdir, "mosquitto")
+
+    def _listeners(self, workdir: Path) -> str:
+        """The listener and access part of the config (``workdir`` holds any files it needs)."""
+        return f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
 
     @property
     def url(self) -> str:
@@ -127,6 +135,130 @@ class Mosquitto(Server):
         super().start()
         assert self.proc is not None
         wait_port(self.port, proc=self.proc)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A throwaway CA, a server cert for 127.0.0.1 (IP SAN) and localhost, a client cert, and a
+    second, unrelated CA (a wrong trust anchor), as PEM files in ``directory`` (EC P-256 keys)."""
+
+    directory: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def other_ca(self) -> Path:
+        return self.directory / "other-ca.crt"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.directory / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.directory / "server.key"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.directory / "client.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.directory / "client.key"
+
+    @classmethod
+    def ensure(cls, directory: Path) -> Pki:
+        """The PKI in ``directory``, made with the ``openssl`` CLI unless it is already there."""
+        pki = cls(directory)
+        if not pki.client_key.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            openssl = require("openssl", "openssl")
+            pki._make_ca(openssl, "ca", "cw-test-ca")
+            pki._make_ca(openssl, "other-ca", "cw-other-ca")
+            pki._make_leaf(openssl, "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\n", "serverAuth")
+            pki._make_leaf(openssl, "client", "", "clientAuth")
+        return pki
+
+    def _run(self, openssl: str, *args: str) -> None:
+        subprocess.run([openssl, *args], cwd=self.directory, check=True, capture_output=True, timeout=30)
+
+    def _new_key(self, name: str) -> list[str]:
+        return [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+        ]
+
+    def _make_ca(self, openssl: str, name: str, cn: str) -> None:
+        self._run(openssl, "req", "-x509", *self._new_key(name), "-out", f"{name}.crt", "-subj", f"/CN={cn}")
+
+    def _make_leaf(self, openssl: str, name: str, san: str, usage: str) -> None:
+        ext = self.directory / f"{name}.ext"
+        ext.write_text(
+            f"basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage={usage}\n"
+            f"subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n{san}"
+        )
+        self._run(openssl, "req", *self._new_key(name), "-out", f"{name}.csr", "-subj", f"/CN=cw-test-{name}")
+        sign = ["-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", str(secrets.randbits(63))]
+        self._run(
+            openssl, "x509", "-req", "-in", f"{name}.csr", *sign, "-extfile", ext.name, "-out", f"{name}.crt"
+        )
+
+
+class MosquittoTls(Mosquitto):
+    """Mosquitto with two TLS listeners and password auth (``allow_anonymous false``).
+
+    ``port`` wants the server to be trusted (``pki.ca``) and a username/password from ``users``;
+    ``mtls_port`` also requires a client certificate signed by the same CA.
+    """
+
+    USERS: ClassVar[dict[str, str]] = {"agent-1": "agent-pw", "acker": "acker-pw", "gateway": "gw-pw"}
+
+    def __init__(self, workdir: Path, pki: Pki, extra_conf: str = "") -> None:
+        self.pki = pki
+        self.mtls_port = free_port()
+        self.users = dict(self.USERS)
+        super().__init__(workdir, extra_conf)
+
+    def _listeners(self, workdir: Path) -> str:
+        passwd = workdir / "passwd"
+        tool = require("mosquitto_passwd", "mosquitto")
+        for i, (user, password) in enumerate(self.users.items()):
+            create = ["-c"] if i == 0 else []
+            subprocess.run(
+                [tool, *create, "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+        p = self.pki
+        tls = f"cafile {p.ca}\ncertfile {p.server_cert}\nkeyfile {p.server_key}\n"
+        # started as root, Mosquitto drops to user "mosquitto", who cannot read the test's temp dir
+        return (
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+            f"per_listener_settings false\nallow_anonymous false\npassword_file {passwd}\n"
+            f"listener {self.port} 127.0.0.1\n{tls}require_certificate false\n"
+            f"listener {self.mtls_port} 127.0.0.1\n{tls}require_certificate true\n"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.port}"
+
+    @property
+    def mtls_url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.mtls_port}"
+
+    def start(self) -> None:
+        super().start()
+        assert self.proc is not None
+        wait_port(self.mtls_port, proc=self.proc)
 
 
 class InfluxDB1(Server):

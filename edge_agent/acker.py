@@ -6,7 +6,9 @@ It subscribes (persistent session, QoS 1) to the telemetry and event topics, rec
 ``flush_interval`` or ``max_batch`` messages, whichever comes first, publishes one ``Ack`` per
 (device, boot) covering every seq received since the last flush — duplicates included, so a
 re-sent message is acked again. Run it alone with ``python -m edge_agent.acker mqtt://127.0.0.1:1883``;
-it prints ``ready`` once subscribed.
+it prints ``ready`` once subscribed. Over ``mqtts://`` it verifies the broker with ``ca_file``
+(``--ca-file``) and may present a client certificate; its password comes from the caller (the
+CLI reads it from the environment variable named by ``--password-env``, never from argv).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections import defaultdict
@@ -54,10 +57,25 @@ class Acker:
         flush_interval: float = 0.05,
         max_batch: int = 250,
         ack: bool = True,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ) -> None:
         parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
         self.endpoint = Endpoint(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 1883, client_id=client_id, max_inflight=100
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            client_id=client_id,
+            max_inflight=100,
+            username=username,
+            password=password,
+            tls=tls,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
         )
         self.device = device
         self.flush_interval = flush_interval
@@ -175,8 +193,17 @@ class Acker:
         log.info(kv("acker_lost", reason=lost.result()))
 
 
-async def _main(url: str, client_id: str) -> None:
-    async with Acker(url, client_id=client_id) as acker:
+async def _main(args: argparse.Namespace, password: str | None) -> None:
+    acker = Acker(
+        args.url,
+        client_id=args.client_id,
+        username=args.username,
+        password=password,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+    )
+    async with acker:
         async with asyncio.timeout(30):
             await acker.wait_ready()
         sys.stdout.write("ready\n")
@@ -186,11 +213,23 @@ async def _main(url: str, client_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="ChargeWatch acknowledging subscriber (gateway stand-in)")
-    parser.add_argument("url", help="mqtt://host:port")
+    parser.add_argument("url", help="mqtt://host:port or mqtts://host:port")
     parser.add_argument("--client-id", default="cw-acker")
+    parser.add_argument("--username")
+    parser.add_argument("--password-env", help="name of the environment variable holding the password")
+    parser.add_argument("--ca-file", help="CA certificate (PEM) that signed the broker's certificate")
+    parser.add_argument("--cert-file", help="client certificate (PEM), with --key-file")
+    parser.add_argument("--key-file", help="client private key (PEM), with --cert-file")
     args = parser.parse_args(argv)
+    if (args.cert_file is None) != (args.key_file is None):
+        parser.error("--cert-file and --key-file go together")
+    password = None
+    if args.password_env is not None:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            parser.error(f"--password-env: environment variable {args.password_env!r} is not set")
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_main(args.url, args.client_id))
+    asyncio.run(_main(args, password))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ per message, ≈ 3× the cost). Only the blocking TCP/TLS connect runs in a work
 by the connect timeout, so a slow broker never stalls the agent's loop (interlocks run there).
 A fresh paho client is made per connection: the durable session state that matters lives in
 the outbox, and a dead client's in-memory queue must not re-send behind our back.
+
+TLS (``mqtts://``) verifies the broker against ``ca_file`` (the system CAs when unset), also for
+its host name or IP, and presents ``cert_file``/``key_file`` when given. A failed handshake is a
+LinkError naming the broker and the TLS reason; a broker that closes the TLS session before its
+CONNACK (a client certificate it requires but did not get) is reported with paho's socket error,
+which paho only logs: the connection listens to paho's log until the CONNACK, and no longer.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paho.mqtt import client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -83,6 +89,7 @@ class Connection:
         self._misc: asyncio.Task[None] | None = None
         self._sock: Any = None
         self._subacks: dict[int, asyncio.Future[None]] = {}
+        self._socket_error = ""
         self.client = self._make_client()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -92,7 +99,12 @@ class Connection:
             async with asyncio.timeout(ep.connect_timeout + 1.0):
                 await asyncio.to_thread(self._connect_blocking)
                 reason = await asyncio.shield(self._connack)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
+        except ssl.SSLError as exc:
+            self._teardown()
+            raise LinkError(
+                f"{ep.name}: TLS handshake failed for client {ep.client_id!r}: {_tls_reason(exc)}"
+            ) from exc
+        except (OSError, TimeoutError) as exc:
             self._teardown()
             raise LinkError(f"{ep.name}: cannot connect: {exc!r}") from exc
         except BaseException:
@@ -177,7 +189,14 @@ class Connection:
         if ep.username is not None:
             c.username_pw_set(ep.username, ep.password)
         if ep.tls:
-            c.tls_set(ca_certs=ep.ca_file, certfile=ep.cert_file, keyfile=ep.key_file)
+            try:
+                c.tls_set(ca_certs=ep.ca_file, certfile=ep.cert_file, keyfile=ep.key_file)
+            except (OSError, ValueError) as exc:
+                raise LinkError(
+                    f"{ep.name}: cannot load TLS files ca_file={ep.ca_file} cert_file={ep.cert_file} "
+                    f"key_file={ep.key_file}: {exc}"
+                ) from exc
+        c.on_log = self._cb_log
         if ep.will is not None:
             c.will_set(ep.will[0], ep.will[1], qos=1, retain=True)
         c.on_connect = self._cb_connect
@@ -218,7 +237,12 @@ class Connection:
             self.client.loop_read()
             sock = self.client.socket()
 
-    def _cb_connect(self, _c: paho.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+    def _cb_log(self, _c: paho.Client, _u: Any, level: int, buf: str) -> None:
+        if level == LogLevel.MQTT_LOG_ERR:
+            self._socket_error = buf
+
+    def _cb_connect(self, client: paho.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+        client.on_log = None  # formatting every packet's log line costs; only the handshake needs it
         self.session_present = bool(flags.session_present)
         if not self._connack.done():
             self._connack.set_result(rc)
@@ -227,7 +251,8 @@ class Connection:
         if not self._lost.done():
             self._lost.set_result(str(rc))
         if not self._connack.done():
-            self._connack.set_exception(ConnectionError(f"disconnected before CONNACK: {rc}"))
+            detail = f" ({self._socket_error})" if self._socket_error else ""
+            self._connack.set_exception(ConnectionError(f"disconnected before CONNACK: {rc}{detail}"))
 
     def _cb_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         self._on_message(msg.topic, bytes(msg.payload))
@@ -258,3 +283,13 @@ class Connection:
             self._lost.set_result("closed")
         if not self._connack.done():
             self._connack.cancel()
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    """What went wrong in the handshake, and where to look."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the broker's certificate is not trusted: {exc.verify_message}. "
+            "Fix: set ca_file to the CA that signed it, and connect by a name or IP it carries"
+        )
+    return str(exc.reason or exc)

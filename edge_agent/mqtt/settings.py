@@ -1,12 +1,15 @@
 """MQTT settings, embedded in the agent YAML under ``mqtt:`` and validated once at start-up.
 
 The password is never written in YAML: name an environment variable (``password_env``) or a
-file (``password_file``); a ``password:`` key is rejected with the fix in the message.
+file (``password_file``); a ``password:`` key is rejected with the fix in the message. TLS files
+(``ca_file``, ``cert_file`` + ``key_file``, only with ``mqtts://``) are loaded once here, so a
+missing, unreadable or mismatched file stops start-up instead of failing every reconnect.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -71,6 +74,32 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
             raise ValueError("`url` must not carry credentials: use `username` and `password_env`")
         if parts.scheme == "mqtt" and (self.ca_file or self.cert_file):
             raise ValueError("`ca_file`/`cert_file` need TLS: use an mqtts:// url")
+        if self.tls:
+            self._check_tls_files()
+
+    def _check_tls_files(self) -> None:
+        files = (("ca_file", self.ca_file), ("cert_file", self.cert_file), ("key_file", self.key_file))
+        for key, name in files:
+            if name is not None and not (Path(name).is_file() and os.access(name, os.R_OK)):
+                raise ValueError(
+                    f"`{key}` {name!r} is not a readable file. Fix: correct the path (relative paths "
+                    "start from the agent's working directory) or make it readable by the agent user"
+                )
+        ctx = ssl.create_default_context()
+        if self.ca_file is not None:
+            try:
+                ctx.load_verify_locations(self.ca_file)
+            except ssl.SSLError as exc:
+                raise ValueError(f"`ca_file` {self.ca_file!r} holds no PEM certificate: {exc}") from exc
+        if self.cert_file is not None:
+            try:
+                # an empty password: an encrypted key fails here instead of prompting on the tty
+                ctx.load_cert_chain(self.cert_file, self.key_file, password="")
+            except ssl.SSLError as exc:
+                raise ValueError(
+                    f"`cert_file` {self.cert_file!r} and `key_file` {self.key_file!r} are not a PEM "
+                    f"certificate and its unencrypted private key: {exc}"
+                ) from exc
 
     @property
     def host(self) -> str:

@@ -2,13 +2,15 @@
 
 Unknown keys are rejected; every error names the file, the key and the fix. Secrets never
 live in the YAML: the MQTT password and the store token are read from an environment variable
-or a file named in the config.
+or a file named in the config. MQTT over TLS (``mqtts://``) names its PEM files in ``ca_file``
+and, for a client certificate, ``cert_file`` + ``key_file``; they are loaded once here.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -38,14 +40,23 @@ class MqttConfig(_Section):
     password_env: str = ""
     password_file: str = ""
     connect_timeout_s: Positive = 10.0
+    #: mqtts only: CA that signed the broker's certificate ('' = the system CAs)
+    ca_file: str = ""
+    #: mqtts only: client certificate and its unencrypted key, both or neither
+    cert_file: str = ""
+    key_file: str = ""
 
     @property
     def host(self) -> str:
         return urlsplit(self.url).hostname or "127.0.0.1"
 
     @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
     def port(self) -> int:
-        return urlsplit(self.url).port or 1883
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
 class StoreConfig(_Section):
@@ -159,8 +170,9 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             "the same id on every start. Fix: use a fixed [A-Za-z0-9_-]{1,64} name"
         )
     scheme = urlsplit(m.url).scheme
-    if scheme != "mqtt":
-        raise ConfigError(f"{where}: mqtt.url {m.url!r} must be mqtt://host:port")
+    if scheme not in {"mqtt", "mqtts"}:
+        raise ConfigError(f"{where}: mqtt.url {m.url!r} must be mqtt://host:port or mqtts://host:port")
+    _check_mqtt_tls(m, where)
     if cfg.store.kind in {"influx_v1", "influx_v2"} and urlsplit(cfg.store.url).scheme not in {
         "http",
         "https",
@@ -173,6 +185,47 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
     return cfg
+
+
+def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
+    """TLS options only with mqtts, cert and key together, every file readable and loadable."""
+    files = {"ca_file": m.ca_file, "cert_file": m.cert_file, "key_file": m.key_file}
+    given = [key for key, name in files.items() if name]
+    if given and not m.tls:
+        raise ConfigError(
+            f"{where}: mqtt.{given[0]} is set but mqtt.url {m.url!r} is not TLS. "
+            "Fix: use an mqtts://host:port url, or remove the TLS options"
+        )
+    if bool(m.cert_file) != bool(m.key_file):
+        raise ConfigError(
+            f"{where}: mqtt.cert_file and mqtt.key_file go together. Fix: set both (client "
+            "certificate and its key) or neither"
+        )
+    for key in given:
+        name = files[key]
+        if not (Path(name).is_file() and os.access(name, os.R_OK)):
+            raise ConfigError(
+                f"{where}: mqtt.{key} {name!r} is not a readable file. Fix: correct the path (relative "
+                "paths start from the gateway's working directory) or make it readable by the gateway user"
+            )
+    ctx = ssl.create_default_context()
+    if m.ca_file:
+        try:
+            ctx.load_verify_locations(m.ca_file)
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"{where}: mqtt.ca_file {m.ca_file!r} holds no PEM certificate ({exc}). "
+                "Fix: point it at the CA certificate that signed the broker's certificate"
+            ) from exc
+    if m.cert_file:
+        try:
+            # an empty password: an encrypted key fails here instead of prompting on the tty
+            ctx.load_cert_chain(m.cert_file, m.key_file, password="")
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"{where}: mqtt.cert_file {m.cert_file!r} and mqtt.key_file {m.key_file!r} are not a "
+                f"PEM certificate and its private key ({exc}). Fix: give the matching pair, key unencrypted"
+            ) from exc
 
 
 def load_config(path: Path | str) -> GatewayConfig:

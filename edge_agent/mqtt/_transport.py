@@ -251,8 +251,7 @@ class Connection:
         if not self._lost.done():
             self._lost.set_result(str(rc))
         if not self._connack.done():
-            detail = f" ({self._socket_error})" if self._socket_error else ""
-            self._connack.set_exception(ConnectionError(f"disconnected before CONNACK: {rc}{detail}"))
+            self._connack.set_exception(self._closed_early(str(rc)))
 
     def _cb_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         self._on_message(msg.topic, bytes(msg.payload))
@@ -265,6 +264,18 @@ class Connection:
         done = self._subacks.get(mid)
         if done is not None and not done.done():
             done.set_result(None)
+
+    def _closed_early(self, reason: str) -> LinkError:
+        """The broker hung up before its CONNACK: say why, as far as the socket told."""
+        ep = self.ep
+        text = (
+            f"{ep.name}: the broker closed the connection of client {ep.client_id!r} before its "
+            f"CONNACK ({self._socket_error or reason})"
+        )
+        if ep.tls and ep.cert_file is None:
+            # the TLS 1.3 "certificate required" alert is often lost to the connection reset
+            text += "; if the broker requires a client certificate, set cert_file and key_file"
+        return LinkError(text)
 
     async def _misc_loop(self) -> None:
         while not self._lost.done():

@@ -14,6 +14,15 @@ gaps are detected by seq (dedupe.py), and production brokers should set ``persis
 acknowledged by Mosquitto then dropped; the agent's re-send reveals it.
 
 Reconnects follow :class:`chargewatch.retry.Backoff`: paho's own reconnect loop is switched off.
+A failed attempt (TCP or TLS error, a refused CONNACK, the broker closing the TLS session before
+its CONNACK, as it does without a client certificate it requires) is logged once per failing
+streak with its reason, kept in ``last_error``, and backs off further each time.
+
+TLS (``mqtts://``): the broker is verified against ``ca_file`` (the system CAs when empty), for
+its host name or IP too; ``cert_file``/``key_file`` are presented when set. config.py checked
+the files at load. paho reports socket errors only through its log, so the session listens to
+paho's log from each connect until the CONNACK, and not after (formatting every packet's line
+would cost on the hot path).
 """
 
 from __future__ import annotations
@@ -21,13 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 from collections import deque
 from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
@@ -75,6 +85,11 @@ class MqttSession:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self.connects = 0
+        self.last_error = ""
+        self._refusal = ""
+        self._socket_error = ""
+        self._up = False
+        self._failing = False
         self._closing = False
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -86,6 +101,13 @@ class MqttSession:
             client.username_pw_set(cfg.username, password or None)
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
+        if cfg.tls:
+            try:
+                client.tls_set(
+                    ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None, keyfile=cfg.key_file or None
+                )
+            except (OSError, ValueError) as exc:
+                raise MqttError(cfg.url, f"cannot load TLS files: {exc}") from exc
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -104,8 +126,14 @@ class MqttSession:
             self._room.clear()
             self._room.wait(1.0)
 
+    def _on_log(self, _c: paho.Client, _u: Any, level: int, buf: str) -> None:
+        if level == LogLevel.MQTT_LOG_ERR and not self._socket_error:
+            self._socket_error = buf
+
     def _on_connect(self, client: paho.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        client.on_log = None
         if rc.is_failure:
+            self._refusal = f"broker refused client {self.cfg.client_id!r}: {rc}"
             return
         client.subscribe([(f, 1) for f in self.filters])
         self._loop.call_soon_threadsafe(self._set_connected, bool(flags.session_present))
@@ -116,6 +144,8 @@ class MqttSession:
     # --- event loop --------------------------------------------------------------------------
     def _set_connected(self, session_present: bool) -> None:
         self.connects += 1
+        self._up = True
+        self._failing = False
         self._lost.clear()
         self._connected.set()
         log.info(
@@ -125,6 +155,8 @@ class MqttSession:
     def _set_lost(self, reason: str) -> None:
         if self._connected.is_set() and not self._closing:
             log.warning(kv("mqtt_disconnected", url=self.cfg.url, reason=reason))
+        elif not self._up and not self._closing:
+            self._failed(self._refusal or self._closed_early(reason))
         self._connected.clear()
         self._lost.set()
 
@@ -143,32 +175,48 @@ class MqttSession:
             async with asyncio.timeout(within):
                 await self._connected.wait()
         except TimeoutError as exc:
-            raise MqttError(self.cfg.url, f"not connected after {within} s") from exc
+            last = f" (last error: {self.last_error})" if self.last_error else ""
+            raise MqttError(self.cfg.url, f"not connected after {within} s{last}") from exc
+
+    def _failed(self, error: str) -> None:
+        """One failed attempt: remembered, and logged once per failing streak."""
+        self.last_error = error
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                kv("mqtt_connect_failed", url=self.cfg.url, client_id=self.cfg.client_id, error=error)
+            )
+
+    def _closed_early(self, reason: str) -> str:
+        text = f"the broker closed the connection before its CONNACK ({self._socket_error or reason})"
+        if self.cfg.tls and not self.cfg.cert_file:
+            # the TLS 1.3 "certificate required" alert is often lost to the connection reset
+            text += "; if the broker requires a client certificate, set mqtt.cert_file and mqtt.key_file"
+        return text
 
     async def _connect_once(self) -> None:
+        self._up = False
+        self._refusal = self._socket_error = ""
+        self._client.on_log = self._on_log
         async with asyncio.timeout(self.cfg.connect_timeout_s):
             await asyncio.to_thread(self._client.connect, self.cfg.host, self.cfg.port, self.cfg.keepalive_s)
         self._lost.clear()
         self._client.loop_start()
 
     async def _supervise(self) -> None:
-        attempt = 0
+        failures = 0
         while True:
             try:
                 await self._connect_once()
+            except ssl.SSLError as exc:
+                self._failed(f"TLS handshake failed: {exc}")
             except (OSError, TimeoutError) as exc:
-                delay = self.backoff.delay(attempt)
-                if attempt == 0:
-                    log.warning(
-                        kv("mqtt_connect_failed", url=self.cfg.url, error=exc, retry_in=f"{delay:.2f}")
-                    )
-                attempt += 1
-                await asyncio.sleep(delay)
-                continue
-            attempt = 0
-            await self._lost.wait()
-            await asyncio.to_thread(self._client.loop_stop)
-            await asyncio.sleep(self.backoff.delay(0))
+                self._failed(repr(exc))
+            else:
+                await self._lost.wait()
+                await asyncio.to_thread(self._client.loop_stop)
+            failures = 0 if self._up else failures + 1
+            await asyncio.sleep(self.backoff.delay(max(0, failures - 1)))
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._supervise(), name=f"mqtt-{self.cfg.client_id}")

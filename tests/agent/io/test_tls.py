@@ -156,7 +156,8 @@ async def test_client_certificate_listener(mosquitto_tls: MosquittoTls) -> None:
     broker, pki = mosquitto_tls, mosquitto_tls.pki
     message = await _refusal(_endpoint(broker, port=broker.mtls_port))
     assert f"mqtts://127.0.0.1:{broker.mtls_port}" in message
-    assert "certificate required" in message
+    assert "client 'probe' before its CONNACK" in message
+    assert "requires a client certificate, set cert_file and key_file" in message
     with_cert = _endpoint(
         broker, port=broker.mtls_port, cert_file=str(pki.client_cert), key_file=str(pki.client_key)
     )

@@ -2,9 +2,11 @@
 
 Hazard faults on a port force a session at onset when the port has none (a rider plugs in
 the affected bike) and keep the bike plugged. Contact hazards (connector overheat, overcurrent
-spikes) need bulk current through the contact, so on a port whose charge is finishing (CV or
-full) the rider swaps in a fresh bike at onset: the old session ends (port idle for
-``_SWAP_S``) and the new one starts in bulk, so every injected hazard is a hazard in progress.
+spikes) need bulk current through the contact for as long as the hazard takes to develop, so
+on a port whose charge is finishing (full, in CV, or less than ``_MIN_BULK_S`` of constant
+current left: the current would taper away before the contact heats) the rider swaps in a
+fresh bike at onset: the old session ends (port idle for ``_SWAP_S``) and the new one starts
+in bulk, so every injected hazard is a hazard in progress.
 Sensor faults act on the telemetry path only (what the registers report);
 the firmware's own protection inputs stay true.
 """
@@ -24,6 +26,9 @@ from firmware_sim.physics.thermal import BATTERY_CRITICAL_C, SOCKET_CRITICAL_C
 _STAY_DROPPED = 0.8
 #: hazards that need current through the contact: a finishing charge gets a fresh bike
 _NEED_BULK = frozenset({"connector_overheat", "overcurrent_spike"})
+#: constant-current time a contact hazard needs to develop (the default connector fault doubles
+#: its resistance every 400 s and reaches critical 35–65 minutes after onset)
+_MIN_BULK_S = 3600.0
 #: seconds a bike swap leaves the port unplugged (range drawn uniformly)
 _SWAP_S = (30.0, 120.0)
 
@@ -95,7 +100,7 @@ def apply_hazard(
     kind = fault.kind
     num = {k: float(v) for k, v in params.items() if not isinstance(v, str)}
     charger = port.charger
-    finishing = charger is not None and kind in _NEED_BULK and (charger.full or charger.stage == "cv")
+    finishing = charger is not None and kind in _NEED_BULK and charger.bulk_left_s() < _MIN_BULK_S
     if charger is None or finishing:
         lithium = [c for c in chemistries if c.startswith("lithium")] or list(chemistries)
         pool = lithium if kind == "thermal_runaway_precursor" else chemistries

@@ -74,6 +74,13 @@ class Charger:
         """True when the charger has nothing more to give (float or cut-off)."""
         return self.stage in ("float", "done")
 
+    def bulk_left_s(self) -> float:
+        """Seconds of constant-current charging left before the CV stage (0 once past it)."""
+        if self.stage != "cc":
+            return 0.0
+        dc_w = self.rated_w * self.efficiency * (0.92 + 0.08 * self.soc)
+        return max(0.0, self.cv_soc - self.soc) * self.capacity_wh * 3600.0 / dc_w
+
     def ac_power(self) -> float:
         """AC power (W) the charger draws now."""
         stage = self.stage

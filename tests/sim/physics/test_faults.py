@@ -265,3 +265,32 @@ def test_contact_hazard_on_a_finishing_charge_swaps_in_a_fresh_bike() -> None:
     assert port_values(pile, "session_count", 2) == count + 1
     advance(pile, 3 * 3600)
     assert ("connector_overheat", "critical", 2) in events(pile.drain_labels())
+
+
+def test_contact_hazard_near_the_cv_transition_also_swaps_in_a_fresh_bike() -> None:
+    """Still in bulk but minutes from CV: the current would taper away before the contact heats."""
+    pile = quiet_pile(temp_cut_c=0.0)
+    old = plug(pile, 4, "lithium_48", soc=0.5)
+    advance(pile, 60)
+    old.soc = old.cv_soc - 0.02
+    assert old.stage == "cc"
+    assert 0.0 < old.bulk_left_s() < 1800.0
+    pile.inject(Fault(kind="connector_overheat", at=pile.now + 1, port=4))
+    advance(pile, 130)
+    fresh = pile.ports[4].charger
+    assert fresh is not None
+    assert fresh is not old
+    assert fresh.bulk_left_s() >= 3600.0
+    advance(pile, 3 * 3600)
+    assert ("connector_overheat", "critical", 4) in events(pile.drain_labels())
+
+
+def test_contact_hazard_with_a_long_bulk_ahead_keeps_the_bike() -> None:
+    pile = quiet_pile(temp_cut_c=0.0)
+    bike = plug(pile, 5, "lead_acid_48", soc=0.1)
+    advance(pile, 60)
+    assert bike.bulk_left_s() > 3600.0
+    pile.inject(Fault(kind="connector_overheat", at=pile.now + 1, port=5))
+    advance(pile, 10)
+    assert pile.ports[5].charger is bike
+    assert pile.ports[5].charging

@@ -29,6 +29,7 @@ from firmware_sim.physics.charger import draw_charger
 from firmware_sim.physics.thermal import (
     BATTERY_TAU_S,
     CABINET_K_PER_W,
+    CABINET_TAU_S,
     SOCKET_K_PER_W,
     SOCKET_TAU_S,
     relax_factor,
@@ -146,7 +147,8 @@ class Pile(FaultHost):
             self._silent = [f for f in self._silent if f is not fault]
         supply_v = self.supply.step(t, dt)
         air = self.ambient.temp(t)
-        self.cabinet_c = air + CABINET_K_PER_W * self.total_w
+        target = air + CABINET_K_PER_W * self.total_w
+        self.cabinet_c += relax_factor(dt, CABINET_TAU_S) * (target - self.cabinet_c)
         volts_ok = (
             self.profile.limits.get("under_voltage_v", 0.0)
             <= supply_v

@@ -22,8 +22,10 @@ LOAD_HEAT_SHARE: Final = 0.0015
 COUPLING_W_PER_K: Final = 0.03
 BATTERY_TAU_S: Final = 2400.0
 BATTERY_K_PER_W: Final = 0.8
-#: cabinet air warms above outdoor air with the pile's total power
+#: cabinet air warms above outdoor air with the pile's total power, with the cabinet's lag (its
+#: air and metal smooth a one-second current spike away instead of jumping with it)
 CABINET_K_PER_W: Final = 0.0005
+CABINET_TAU_S: Final = 900.0
 #: the physical hazard level of a socket (ground-truth "critical" of connector faults)
 SOCKET_CRITICAL_C: Final = 90.0
 #: lithium self-heating runaway onset (ground-truth "critical" of battery heating faults)

@@ -197,3 +197,18 @@ def test_arrivals_sessions_and_unplugs_happen_by_themselves() -> None:
     chemistries = {p.charger.chemistry for p in pile.ports if p.charger is not None}
     assert chemistries
     assert device_value(pile, "heartbeat") == float((12 * 3600) & 0xFFFF)
+
+
+def test_cabinet_air_follows_the_load_with_a_lag_not_a_jump() -> None:
+    """The pile's ambient sensor sits in the cabinet: a one-second current spike cannot heat it."""
+    pile = quiet_pile()
+    advance(pile, 60)
+    idle = device_value(pile, "ambient_temp")
+    for port in range(8):
+        plug(pile, port, "lithium_48", watts=800.0)
+    advance(pile, 30)
+    soon = device_value(pile, "ambient_temp")
+    advance(pile, 3_600)
+    later = device_value(pile, "ambient_temp")
+    assert soon - idle < 0.5 * (later - idle)
+    assert later - idle > 1.5

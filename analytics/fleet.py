@@ -196,7 +196,9 @@ class Fleet:
         )
         run.meter.evaluate(t, cols, run.physical.spiking, conditions)
         state_col = cols["state"] if "state" in present else None
-        finished += run.sessions.update(t, cols["power"], cols["socket_temp"], state_col, conditions)
+        finished += run.sessions.update(
+            t, cols["power"], cols["socket_temp"], state_col, conditions, spiking=run.physical.spiking
+        )
         if not whole:
             for part in _PARTS:
                 _put(getattr(state, part), getattr(run, part), idx, self.size)

@@ -8,7 +8,8 @@ where ``_fast``/``_slow`` are first-order low-pass filters of the load (half-liv
 ``fast_half_life_s`` and ``slow_half_life_s``): a mix of the two reproduces the socket's own
 thermal lag without knowing its time constant. The residual (measured minus expected rise)
 is what a failing connector or a self-heating battery adds; the score is the squashed robust
-z of its positive part, 0.0 until ``warmup_loaded`` loaded samples have been learnt.
+z of its positive part, 0.0 until ``warmup_loaded`` loaded samples have been learnt. The
+expected rise never goes below the port's no-load level (load never cools a socket).
 
 All state is numpy arrays over the ports of one device, so a telemetry message costs a few
 vectorised operations whatever its port count. Learning is gated: a port whose residual
@@ -59,24 +60,33 @@ class ThermalBank:
         self.cov = np.tile(np.eye(_K) * 100.0, (ports, 1, 1))
         self.dev = np.full(ports, min_dev_c)
         self.loaded = np.zeros(ports, dtype=np.int64)
+        #: the last filter inputs (I²/25, P/kW) per port
+        self.last_in = np.zeros((ports, 2))
 
     @property
     def ports(self) -> int:
         """Number of ports in the bank."""
         return int(self.theta.shape[0])
 
-    def _filtered(self, t: Times, current: FloatArray, power: FloatArray) -> tuple[FloatArray, FloatArray]:
-        dt = np.where(np.isnan(self.last_t), 1e9, t - self.last_t)
-        a_fast = decay_alpha_v(dt, self.fast_half_life_s)
-        a_slow = decay_alpha_v(dt, self.slow_half_life_s)
-        i2 = current * current / 25.0
-        p = power / 1000.0
-        load = self.load.copy()
-        load[:, 0] += a_fast * (i2 - load[:, 0])
-        load[:, 1] += a_slow * (i2 - load[:, 1])
-        load[:, 2] += a_fast * (p - load[:, 2])
-        load[:, 3] += a_slow * (p - load[:, 3])
-        return load, dt
+    def _filtered(
+        self, t: Times, current: FloatArray, power: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The load filters advanced to ``t``, the time step, and the new filter inputs.
+
+        Exact first-order response to an input moving linearly from the last sample to this
+        one, so a gap in the data (a pile that stopped answering for minutes) bridges the
+        load change smoothly instead of jumping the filters to the new load at once.
+        """
+        dt = np.maximum(np.where(np.isnan(self.last_t), 1e9, t - self.last_t), 1e-6)
+        u1 = np.stack([current * current / 25.0, power / 1000.0], axis=1)
+        rate = (u1 - self.last_in) / dt[:, None]
+        load = np.empty_like(self.load)
+        for col, half_life in ((0, self.fast_half_life_s), (1, self.slow_half_life_s)):
+            tau = half_life / math.log(2.0)
+            keep = 1.0 - decay_alpha_v(dt, half_life)
+            drift = rate * tau
+            load[:, col::2] = u1 - drift + (self.load[:, col::2] - self.last_in + drift) * keep[:, None]
+        return load, dt, u1
 
     @staticmethod
     def _regressors(load: FloatArray) -> FloatArray:
@@ -87,9 +97,19 @@ class ThermalBank:
         self, t: Times, temp: FloatArray, ambient: FloatArray, current: FloatArray, power: FloatArray
     ) -> FloatArray:
         """Measured minus expected temperature rise per port (°C); does not learn."""
-        load, _ = self._filtered(t, current, power)
+        load, _, _ = self._filtered(t, current, power)
         x = self._regressors(load)
-        out: FloatArray = (temp - ambient) - np.einsum("pk,pk->p", self.theta, x)
+        return (temp - ambient) - self._expected(x)
+
+    def _expected(self, x: FloatArray) -> FloatArray:
+        """Expected rise per port: the fit, but never below the port's no-load level nor below 0.
+
+        Load never cools a socket below the cabinet air; a fit extrapolated to a load the port
+        has rarely shown (a bigger charger, the first minutes of a session, a port that was
+        loaded almost all the time it learnt, whose no-load level is a guess) can dip below
+        that, which would make any warming look unexplained."""
+        floor = np.maximum(self.theta[:, _K - 1], 0.0)
+        out: FloatArray = np.maximum(np.einsum("pk,pk->p", self.theta, x), floor)
         return out
 
     def scores(self, residual: FloatArray) -> FloatArray:
@@ -112,18 +132,21 @@ class ThermalBank:
 
         Ports whose residual already scores ≥ ``learn_below`` only advance their load filters.
         """
-        load, dt = self._filtered(t, current, power)
+        load, dt, inputs = self._filtered(t, current, power)
         x = self._regressors(load)
-        resid: FloatArray = (temp - ambient) - np.einsum("pk,pk->p", self.theta, x)
+        rise = temp - ambient
+        resid: FloatArray = rise - self._expected(x)
         ok = np.ones(self.ports, dtype=bool) if valid is None else valid.astype(bool)
         ok &= np.isfinite(resid)
         self.load = np.where(ok[:, None], load, self.load)
+        self.last_in = np.where(ok[:, None], inputs, self.last_in)
         self.last_t = np.where(ok, t, self.last_t)
         learn = ok & (self.scores(np.where(ok, resid, 0.0)) < self.learn_below)
         if not learn.any():
             return resid
         idx = np.flatnonzero(learn)
-        xs, e = x[idx], resid[idx]
+        xs = x[idx]
+        e = rise[idx] - np.einsum("pk,pk->p", self.theta[idx], xs)
         lam = np.exp2(-np.minimum(dt[idx], 3_600.0) / self.forget_half_life_s)
         cov = self.cov[idx]
         px = np.einsum("pij,pj->pi", cov, xs)

@@ -9,7 +9,12 @@ Definitions (what ``chargewatch eval`` reports):
 * **Alert** — one alert episode (one alert id) at the time it first *fires* (pending never
   counts). ``port`` None is a device-wide alert.
 * **Match** — an alert matches an episode when it is on the same device, on the same port
-  (or either side is device-wide) and its kind is in :data:`DETECTS` of the fault kind.
+  (or either side is device-wide) and its kind is in :data:`DETECTS` of the fault kind: the
+  alert kinds that fault physically causes. Besides the obvious ones: a battery heating
+  itself towards runaway is a failing battery, whose charge never reaches float or climbs
+  again after it (DOMAIN.md, "What an early warning can see"), so the curve alerts count for
+  it; a short circuit heats the contact it runs through, so overheating alerts count for a
+  short; a blocker whose camera failed detects nothing, so its detection drought counts too.
 * **Detection** — a matching alert firing in the *detection window*: ``onset`` … ``critical +
   GRACE_S`` for hazards that reached critical, otherwise ``onset`` … ``end`` (or the end of
   the run). Recall = detected episodes / episodes; also shown over the episodes that reached
@@ -49,16 +54,16 @@ _CURRENT: Final = frozenset({"overcurrent", "current_spike"})
 #: fault kind → alert kinds that count as detecting it
 DETECTS: Final[dict[str, frozenset[str]]] = {
     "connector_overheat": OVERHEATING,
-    "thermal_runaway_precursor": OVERHEATING | {"smoke", "power_creep"},
+    "thermal_runaway_precursor": OVERHEATING | _CURVE | {"smoke", "power_creep"},
     "overcharge": OVERHEATING | _CURVE,
     "oversized_battery": _CURVE,
     "overcurrent_spike": _CURRENT,
-    "short": _CURRENT,
+    "short": _CURRENT | OVERHEATING,
     "sensor_stuck": frozenset({"sensor_fault"}),
     "sensor_dropout": frozenset({"sensor_fault"}),
     "sensor_garbage": frozenset({"sensor_fault"}),
     "pile_unresponsive": frozenset({"device_offline"}),
-    "blocker_camera_fault": frozenset({"blocker_camera_fault"}),
+    "blocker_camera_fault": frozenset({"blocker_camera_fault", "blocker_no_detections"}),
     "blocker_relay_stuck": frozenset({"blocker_relay_stuck", "blocker_door_held"}),
     "blocker_offline": frozenset({"device_offline"}),
 }

@@ -89,6 +89,9 @@ class PhysicalRules:
         self.last_t = np.full(ports, np.nan)
         self.spiking = np.zeros(ports, dtype=bool)
         self.idle_since = np.full(ports, np.nan)
+        self.load_since = np.full(ports, np.nan)
+        self.seen_t = np.full(ports, np.nan)
+        self.settled_from = np.full(ports, -np.inf)
         self.ref_x = np.full((ports, 2), np.nan)
         self.ref_t = np.full((ports, 2), -np.inf)
 
@@ -102,6 +105,22 @@ class PhysicalRules:
         self.slope = np.where(ok, self.slope + a * (np.nan_to_num(inst) - self.slope), 0.0)
         self.ema_temp = np.where(ok, ema, np.nan)
         self.last_t = np.where(ok, t, np.nan)
+
+    def _settled(self, t: Times, power: FloatArray) -> BoolArray:
+        """Ports whose residual is judged: not in the first ``residual_settle_s`` of a load or
+        after a gap in the data (the fit is loosest in a load's first minutes, and across a
+        gap the load filters only guess what happened in between)."""
+        cfg = self.config
+        loading = power > cfg.loaded_w
+        with np.errstate(invalid="ignore"):
+            gap = t - self.seen_t > cfg.residual_gap_s
+        self.seen_t = per_port(t, power.shape[0])
+        self.settled_from = np.where(gap, t + cfg.residual_settle_s, self.settled_from)
+        self.load_since = np.where(loading, np.fmin(self.load_since, t), np.nan)
+        out: BoolArray = (t >= self.settled_from) & (
+            ~loading | (t - self.load_since >= cfg.residual_settle_s)
+        )
+        return out
 
     def _idle_warming(self, t: Times, gap: FloatArray, power: FloatArray, ok: BoolArray) -> BoolArray:
         """Ports idle for ``idle_after_s`` whose socket−ambient gap keeps rising (two 5-min steps)."""
@@ -169,6 +188,7 @@ class PhysicalRules:
         with np.errstate(invalid="ignore"):
             excess = (
                 ok
+                & self._settled(t, power)
                 & (resid >= cfg.residual_min_c)
                 & (self.thermal.scores(np.nan_to_num(resid)) >= cfg.residual_score)
             )

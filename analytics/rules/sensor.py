@@ -57,9 +57,10 @@ class SensorRules:
 
         Only the columns in ``present`` (those the device model reports) count as missing
         when null; ``socket_temp`` is always required. A reading is stuck when, under load,
-        it has not moved for ``stuck_s`` after what drives it did: the ambient moved by
-        ``stuck_ambient_c`` or the port's power by ``stuck_power_w`` since the reading last
-        changed (a coarse sensor on a steady port legitimately repeats itself for hours). A
+        it has not moved for ``stuck_s`` while what drives it stayed moved: the ambient by
+        ``stuck_ambient_c`` or the port's power by ``stuck_power_w`` from where they were when
+        the reading last changed (a coarse sensor on a steady port legitimately repeats itself
+        for hours, and a one-sample current spike drives nothing). A
         reading pinned at the top of the range is a very hot socket, not a stuck sensor.
         """
         cfg = self.config
@@ -81,7 +82,7 @@ class SensorRules:
             drove = (np.abs(ambient - self.changed_amb) >= cfg.stuck_ambient_c) | (
                 np.abs(pw - self.changed_power) >= cfg.stuck_power_w
             )
-        self.drive_t = np.where(moved, np.nan, np.where(np.isnan(self.drive_t) & drove, t, self.drive_t))
+        self.drive_t = np.where(moved | ~drove, np.nan, np.fmin(self.drive_t, t))
         with np.errstate(invalid="ignore"):
             stuck = loaded & (t - self.drive_t >= cfg.stuck_s) & (temp < hi - 1.0)
         self.last_temp = np.where(missing | out_of_range, self.last_temp, temp)

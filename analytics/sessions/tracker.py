@@ -104,6 +104,7 @@ class SessionTracker:
         self.ref_p = np.zeros((ports, 2))
         self.ref_t = np.zeros((ports, 2))
         self.stall_since = np.full(ports, np.nan)
+        self.last_seen = np.full(ports, -np.inf)
 
     def _end(self, i: int, state: float) -> SessionRecord:
         if i in self.end_reason:
@@ -173,8 +174,14 @@ class SessionTracker:
         temp: FloatArray,
         state: FloatArray | None,
         conditions: list[Condition],
+        *,
+        spiking: BoolArray | None = None,
     ) -> list[SessionRecord]:
-        """Advance every port to ``t``; append curve conditions; return the sessions that ended."""
+        """Advance every port to ``t``; append curve conditions; return the sessions that ended.
+
+        ``spiking`` marks samples the current rules saw as a spike: they count for energy but
+        not for the curve (two spikes a poll apart would pass the median and lift the peak).
+        """
         cfg = self.config
         pw = np.nan_to_num(power)
         if state is None:
@@ -192,7 +199,7 @@ class SessionTracker:
         dt = np.where(on, t - self.last_t, 0.0)
         self.energy += pw * dt / 3.6e6
         self.last_t = np.where(on, t, self.last_t)
-        sm = self._smooth(pw, dt, on)
+        sm = self._smooth(pw if spiking is None else np.where(spiking, self.last_pw[:, 1], pw), dt, on)
         self.peak = np.where(on, np.maximum(self.peak, sm), self.peak)
         self.temp_max = np.where(on, np.fmax(self.temp_max, temp), self.temp_max)
         floor = np.maximum(cfg.float_w, cfg.float_frac_of_peak * self.peak)
@@ -323,8 +330,17 @@ class SessionTracker:
         """Power creep and taper stall over the last one to two ``creep_window_s``.
 
         Creep must rise in both halves of the span with no step in the power for a window (a
-        gradual climb, not one step back up, which is ``power_after_float``)."""
+        gradual climb, not one step back up, which is ``power_after_float``). After a gap in
+        the data (a pile that stopped answering) the trend starts afresh: the power before the
+        gap says nothing about how it moved during it."""
         cfg = self.config
+        gap = on & (t - self.last_seen > cfg.creep_window_s / 4)
+        if gap.any():
+            now = per_port(t, sm.shape[0])
+            self.ref_p[gap] = sm[gap, None]
+            self.ref_t[gap] = now[gap, None]
+            self.step_t[gap] = now[gap]
+        self.last_seen = np.where(on, t, self.last_seen)
         roll = on & (t - self.ref_t[:, 0] >= cfg.creep_window_s / 2)
         self.ref_p[roll, 1] = self.ref_p[roll, 0]
         self.ref_t[roll, 1] = self.ref_t[roll, 0]

@@ -33,3 +33,20 @@ def test_spikes_no_poll_sees_are_caught_by_the_meter() -> None:
 
 def test_a_steady_port_with_a_coarse_meter_is_quiet() -> None:
     assert not any(_run(spike_every_s=None, seconds=7_200))
+
+
+def test_polls_across_a_data_gap_are_not_cross_checked() -> None:
+    """After a pile stopped answering, the energy metered during the gap is not 'unexplained'."""
+    rules = MeterRules(1, RuleConfig())
+    conds: list[Condition] = []
+    for t, power, energy_kwh in [
+        (0.0, 400.0, 1.0),
+        (5.0, 400.0, 1.0006),
+        (905.0, 100.0, 1.1006),
+        (910.0, 100.0, 1.1008),
+    ]:
+        rules.evaluate(
+            t, {"power": np.array([power]), "energy": np.array([energy_kwh])}, np.array([False]), conds
+        )
+    assert not conds
+    assert rules.excess_wh[0] < 1.0

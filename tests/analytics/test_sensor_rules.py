@@ -44,3 +44,12 @@ def test_a_reading_that_ignores_a_new_load_is_stuck() -> None:
 def test_a_reading_pinned_at_the_top_of_the_range_is_a_hot_socket_not_a_stuck_sensor() -> None:
     conds = _run([150.0] * 800, [0.0] * 100 + [400.0] * 700)
     assert not any(conds)
+
+
+def test_a_one_sample_current_spike_does_not_arm_the_stuck_check() -> None:
+    """A coarse sensor on a steady loaded port repeats itself; a spike in between drives nothing."""
+    n = 800
+    powers = [400.0] * n
+    powers[100] = 2_000.0
+    conds = _run([30.0] * n, powers)
+    assert not any(conds)

@@ -177,3 +177,36 @@ def test_a_large_healthy_pack_is_not_oversized() -> None:
     for seed, rated in ((2, 200.0), (3, 800.0)):
         conds = _run5(_cc_curve(rated, 1.9, 2.0, seed=seed))
         assert not any(c.kind == "oversized_battery" for cs in conds for c in cs)
+
+
+def test_spikes_two_polls_apart_do_not_lift_the_peak_when_marked() -> None:
+    """Two spikes in consecutive polls pass a median of three; marked as spikes they do not
+    become the curve's peak, so a flat constant-current charge is not a stalled taper."""
+    curve = [600.0] * 240
+    for k in range(20, 240, 30):
+        curve[k] = curve[k + 1] = 2_000.0
+    spiking = [p > 1_000.0 for p in curve]
+    marked, unmarked = _tracker(), _tracker()
+    flagged_marked, flagged_unmarked = [], []
+    for k, p in enumerate(curve):
+        c1: list[Condition] = []
+        c2: list[Condition] = []
+        t = T0 + k * DT
+        marked.update(t, np.array([p]), np.array([40.0]), None, c1, spiking=np.array([spiking[k]]))
+        unmarked.update(t, np.array([p]), np.array([40.0]), None, c2)
+        flagged_marked += c1
+        flagged_unmarked += c2
+    assert marked.peak[0] == pytest.approx(600.0, rel=0.01)
+    assert unmarked.peak[0] > 650.0, "the case the marking exists for"
+    assert not flagged_marked
+
+
+def test_power_climbing_across_a_data_gap_is_not_creep() -> None:
+    """A pile silent for 15 minutes comes back with its port drawing more: the trend restarts."""
+    tracker = _tracker()
+    flagged: list[Condition] = []
+    times = [T0 + k * DT for k in range(80)] + [T0 + 79 * DT + 900.0 + k * DT for k in range(1, 60)]
+    for k, t in enumerate(times):
+        power = 300.0 if k < 80 else 300.0 + min(k - 79, 10) * 30.0
+        tracker.update(t, np.array([power]), np.array([40.0]), None, flagged)
+    assert not [c for c in flagged if c.kind == "power_creep"]

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from analytics.alerts import Condition
 from analytics.detectors import ThermalBank
@@ -83,3 +84,67 @@ def test_an_idle_socket_warming_against_the_ambient_is_a_residual() -> None:
 def test_an_idle_socket_following_a_warming_morning_or_cooling_down_is_quiet() -> None:
     assert not _idle(lambda t: 2.0, lambda t: 20.0 + 3.0 * t / 3_600.0, 3.0)
     assert not _idle(lambda t: 15.0 * math.exp(-t / 900.0), lambda t: 25.0, 3.0)
+
+
+def test_a_data_gap_bridges_the_load_change_instead_of_jumping() -> None:
+    """A port idle until a 15-minute gap, loaded after it: the load ramped in during the gap
+    (as far as anyone knows), so the filters are partway up, not at the new load at once."""
+    bank = ThermalBank(1)
+    zero, one = np.zeros(1), np.ones(1)
+    for k in range(100):
+        bank.learn(T0 + 10.0 * k, 30.0 * one, 30.0 * one, zero, zero)
+    after = T0 + 990.0 + 900.0
+    bank.learn(after, 30.0 * one, 30.0 * one, 5.0 * one, 1_000.0 * one)
+    fast_i2, slow_i2 = bank.load[0, 0], bank.load[0, 1]
+    tau_fast = bank.fast_half_life_s / math.log(2.0)
+    expected_fast = 1.0 - tau_fast / 900.0 * (1.0 - math.exp(-900.0 / tau_fast))
+    assert fast_i2 == pytest.approx(expected_fast, rel=1e-6)
+    assert 0.0 < slow_i2 < fast_i2 < 1.0
+
+
+def test_load_never_lowers_the_expected_rise_below_the_idle_level() -> None:
+    bank = ThermalBank(1)
+    bank.theta[0] = [-30.0, 0.0, 0.0, 0.0, 2.0]
+    bank.last_t[0] = T0
+    resid = bank.residual(
+        T0 + 600.0, np.array([35.0]), np.array([30.0]), np.array([5.0]), np.array([1_000.0])
+    )
+    assert resid[0] == pytest.approx(3.0)
+
+
+def _residual_times(times: list[float], loaded: Callable[[float], bool]) -> list[float]:
+    """Times a warmed-up port with an expected rise of 0 and a measured one of 10 °C is flagged."""
+    rules = PhysicalRules(1, RuleConfig(residual_warmup=1), 5.5)
+    bank = rules.thermal
+    bank.loaded[:] = 10
+    bank.learn_below = 0.0
+    flagged = []
+    for t in times:
+        on = loaded(t)
+        cols = {
+            "socket_temp": np.array([35.0 if on else 25.0]),
+            "current": np.array([2.0 if on else 0.0]),
+            "power": np.array([440.0 if on else 0.0]),
+        }
+        bank.theta[:] = 0.0
+        conds: list[Condition] = []
+        rules.evaluate(t, cols, 25.0, smoke=False, temp_ok=np.array([True]), conditions=conds)
+        if any(c.kind == "thermal_residual" for c in conds):
+            flagged.append(t)
+    return flagged
+
+
+def test_the_residual_waits_out_a_loads_first_minutes() -> None:
+    settle = RuleConfig().residual_settle_s
+    flagged = _residual_times([5.0 * k for k in range(600)], lambda t: t >= 1_000.0)
+    assert flagged
+    assert 1_000.0 + settle <= flagged[0] <= 1_000.0 + settle + 5.0
+
+
+def test_the_residual_waits_out_a_data_gap() -> None:
+    settle = RuleConfig().residual_settle_s
+    times = [5.0 * k for k in range(300)] + [1_495.0 + 900.0 + 5.0 * k for k in range(300)]
+    flagged = _residual_times(times, lambda t: t >= 100.0)
+    after_gap = [t for t in flagged if t > 1_495.0]
+    assert [t for t in flagged if t <= 1_495.0], "flagged before the gap"
+    assert after_gap[0] >= 1_495.0 + 900.0 + settle

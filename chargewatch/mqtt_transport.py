@@ -1,11 +1,19 @@
 """One MQTT connection: a paho-mqtt 2.x client driven by the asyncio loop, no network thread.
 
+Shared by the edge agent and the gateway.
+
 paho's socket callbacks register the socket with the loop (``add_reader``/``add_writer``), so
 every callback runs in the loop thread and costs what plain paho costs (aiomqtt adds a future
 per message, ≈ 3× the cost). Only the blocking TCP/TLS connect runs in a worker thread, bounded
 by the connect timeout, so a slow broker never stalls the agent's loop (interlocks run there).
-A fresh paho client is made per connection: the durable session state that matters lives in
-the outbox, and a dead client's in-memory queue must not re-send behind our back.
+Each readable event reads on while messages keep arriving (up to ``READ_BURST``), so a busy
+subscriber pays one loop wake-up per burst, not per message; :meth:`Connection.pause_reading`
+stops reading (backpressure: the broker queues instead).
+
+The agent makes a fresh paho client per connection: the durable session state that matters
+lives in the outbox, and a dead client's in-memory queue must not re-send behind our back. The
+gateway passes one client (:func:`make_client`) to each of its connections, so paho re-sends its
+unacknowledged QoS 1 publishes (acks, alerts) after a reconnect, as a persistent session should.
 
 TLS (``mqtts://``) verifies the broker against ``ca_file`` (the system CAs when unset), also for
 its host name or IP, and presents ``cert_file``/``key_file`` when given. A failed handshake is a
@@ -36,6 +44,7 @@ from chargewatch.errors import ChargeWatchError
 log = logging.getLogger(__name__)
 
 MISC_INTERVAL = 1.0
+READ_BURST = 256
 
 
 class LinkError(ChargeWatchError):
@@ -62,6 +71,8 @@ class Endpoint:
     key_file: str | None = None
     max_inflight: int = 20
     will: tuple[str, bytes] | None = None
+    setting_prefix: str = ""
+    """How the caller's config names the TLS settings in hints (the gateway's ``mqtt.``)."""
 
     @property
     def name(self) -> str:
@@ -76,7 +87,12 @@ class Connection:
     """``async with Connection(ep, on_message, on_puback) as c``: connected on entry or LinkError."""
 
     def __init__(
-        self, ep: Endpoint, on_message: MessageHandler, on_puback: PubackHandler | None = None
+        self,
+        ep: Endpoint,
+        on_message: MessageHandler,
+        on_puback: PubackHandler | None = None,
+        *,
+        client: paho.Client | None = None,
     ) -> None:
         self.ep = ep
         self.session_present = False
@@ -90,7 +106,10 @@ class Connection:
         self._sock: Any = None
         self._subacks: dict[int, asyncio.Future[None]] = {}
         self._socket_error = ""
-        self.client = self._make_client()
+        self._received = 0
+        self._paused = False
+        self.client = make_client(ep) if client is None else client
+        self._bind(self.client)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Connection:
@@ -101,9 +120,8 @@ class Connection:
                 reason = await asyncio.shield(self._connack)
         except ssl.SSLError as exc:
             self._teardown()
-            raise LinkError(
-                f"{ep.name}: TLS handshake failed for client {ep.client_id!r}: {_tls_reason(exc)}"
-            ) from exc
+            why = _tls_reason(exc, ep.setting_prefix)
+            raise LinkError(f"{ep.name}: TLS handshake failed for client {ep.client_id!r}: {why}") from exc
         except (OSError, TimeoutError) as exc:
             self._teardown()
             raise LinkError(f"{ep.name}: cannot connect: {exc!r}") from exc
@@ -172,33 +190,8 @@ class Connection:
             self._subacks.pop(mid, None)
 
     # -- paho glue ---------------------------------------------------------------------------
-    def _make_client(self) -> paho.Client:
-        ep = self.ep
-        if ep.mqtt5:
-            c = paho.Client(CallbackAPIVersion.VERSION2, client_id=ep.client_id, protocol=paho.MQTTv5)
-        else:
-            c = paho.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=ep.client_id,
-                protocol=paho.MQTTv311,
-                clean_session=ep.clean_start,
-            )
-        c.connect_timeout = ep.connect_timeout
-        c.max_inflight_messages_set(ep.max_inflight)
-        c.max_queued_messages_set(0)
-        if ep.username is not None:
-            c.username_pw_set(ep.username, ep.password)
-        if ep.tls:
-            try:
-                c.tls_set(ca_certs=ep.ca_file, certfile=ep.cert_file, keyfile=ep.key_file)
-            except (OSError, ValueError) as exc:
-                raise LinkError(
-                    f"{ep.name}: cannot load TLS files ca_file={ep.ca_file} cert_file={ep.cert_file} "
-                    f"key_file={ep.key_file}: {exc}"
-                ) from exc
+    def _bind(self, c: paho.Client) -> None:
         c.on_log = self._cb_log
-        if ep.will is not None:
-            c.will_set(ep.will[0], ep.will[1], qos=1, retain=True)
         c.on_connect = self._cb_connect
         c.on_disconnect = self._cb_disconnect
         c.on_message = self._cb_message
@@ -208,7 +201,6 @@ class Connection:
         c.on_socket_close = self._cb_sock_close
         c.on_socket_register_write = self._cb_reg_write
         c.on_socket_unregister_write = self._cb_unreg_write
-        return c
 
     def _in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         if threading.get_ident() == self._thread:
@@ -230,12 +222,37 @@ class Connection:
     def _cb_unreg_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._loop.remove_writer, sock)
 
-    def _readable(self) -> None:
-        self.client.loop_read()
+    def pause_reading(self) -> None:
+        """Stop reading the socket until :meth:`resume_reading`.
+
+        paho's keepalive goes on without reading the PINGRESP: a pause of about two keepalives
+        ends the connection as if the broker had gone."""
+        self._paused = True
         sock = self.client.socket()
-        while sock is not None and hasattr(sock, "pending") and sock.pending() > 0:
-            self.client.loop_read()
-            sock = self.client.socket()
+        if sock is not None:
+            self._loop.remove_reader(sock)
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`pause_reading`; a no-op when reading."""
+        if not self._paused:
+            return
+        self._paused = False
+        sock = self.client.socket()
+        if sock is not None:
+            self._loop.add_reader(sock, self._readable)
+            if _pending(sock):  # TLS bytes already decrypted: the socket will not wake us
+                self._loop.call_soon(self._readable)
+
+    def _readable(self) -> None:
+        client = self.client
+        for _ in range(READ_BURST):
+            received = self._received
+            client.loop_read()
+            sock = client.socket()
+            if sock is None or self._paused or (self._received == received and not _pending(sock)):
+                return
+        if _pending(client.socket()):  # a long burst: go on after the loop's other callbacks
+            self._loop.call_soon(self._readable)
 
     def _cb_log(self, _c: paho.Client, _u: Any, level: int, buf: str) -> None:
         if level == LogLevel.MQTT_LOG_ERR:
@@ -254,6 +271,7 @@ class Connection:
             self._connack.set_exception(self._closed_early(str(rc)))
 
     def _cb_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        self._received += 1
         self._on_message(msg.topic, bytes(msg.payload))
 
     def _cb_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
@@ -274,7 +292,10 @@ class Connection:
         )
         if ep.tls and ep.cert_file is None:
             # the TLS 1.3 "certificate required" alert is often lost to the connection reset
-            text += "; if the broker requires a client certificate, set cert_file and key_file"
+            text += (
+                f"; if the broker requires a client certificate, set {ep.setting_prefix}cert_file "
+                f"and {ep.setting_prefix}key_file"
+            )
         return LinkError(text)
 
     async def _misc_loop(self) -> None:
@@ -296,11 +317,46 @@ class Connection:
             self._connack.cancel()
 
 
-def _tls_reason(exc: ssl.SSLError) -> str:
+def _pending(sock: Any) -> bool:
+    """TLS bytes decrypted and buffered, which no readable event announces."""
+    return hasattr(sock, "pending") and sock.pending() > 0
+
+
+def _tls_reason(exc: ssl.SSLError, setting_prefix: str) -> str:
     """What went wrong in the handshake, and where to look."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
             f"the broker's certificate is not trusted: {exc.verify_message}. "
-            "Fix: set ca_file to the CA that signed it, and connect by a name or IP it carries"
+            f"Fix: set {setting_prefix}ca_file to the CA that signed it, and connect by a name or IP it "
+            "carries"
         )
     return str(exc.reason or exc)
+
+
+def make_client(ep: Endpoint) -> paho.Client:
+    """A paho client configured for ``ep`` (protocol, session, window, credentials, TLS, will)."""
+    if ep.mqtt5:
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=ep.client_id, protocol=paho.MQTTv5)
+    else:
+        c = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=ep.client_id,
+            protocol=paho.MQTTv311,
+            clean_session=ep.clean_start,
+        )
+    c.connect_timeout = ep.connect_timeout
+    c.max_inflight_messages_set(ep.max_inflight)
+    c.max_queued_messages_set(0)
+    if ep.username is not None:
+        c.username_pw_set(ep.username, ep.password)
+    if ep.tls:
+        try:
+            c.tls_set(ca_certs=ep.ca_file, certfile=ep.cert_file, keyfile=ep.key_file)
+        except (OSError, ValueError) as exc:
+            raise LinkError(
+                f"{ep.name}: cannot load TLS files ca_file={ep.ca_file} cert_file={ep.cert_file} "
+                f"key_file={ep.key_file}: {exc}"
+            ) from exc
+    if ep.will is not None:
+        c.will_set(ep.will[0], ep.will[1], qos=1, retain=True)
+    return c

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 from chargewatch.errors import MessageError
 from chargewatch.logs import kv
 from chargewatch.messages import Ack, AckRange, Event, decode_device_message, encode
+from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
 from chargewatch.topics import ACK, EVENT, TELEMETRY, device_filter, device_topic
-from edge_agent.mqtt._transport import Connection, Endpoint, LinkError
 
 log = logging.getLogger(__name__)
 

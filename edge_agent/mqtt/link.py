@@ -18,7 +18,8 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   never queue behind the whole backlog;
 * publishes again any row not acked within ``resend_timeout`` (at most ``drain_window`` a tick).
 
-Everything runs in the loop thread (see ``_transport``); the outbox is called synchronously.
+Everything runs in the loop thread (see ``chargewatch.mqtt_transport``); the outbox is called
+synchronously.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import MessageError
 from chargewatch.logs import kv
 from chargewatch.messages import Ack, AckRange, Status, decode_message, encode
+from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
 from edge_agent.health import Health
 from edge_agent.mqtt._commands import CommandDesk, CommandHandler
-from edge_agent.mqtt._transport import Connection, Endpoint, LinkError
 from edge_agent.mqtt.settings import MqttSettings
 from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, Row
 

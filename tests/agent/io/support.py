@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chargewatch.messages import Status, decode_message
+from chargewatch.mqtt_transport import Connection, Endpoint
 from chargewatch.topics import agent_status_topic
 from edge_agent.mqtt import MqttSettings
-from edge_agent.mqtt._transport import Connection, Endpoint
 from edge_agent.outbox import Outbox, OutboxSettings, Row
 
 PORTS: dict[str, list[float | None]] = {"voltage": [230.0, 231.0], "current": [1.5, 0.0]}

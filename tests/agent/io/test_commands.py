@@ -9,9 +9,9 @@ import pytest
 
 from chargewatch.errors import ChargeWatchError
 from chargewatch.messages import Command, CommandReply, decode_message, encode
+from chargewatch.mqtt_transport import Connection, Endpoint
 from chargewatch.topics import CMD, CMD_REPLY, device_topic
 from edge_agent.mqtt import MqttLink
-from edge_agent.mqtt._transport import Connection, Endpoint
 from edge_agent.outbox import Outbox
 from tests.agent.io.support import mqtt_for, outbox_for
 from tests.support.servers import Mosquitto

@@ -18,11 +18,11 @@ import pytest
 
 from chargewatch.errors import ConfigError
 from chargewatch.messages import Status, decode_message
+from chargewatch.mqtt_transport import Connection, Endpoint
 from chargewatch.topics import agent_status_topic
 from edge_agent.acker import Acker
 from edge_agent.config import load_config
 from edge_agent.mqtt import LinkError, MqttLink, mqtt_settings
-from edge_agent.mqtt._transport import Connection, Endpoint
 from edge_agent.outbox import Outbox
 from tests.agent.io.support import add_tel, mqtt_for, outbox_for, wait_empty
 from tests.support.servers import MosquittoTls, Pki

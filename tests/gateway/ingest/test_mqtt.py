@@ -1,15 +1,17 @@
-"""The paho session against a real Mosquitto: backpressure and resubscription after a broker restart."""
+"""The in-loop session against a real Mosquitto: backpressure, resubscription after a broker
+restart, and publishes queued while the broker was down sent after the reconnect."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from chargewatch import topics
 from gateway.config import MqttConfig
 from gateway.ingest.mqtt import MqttSession
-from tests.gateway.ingest.support import raw_publish
+from tests.gateway.ingest.support import raw_publish, wait_for
 from tests.support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -31,7 +33,7 @@ async def test_inbox_is_bounded_and_nothing_is_lost(mosquitto: Mosquitto) -> Non
         items = [(topics.device_topic("d", topics.TELEMETRY), str(i).encode(), False) for i in range(300)]
         await asyncio.to_thread(raw_publish, mosquitto.port, items)
         await asyncio.sleep(0.5)
-        assert session.backlog <= 11  # the paho thread waits instead of reading on
+        assert session.backlog <= 11  # the session stops reading the socket
         got = await _drain(session, 300)
     assert sorted(map(int, got)) == list(range(300))
 
@@ -47,3 +49,20 @@ async def test_resubscribes_after_broker_restart(mosquitto: Mosquitto) -> None:
         await asyncio.to_thread(raw_publish, mosquitto.port, [("cw/v1/dev/d/event", b"after", False)])
         assert await _drain(session, 1) == ["after"]
         assert session.connects >= 2
+
+
+async def test_in_loop_and_sends_after_reconnect_what_was_published_offline(mosquitto: Mosquitto) -> None:
+    status = "cw/v1/gateway/gw-offline/status"
+    cfg = MqttConfig(url=mosquitto.url, client_id="gw-offline")
+    async with MqttSession(cfg, [topics.device_filter(topics.EVENT)]) as session:
+        await session.wait_connected(10)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("paho")]
+        mosquitto.kill()
+        await wait_for(lambda: not session.connected, 10, "the session to notice the broker is gone")
+        session.publish(status, b"queued while down", retain=True)
+        mosquitto.start()
+        await session.wait_connected(15)
+        reader_cfg = MqttConfig(url=mosquitto.url, client_id="gw-offline-reader")
+        async with MqttSession(reader_cfg, [status]) as reader:
+            await reader.wait_connected(10)
+            assert await _drain(reader, 1) == ["queued while down"]

@@ -30,7 +30,7 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     residual_gap_s: float = 120.0
     #: energy meter ahead of the sampled power: leaky-sum half-life and alarm level
     meter_half_life_s: float = 300.0
-    meter_excess_wh: float = 2.5
+    meter_excess_wh: float = 1.5
     #: coarsest energy register (Wh per count) the meter check trusts
     meter_max_step_wh: float = 1.0
     #: polls further apart than this (a pile that stopped answering) are not cross-checked

@@ -153,7 +153,7 @@ class MqttLink:
         pop = self._awaiting.pop
         for i in ids:
             pop(i, None)
-        if len(self._awaiting) <= self._ob.drain_window // 2:
+        if len(self._awaiting) <= self._ob.drain_window * 3 // 4:
             self._window_free.set()
 
     # -- supervisor --------------------------------------------------------------------------

@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from paho.mqtt import client as paho
@@ -45,6 +47,45 @@ log = logging.getLogger(__name__)
 
 MISC_INTERVAL = 1.0
 READ_BURST = 256
+
+
+def check_tls_files(
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    *,
+    name: Callable[[str], str],
+    user: str,
+) -> None:
+    """Raise ValueError unless every TLS file given is readable and loads as what it should be.
+
+    ``name`` spells a setting in the caller's config (``mqtt.ca_file``, `` `ca_file` ``);
+    ``user`` is who reads the files (the agent, the gateway). An encrypted key fails here
+    instead of prompting on the terminal."""
+    files = (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file))
+    for key, path in files:
+        if path and not (Path(path).is_file() and os.access(path, os.R_OK)):
+            raise ValueError(
+                f"{name(key)} {path!r} is not a readable file. Fix: correct the path (relative paths "
+                f"start from the {user}'s working directory) or make it readable by the {user} user"
+            )
+    ctx = ssl.create_default_context()
+    if ca_file:
+        try:
+            ctx.load_verify_locations(ca_file)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"{name('ca_file')} {ca_file!r} holds no PEM certificate ({exc}). "
+                "Fix: point it at the CA certificate that signed the broker's certificate"
+            ) from exc
+    if cert_file:
+        try:
+            ctx.load_cert_chain(cert_file, key_file, password="")
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"{name('cert_file')} {cert_file!r} and {name('key_file')} {key_file!r} are not a PEM "
+                f"certificate and its unencrypted private key ({exc}). Fix: give the matching pair"
+            ) from exc
 
 
 class LinkError(ChargeWatchError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ import msgspec
 
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
+from chargewatch.mqtt_transport import check_tls_files
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 _RANDOM_ID = re.compile(r"(random|uuid|auto|\{.*\}|\$)", re.IGNORECASE)
@@ -201,31 +201,10 @@ def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
             f"{where}: mqtt.cert_file and mqtt.key_file go together. Fix: set both (client "
             "certificate and its key) or neither"
         )
-    for key in given:
-        name = files[key]
-        if not (Path(name).is_file() and os.access(name, os.R_OK)):
-            raise ConfigError(
-                f"{where}: mqtt.{key} {name!r} is not a readable file. Fix: correct the path (relative "
-                "paths start from the gateway's working directory) or make it readable by the gateway user"
-            )
-    ctx = ssl.create_default_context()
-    if m.ca_file:
-        try:
-            ctx.load_verify_locations(m.ca_file)
-        except ssl.SSLError as exc:
-            raise ConfigError(
-                f"{where}: mqtt.ca_file {m.ca_file!r} holds no PEM certificate ({exc}). "
-                "Fix: point it at the CA certificate that signed the broker's certificate"
-            ) from exc
-    if m.cert_file:
-        try:
-            # an empty password: an encrypted key fails here instead of prompting on the tty
-            ctx.load_cert_chain(m.cert_file, m.key_file, password="")
-        except ssl.SSLError as exc:
-            raise ConfigError(
-                f"{where}: mqtt.cert_file {m.cert_file!r} and mqtt.key_file {m.key_file!r} are not a "
-                f"PEM certificate and its private key ({exc}). Fix: give the matching pair, key unencrypted"
-            ) from exc
+    try:
+        check_tls_files(m.ca_file, m.cert_file, m.key_file, name=lambda key: f"mqtt.{key}", user="gateway")
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def load_config(path: Path | str) -> GatewayConfig:

@@ -9,7 +9,6 @@ missing, unreadable or mismatched file stops start-up instead of failing every r
 from __future__ import annotations
 
 import os
-import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ import msgspec
 
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
+from chargewatch.mqtt_transport import check_tls_files
 
 ClientId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -78,28 +78,9 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
             self._check_tls_files()
 
     def _check_tls_files(self) -> None:
-        files = (("ca_file", self.ca_file), ("cert_file", self.cert_file), ("key_file", self.key_file))
-        for key, name in files:
-            if name is not None and not (Path(name).is_file() and os.access(name, os.R_OK)):
-                raise ValueError(
-                    f"`{key}` {name!r} is not a readable file. Fix: correct the path (relative paths "
-                    "start from the agent's working directory) or make it readable by the agent user"
-                )
-        ctx = ssl.create_default_context()
-        if self.ca_file is not None:
-            try:
-                ctx.load_verify_locations(self.ca_file)
-            except ssl.SSLError as exc:
-                raise ValueError(f"`ca_file` {self.ca_file!r} holds no PEM certificate: {exc}") from exc
-        if self.cert_file is not None:
-            try:
-                # an empty password: an encrypted key fails here instead of prompting on the tty
-                ctx.load_cert_chain(self.cert_file, self.key_file, password="")
-            except ssl.SSLError as exc:
-                raise ValueError(
-                    f"`cert_file` {self.cert_file!r} and `key_file` {self.key_file!r} are not a PEM "
-                    f"certificate and its unencrypted private key: {exc}"
-                ) from exc
+        check_tls_files(
+            self.ca_file, self.cert_file, self.key_file, name=lambda key: f"`{key}`", user="agent"
+        )
 
     @property
     def host(self) -> str:

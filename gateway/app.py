@@ -24,7 +24,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import PROFILE_DIR, load_profile
 from gateway.api import ApiServer
-from gateway.config import GatewayConfig, StoreConfig, mqtt_password, store_token
+from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -133,7 +133,9 @@ class Gateway:
                 publish=self.mqtt.publish,
             )
             await self.pipeline.replay_alerts()
-            api = await stack.enter_async_context(ApiServer(self, cfg.http.bind, cfg.http.port))
+            api = await stack.enter_async_context(
+                ApiServer(self, cfg.http.bind, cfg.http.port, token=api_token(cfg.http))
+            )
             self.http_port = api.port
         except BaseException:
             await stack.aclose()

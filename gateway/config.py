@@ -81,8 +81,14 @@ class SpoolConfig(_Section):
 
 
 class HttpConfig(_Section):
+    """The HTTP API and dashboard. Reads are open; acknowledging an alert needs the bearer
+    token from ``token_env`` or ``token_file`` when one is configured, and binding beyond
+    loopback is refused without one."""
+
     bind: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    token_env: str = ""
+    token_file: str = ""
 
 
 class LimitsConfig(_Section):
@@ -154,6 +160,14 @@ def store_token(cfg: StoreConfig) -> str:
     return _secret("store", cfg.token_env, "", "token")
 
 
+def api_token(cfg: HttpConfig) -> str:
+    """The API's bearer token from the environment or a file ('' when none is configured)."""
+    return _secret("http", cfg.token_env, cfg.token_file, "token")
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
     """Cross-field checks; ConfigError names ``where`` (the file), the key and the fix."""
     m = cfg.mqtt
@@ -182,6 +196,11 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         raise ConfigError(f"{where}: store.kind influx_v2 needs store.org and store.bucket")
     if cfg.store.kind == "sqlite" and not cfg.store.path:
         raise ConfigError(f"{where}: store.kind sqlite needs store.path (the database file)")
+    if cfg.http.bind not in _LOOPBACK and not (cfg.http.token_env or cfg.http.token_file):
+        raise ConfigError(
+            f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
+            "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
+        )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
     return cfg

@@ -32,8 +32,15 @@ function cell(tr, text, cls){
   tr.appendChild(td); return td}
 function fmt(x){return (x===null||x===undefined)?'–':(typeof x==='number'?x.toFixed(1):String(x))}
 async function ack(id){
-  await fetch('/api/alerts/'+encodeURIComponent(id)+'/ack',
-    {method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({user:'dashboard'})});
+  const post=()=>fetch('/api/alerts/'+encodeURIComponent(id)+'/ack',
+    {method:'POST',headers:{'content-type':'application/json',
+      'authorization':'Bearer '+(sessionStorage.getItem('cw-token')||'')},
+     body:JSON.stringify({user:'dashboard'})});
+  let r=await post();
+  if(r.status===401){
+    sessionStorage.setItem('cw-token', prompt('API token to acknowledge alerts')||'');
+    r=await post();
+  }
   refresh();
 }
 async function refresh(){

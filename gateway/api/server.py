@@ -8,6 +8,7 @@ API never reaches into the ingest internals.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -62,10 +63,11 @@ def _bad(detail: str) -> web.Response:
 class ApiServer:
     """``async with ApiServer(view, host, port) as api:`` — ``api.port`` is the bound port."""
 
-    def __init__(self, view: GatewayView, host: str, port: int) -> None:
+    def __init__(self, view: GatewayView, host: str, port: int, *, token: str = "") -> None:
         self.view = view
         self.host = host
         self.port = port
+        self._token = token
         app = web.Application(client_max_size=64 * 1024)
         app.add_routes(
             [
@@ -118,7 +120,17 @@ class ApiServer:
             return _bad("limit must be an integer")
         return _json(self.view.dead_letters(limit))
 
+    def _authorised(self, r: web.Request) -> bool:
+        """True without a configured token, else when the request carries it as a bearer token."""
+        if not self._token:
+            return True
+        given = r.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), self._token.encode())
+
     async def _ack(self, r: web.Request) -> web.Response:
+        if not self._authorised(r):
+            log.warning(kv("http_unauthorised", path=r.path, remote=r.remote))
+            return _json({"error": "acknowledging needs the API token: Authorization: Bearer <token>"}, 401)
         user = r.query.get("user", "")
         if r.can_read_body:
             try:

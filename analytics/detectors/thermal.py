@@ -99,17 +99,20 @@ class ThermalBank:
         """Measured minus expected temperature rise per port (°C); does not learn."""
         load, _, _ = self._filtered(t, current, power)
         x = self._regressors(load)
-        return (temp - ambient) - self._expected(x)
+        return (temp - ambient) - self._expected(self._fit(x))
 
-    def _expected(self, x: FloatArray) -> FloatArray:
+    def _fit(self, x: FloatArray) -> FloatArray:
+        out: FloatArray = np.einsum("pk,pk->p", self.theta, x)
+        return out
+
+    def _expected(self, fit: FloatArray) -> FloatArray:
         """Expected rise per port: the fit, but never below the port's no-load level nor below 0.
 
         Load never cools a socket below the cabinet air; a fit extrapolated to a load the port
         has rarely shown (a bigger charger, the first minutes of a session, a port that was
         loaded almost all the time it learnt, whose no-load level is a guess) can dip below
         that, which would make any warming look unexplained."""
-        floor = np.maximum(self.theta[:, _K - 1], 0.0)
-        out: FloatArray = np.maximum(np.einsum("pk,pk->p", self.theta, x), floor)
+        out: FloatArray = np.maximum(fit, np.maximum(self.theta[:, _K - 1], 0.0))
         return out
 
     def scores(self, residual: FloatArray) -> FloatArray:
@@ -135,7 +138,8 @@ class ThermalBank:
         load, dt, inputs = self._filtered(t, current, power)
         x = self._regressors(load)
         rise = temp - ambient
-        resid: FloatArray = rise - self._expected(x)
+        fit = self._fit(x)
+        resid: FloatArray = rise - self._expected(fit)
         ok = np.ones(self.ports, dtype=bool) if valid is None else valid.astype(bool)
         ok &= np.isfinite(resid)
         self.load = np.where(ok[:, None], load, self.load)
@@ -145,8 +149,7 @@ class ThermalBank:
         if not learn.any():
             return resid
         idx = np.flatnonzero(learn)
-        xs = x[idx]
-        e = rise[idx] - np.einsum("pk,pk->p", self.theta[idx], xs)
+        xs, e = x[idx], (rise - fit)[idx]
         lam = np.exp2(-np.minimum(dt[idx], 3_600.0) / self.forget_half_life_s)
         cov = self.cov[idx]
         px = np.einsum("pij,pj->pi", cov, xs)

@@ -25,16 +25,16 @@ class RuleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     idle_after_s: float = 1_800.0
     #: loaded samples a port's thermal baseline learns before its residual is judged
     residual_warmup: int = 1_440
+    #: polls further apart than this are a data gap (a pile that stopped answering): the meter
+    #: does not cross-check across it and the thermal residual waits ``residual_settle_s`` after
+    data_gap_s: float = 120.0
     #: the residual is not judged in a load's first seconds, nor that long after a data gap
     residual_settle_s: float = 600.0
-    residual_gap_s: float = 120.0
     #: energy meter ahead of the sampled power: leaky-sum half-life and alarm level
     meter_half_life_s: float = 300.0
     meter_excess_wh: float = 1.5
     #: coarsest energy register (Wh per count) the meter check trusts
     meter_max_step_wh: float = 1.0
-    #: polls further apart than this (a pile that stopped answering) are not cross-checked
-    meter_max_gap_s: float = 120.0
     neighbour_delta_c: float = 20.0
     neighbour_min_ports: int = 3
     temp_range_c: tuple[float, float] = (-40.0, 150.0)

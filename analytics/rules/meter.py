@@ -4,7 +4,7 @@ A poll every few seconds sees a one-second current spike only by luck, but the p
 energy register integrates every second of it. Per port the rule compares the register's
 increase with the energy the sampled power explains (trapezoid between polls) and keeps the
 unexplained excess in a leaky sum (half-life ``meter_half_life_s``). Polls at a session start
-or end, across a register reset, after a gap longer than ``meter_max_gap_s`` (the sampled
+or end, across a register reset, after a gap longer than ``data_gap_s`` (the sampled
 power says nothing about the load in between), or with a sampled spike (already reported)
 are skipped.
 Above ``meter_excess_wh`` the port gets a ``current_spike`` condition.
@@ -50,7 +50,7 @@ class MeterRules:
         metered = (energy - self.last_energy) * _WH_PER_KWH
         loaded = (power > cfg.loaded_w) & (self.last_power > cfg.loaded_w)
         with np.errstate(invalid="ignore"):
-            usable = loaded & ~spiking & (metered >= 0.0) & (dt > 0.0) & (dt <= cfg.meter_max_gap_s)
+            usable = loaded & ~spiking & (metered >= 0.0) & (dt > 0.0) & (dt <= cfg.data_gap_s)
         keep = 1.0 - decay_alpha_v(np.nan_to_num(dt), cfg.meter_half_life_s)
         self.excess_wh = np.where(usable, self.excess_wh * keep + (metered - sampled), self.excess_wh * keep)
         self.excess_wh = np.nan_to_num(self.excess_wh)

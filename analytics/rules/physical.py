@@ -113,7 +113,7 @@ class PhysicalRules:
         cfg = self.config
         loading = power > cfg.loaded_w
         with np.errstate(invalid="ignore"):
-            gap = t - self.seen_t > cfg.residual_gap_s
+            gap = t - self.seen_t > cfg.data_gap_s
         self.seen_t = per_port(t, power.shape[0])
         self.settled_from = np.where(gap, t + cfg.residual_settle_s, self.settled_from)
         self.load_since = np.where(loading, np.fmin(self.load_since, t), np.nan)

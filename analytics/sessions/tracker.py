@@ -104,7 +104,6 @@ class SessionTracker:
         self.ref_p = np.zeros((ports, 2))
         self.ref_t = np.zeros((ports, 2))
         self.stall_since = np.full(ports, np.nan)
-        self.last_seen = np.full(ports, -np.inf)
 
     def _end(self, i: int, state: float) -> SessionRecord:
         if i in self.end_reason:
@@ -233,7 +232,7 @@ class SessionTracker:
         )
         no_float_limit = np.where(known, np.maximum(cfg.no_float_min_s, 2 * typical_d), cfg.no_float_min_s)
         no_float = on & ~self.reached_float & (duration > no_float_limit) & (pw > cfg.float_w)
-        creep, stalled = self._trend(t, sm, on, duration)
+        creep, stalled = self._trend(t, sm, on, duration, dt)
         no_float |= stalled
         restarts = (t - self.starts[:, -1]) <= cfg.restart_window_s
         flagged = np.flatnonzero(oversized | no_float | self.refloat | restarts | creep)
@@ -325,7 +324,7 @@ class SessionTracker:
         return out
 
     def _trend(
-        self, t: Times, sm: FloatArray, on: BoolArray, duration: FloatArray
+        self, t: Times, sm: FloatArray, on: BoolArray, duration: FloatArray, dt: FloatArray
     ) -> tuple[BoolArray, BoolArray]:
         """Power creep and taper stall over the last one to two ``creep_window_s``.
 
@@ -334,13 +333,12 @@ class SessionTracker:
         the data (a pile that stopped answering) the trend starts afresh: the power before the
         gap says nothing about how it moved during it."""
         cfg = self.config
-        gap = on & (t - self.last_seen > cfg.creep_window_s / 4)
+        gap = on & (dt > cfg.creep_window_s / 4)
         if gap.any():
             now = per_port(t, sm.shape[0])
             self.ref_p[gap] = sm[gap, None]
             self.ref_t[gap] = now[gap, None]
             self.step_t[gap] = now[gap]
-        self.last_seen = np.where(on, t, self.last_seen)
         roll = on & (t - self.ref_t[:, 0] >= cfg.creep_window_s / 2)
         self.ref_p[roll, 1] = self.ref_p[roll, 0]
         self.ref_t[roll, 1] = self.ref_t[roll, 0]

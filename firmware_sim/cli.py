@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the site's seed")
     p.add_argument("--scenario", type=Path, default=None, help="fault scenario file (faults by device id)")
     p.add_argument("--labels", type=Path, default=None, help="append ground-truth labels (JSON Lines) here")
+    p.add_argument(
+        "--rtc",
+        choices=["wall", "site"],
+        default="wall",
+        help="device clocks start at the wall-clock time (wall, default) or at the site's start_time "
+        "(site); either way they run at --speed",
+    )
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
     return p
 
@@ -48,7 +55,9 @@ async def serve(site: Site, args: argparse.Namespace, faults: list[tuple[str, Fa
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = SiteRunner(site, speed=args.speed, seed=args.seed, faults=faults, labels=args.labels)
+    runner = SiteRunner(
+        site, speed=args.speed, seed=args.seed, faults=faults, labels=args.labels, rtc=args.rtc
+    )
     try:
         async with runner:
             for ep in runner.endpoints:

@@ -3,6 +3,12 @@
 Simulated time moves in fixed steps (``dt`` = 1 s by default) whatever the speed, so the
 same seed and scenario give the same samples at speed 1, at speed 50, or stepped by hand.
 With ``speed=None`` the clock is paused and tests call :meth:`SiteRunner.advance`.
+
+Device clocks: a profile's ``device_clock`` register (a real pile's RTC) serves simulated time,
+so it runs at ``speed`` × wall time. With ``rtc="wall"`` (the default, and ``chargewatch sim``'s)
+it is set like a real RTC: it reads the wall-clock time when the site starts and then advances
+with simulated time, while the physics keeps the site file's calendar (``start_time``: season,
+time of day, scenario times). ``rtc="site"`` serves the simulated calendar itself.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ConfigError
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 DeviceFactory = Callable[[str, DeviceProfile, Mapping[str, object], int, float], DeviceModel]
 #: called after every step with the simulation time the devices were advanced to
 StepObserver = Callable[[float], None]
+#: what a device's ``device_clock`` register reads at the start: the wall clock or ``start_time``
+Rtc = Literal["wall", "site"]
 
 _MAX_CATCH_UP = 50  # steps run back to back before yielding to the servers
 _LAG_S = 2.0  # wall seconds behind schedule that count as lagging
@@ -116,6 +124,7 @@ class SiteRunner:
         clock: Clock | None = None,
         faults: Sequence[tuple[str, Fault]] = (),
         labels: Path | None = None,
+        rtc: Rtc = "wall",
     ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be > 0 (or None for manual stepping), got {speed}")
@@ -138,6 +147,8 @@ class SiteRunner:
         self._labels_path = labels
         self._label_writer: LabelWriter | None = None
         self._faultable: dict[str, FaultableModel] = {}
+        self.rtc = rtc
+        self.rtc_offset = 0.0
 
     @property
     def time(self) -> float:
@@ -172,6 +183,8 @@ class SiteRunner:
     def _build(self) -> None:
         factory = self._factory or default_factory()
         start = self.site.start_time
+        if self.rtc == "wall":
+            self.rtc_offset = float(round(self._clock.time() - start))
         for bus in self.site.buses:
             units: dict[int, ServedDevice] = {}
             for dev in bus.devices:
@@ -182,7 +195,7 @@ class SiteRunner:
                 model = factory(dev.id, profile, params, device_seed(self.seed, dev.id), start)
                 if isinstance(model, FaultableModel):
                     self._faultable[dev.id] = model
-                served = ServedDevice(model, RegisterImage(dev.id, profile), dev.unit)
+                served = ServedDevice(model, RegisterImage(dev.id, profile), dev.unit, self.rtc_offset)
                 served.refresh()
                 units[dev.unit] = served
                 self.devices[dev.id] = served

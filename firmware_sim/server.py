@@ -65,17 +65,26 @@ class BusSpec:
         return f"{self.transport}:{self.host}:{self.port}"
 
 
+#: the profile point of a device's real-time clock (epoch seconds)
+CLOCK_POINT = "device_clock"
+
+
 class ServedDevice:
     """A device model and its register image, answering Modbus requests for one unit id."""
 
-    def __init__(self, model: DeviceModel, image: RegisterImage, unit: int) -> None:
+    def __init__(self, model: DeviceModel, image: RegisterImage, unit: int, rtc_offset: float = 0.0) -> None:
         self.model = model
         self.image = image
         self.unit = unit
+        #: added to the model's simulated time in its ``device_clock`` register (see SiteRunner)
+        self.rtc_offset = rtc_offset
 
     def refresh(self) -> None:
         """Re-encode the image from the model (after a step or an accepted write)."""
-        self.image.refresh(self.model.read_points(), self.model.raw_overrides())
+        values = self.model.read_points()
+        if self.rtc_offset and isinstance(clock := values.get(CLOCK_POINT), float):
+            values = {**values, CLOCK_POINT: clock + self.rtc_offset}
+        self.image.refresh(values, self.model.raw_overrides())
 
     def read(self, func_code: int, address: int, count: int) -> list[int] | list[bool] | ExcCodes:
         """Answer a read; bit tables as bools."""

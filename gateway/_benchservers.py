@@ -101,6 +101,9 @@ def influxd(tmp: Path) -> Iterator[str]:
     conf.write_text(
         f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n[meta]\n  dir = "{tmp}/meta"\n'
         f'[data]\n  dir = "{tmp}/data"\n  wal-dir = "{tmp}/wal"\n  query-log-enabled = false\n'
+        # write the cache to TSM files and compact them soon after writes stop, so the bench can
+        # measure the bytes a port-sample takes on disk (:func:`settled_bytes`)
+        '  cache-snapshot-write-cold-duration = "1s"\n  compact-full-write-cold-duration = "2s"\n'
         f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
         "[monitor]\n  store-enabled = false\n"
     )
@@ -111,16 +114,43 @@ def influxd(tmp: Path) -> Iterator[str]:
 
 
 @contextmanager
-def victoria(tmp: Path) -> Iterator[str]:
-    """VictoriaMetrics single node (InfluxDB ``/api/v2/write``); yields its base URL."""
+def victoria(tmp: Path, retention: str = "30d") -> Iterator[str]:
+    """VictoriaMetrics single node (InfluxDB ``/api/v2/write``) keeping ``retention`` of data, with
+    the deduplication the gateway needs (README "Stored data"); yields its base URL."""
     port = free_port()
     argv = [
         _binary("victoria-metrics"),
         f"-storageDataPath={tmp}/vmdata",
         f"-httpListenAddr=127.0.0.1:{port}",
+        f"-retentionPeriod={retention}",
+        "-dedup.minScrapeInterval=1ms",
         "-loggerLevel=ERROR",
     ]
     url = f"http://127.0.0.1:{port}"
     with _server(argv, tmp / "victoria.log"):
         wait(lambda: http(f"{url}/health", "GET") == 200, "victoria-metrics", 30)
         yield url
+
+
+def dir_bytes(path: Path) -> int:
+    """Disk space the files under ``path`` use, like ``du`` (0 when it does not exist): allocated
+    blocks, not sizes, since InfluxDB preallocates its series-file segments as sparse files."""
+    return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def settled_bytes(path: Path, within: float, flush: str = "") -> int:
+    """On-disk size of ``path`` once the store has flushed and compacted: ``flush`` (a URL to
+    POST, e.g. VictoriaMetrics' ``/internal/force_flush``) first, then the size must hold still
+    for 3 s in a row (InfluxDB snapshots its cache and compacts its TSM files on its own)."""
+    if flush:
+        http(flush, "GET")
+    deadline = time.monotonic() + within
+    last, still_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = dir_bytes(path)
+        if size != last:
+            last, still_since = size, time.monotonic()
+        elif time.monotonic() - still_since >= 3.0:
+            return size
+        time.sleep(0.25)
+    raise BenchError(f"the store's data in {path} did not settle within {within:.0f} s")

@@ -35,18 +35,20 @@ from gateway.ingest.validate import TimePolicy
 from gateway.liveness import Liveness
 from gateway.metrics import Metrics
 from gateway.spool import Spool
-from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
+from gateway.store import InfluxV1Store, InfluxV2Store, Retention, Row, SQLiteStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
 
 def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
     """The configured store backend (an async context manager)."""
+    r = cfg.retention
+    retention = Retention(r.raw_days, r.downsampled_days, r.downsample_s) if r.manage else None
     if cfg.kind == "influx_v1":
-        return InfluxV1Store(cfg.url, cfg.db)
+        return InfluxV1Store(cfg.url, cfg.db, retention=retention)
     if cfg.kind == "influx_v2":
         return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=store_token(cfg))
-    return SQLiteStore(cfg.path)
+    return SQLiteStore(cfg.path, retention=retention)
 
 
 class Gateway:
@@ -120,7 +122,7 @@ class Gateway:
                     clock=self.clock,
                 )
             )
-            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
+            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.max_age_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
                 spool=self.spool,

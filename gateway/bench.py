@@ -18,6 +18,11 @@ loopback ports with temp dirs, and stops them by PID. Then:
    half the measured rate (latency below saturation: mostly the spool's 1 s flush interval);
    ``saturated_p*_ms`` are from the flat-out run (queueing in the spool and broker dominates).
 
+``bytes_per_port_sample`` = growth of the store's on-disk data over the flat-out gateway run,
+once the store has flushed and compacted it (InfluxDB: the database's TSM files and WAL;
+VictoriaMetrics: its data dir after ``/internal/force_flush``), ÷ the port samples written
+(each ``pile`` point is counted in, as the cost that comes with its ports).
+
 ``ratio_to_lower_ceiling`` = gateway msgs/s ÷ min(subscriber msgs/s, store points/s ÷ 11), each
 message being 11 points (10 ``port`` + 1 ``pile``); ``ratio_basis`` in the JSON says so.
 
@@ -48,9 +53,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError
 from chargewatch.messages import Telemetry, encode
-from gateway._benchservers import BenchError, http, influxd, mosquitto, victoria
+from gateway._benchservers import BenchError, dir_bytes, http, influxd, mosquitto, settled_bytes, victoria
 from gateway.app import Gateway, make_store
-from gateway.config import GatewayConfig, HttpConfig, LimitsConfig, MqttConfig, SpoolConfig, StoreConfig
+from gateway.config import (
+    GatewayConfig,
+    HttpConfig,
+    LimitsConfig,
+    MqttConfig,
+    RetentionConfig,
+    SpoolConfig,
+    StoreConfig,
+)
 from gateway.store import Row, TimeSeriesStore, store_ceiling
 
 PORTS = 10
@@ -71,11 +84,12 @@ def _messages(devices: int, count: int, boot: int) -> list[tuple[str, bytes]]:
             seq=i // devices,
             ts=0.0,
             model="cw-pile-10",
+            # register value × scale, as the agent decodes them (so with binary float noise)
             ports={
-                "voltage": [230.0] * PORTS,
-                "current": [1.5] * PORTS,
-                "power": [345.0] * PORTS,
-                "socket_temp": [31.5] * PORTS,
+                "voltage": [(2290 + (i + p) % 21) * 0.1 for p in range(PORTS)],
+                "current": [(1400 + (i * 7 + p) % 211) * 0.001 for p in range(PORTS)],
+                "power": [(3400 + (i * 3 + p) % 101) * 0.1 for p in range(PORTS)],
+                "socket_temp": [(300 + (i // 10 + p) % 31) * 0.1 for p in range(PORTS)],
                 "state": [1.0] * PORTS,
             },
             values={"ambient_temp": 25.0, "total_power": 3450.0},
@@ -188,7 +202,9 @@ def _pct(values: list[float], q: float) -> float:
 def _store_config(kind: StoreKind, url: str) -> StoreConfig:
     if kind == "victoria":
         return StoreConfig(kind="influx_v2", url=url, org="bench", bucket="chargewatch")
-    return StoreConfig(kind="influx_v1", url=url, db="chargewatch")
+    # the raw policy only: the bytes figure is the raw points' (aggregates cost per bucket)
+    retention = RetentionConfig(downsampled_days=0)
+    return StoreConfig(kind="influx_v1", url=url, db="chargewatch", retention=retention)
 
 
 async def gateway_run(
@@ -216,7 +232,7 @@ async def gateway_run(
             analytics_path=str(tmp / "analytics.ckpt"),
         ),
         http=HttpConfig(port=0),
-        limits=LimitsConfig(retention_s=86400.0),
+        limits=LimitsConfig(max_age_s=86400.0),
     )
     async with make_store(cfg.store) as inner:
         store = _TimedStore(inner)
@@ -262,6 +278,16 @@ def _store_server(kind: StoreKind, tmp: Path) -> Iterator[tuple[str, str]]:
         yield url, f"{url}/write?db=ceiling&precision=ms"
 
 
+def _store_bytes(kind: StoreKind, tmp: Path, url: str, within: float) -> int:
+    """On-disk bytes of the gateway's data once flushed and compacted: InfluxDB's ``chargewatch``
+    database (TSM files plus what is left of its WAL), or the whole VictoriaMetrics data dir
+    (also holding the ceiling's data, so the figure is the growth over the gateway run)."""
+    if kind == "victoria":
+        return settled_bytes(tmp / "vmdata", min(within, 60.0), flush=f"{url}/internal/force_flush")
+    db = "chargewatch"
+    return settled_bytes(tmp / "data" / db, min(within, 60.0)) + dir_bytes(tmp / "wal" / db)
+
+
 async def _bench(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     deadline = time.monotonic() + float(args.timeout)
 
@@ -276,8 +302,11 @@ async def _bench(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         sub = await asyncio.to_thread(subscriber_ceiling, port, args.devices, args.messages, left())
         async with asyncio.timeout(left()):
             store = await store_ceiling(ceiling_url, args.messages * POINTS_PER_MSG)
+        before = await asyncio.to_thread(_store_bytes, args.store, tmp / "store", url, left())
         run = {"devices": args.devices, "analytics": args.analytics, "store_kind": args.store}
         result = await gateway_run(tmp / "gw", port, url, count=args.messages, within=left(), **run)
+        after = await asyncio.to_thread(_store_bytes, args.store, tmp / "store", url, left())
+        result["bytes_per_port_sample"] = (after - before) / (args.messages * PORTS)
         # latency below saturation: half the measured rate, about 5 s of traffic
         rate = result["gateway_msgs_per_s"] / 2
         paced_count = max(100, min(args.messages, int(rate * 5)))

@@ -59,6 +59,20 @@ class MqttConfig(_Section):
         return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
+class RetentionConfig(_Section):
+    """How long the store keeps data (README "Stored data").
+
+    Raw points are kept ``raw_days``; per-``downsample_s`` aggregates (mean and max of every
+    numeric field of ``port``, ``pile`` and ``blocker``) are kept ``downsampled_days`` (0: none).
+    ``manage: false`` leaves retention to the server's own setup (e.g. InfluxDB 2.x/3.x buckets,
+    whose v1-compatibility API has no retention policies)."""
+
+    raw_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 90
+    downsampled_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 730
+    downsample_s: Annotated[int, msgspec.Meta(ge=60, le=86400)] = 300
+    manage: bool = True
+
+
 class StoreConfig(_Section):
     """Time-series store; the token comes from ``token_env``."""
 
@@ -69,6 +83,7 @@ class StoreConfig(_Section):
     bucket: str = ""
     token_env: str = ""
     path: str = ""
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
 
 
 class SpoolConfig(_Section):
@@ -95,7 +110,11 @@ class LimitsConfig(_Section):
     """Validation and flow limits."""
 
     max_future_skew_s: Positive = 300.0
-    retention_s: Positive = 400 * 86400.0
+    #: a message whose source ts is older than this is dead-lettered ``too_old``; unset: the
+    #: store's raw retention (``store.retention.raw_days``), beyond which it could not be kept
+    max_age_s: Positive | None = None
+    #: the former name of ``max_age_s``; refused with a message saying so (see validate_config)
+    retention_s: Positive | None = None
     gap_timeout_s: Positive = 30.0
     ack_interval_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.15
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
@@ -132,6 +151,11 @@ class GatewayConfig(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
+
+    @property
+    def max_age_s(self) -> float:
+        """Oldest source timestamp accepted, in seconds before now (``limits.max_age_s``)."""
+        return self.limits.max_age_s or self.store.retention.raw_days * 86400.0
 
 
 def _secret(where: str, env: str, file: str, key: str) -> str:
@@ -201,9 +225,40 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
         )
+    _check_retention(cfg, where)
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
     return cfg
+
+
+def _check_retention(cfg: GatewayConfig, where: str) -> None:
+    """The renamed ``limits.retention_s``, and ages and periods that fit together."""
+    if cfg.limits.retention_s is not None:
+        raise ConfigError(
+            f"{where}: limits.retention_s was renamed limits.max_age_s: it never limited how long "
+            "data is kept, only dead-letters messages older than it (too_old). Fix: rename the key "
+            "to limits.max_age_s (or drop it: it defaults to store.retention.raw_days), and set how "
+            "long data is kept with store.retention.raw_days / downsampled_days"
+        )
+    r = cfg.store.retention
+    raw_s = r.raw_days * 86400.0
+    if cfg.limits.max_age_s is not None and cfg.limits.max_age_s > raw_s:
+        raise ConfigError(
+            f"{where}: limits.max_age_s {cfg.limits.max_age_s:g} s accepts messages older than "
+            f"store.retention.raw_days ({r.raw_days} d), which the store would refuse to keep. "
+            "Fix: lower limits.max_age_s or raise store.retention.raw_days"
+        )
+    if r.downsampled_days and r.downsampled_days <= r.raw_days:
+        raise ConfigError(
+            f"{where}: store.retention.downsampled_days ({r.downsampled_days}) must exceed raw_days "
+            f"({r.raw_days}): the aggregates are what outlives the raw points. Fix: raise it, or 0 "
+            "for no aggregates"
+        )
+    if 86400 % r.downsample_s:
+        raise ConfigError(
+            f"{where}: store.retention.downsample_s {r.downsample_s} does not divide a day into "
+            "whole buckets. Fix: use e.g. 60, 300, 600, 900 or 3600"
+        )
 
 
 def _check_mqtt_tls(m: MqttConfig, where: str) -> None:

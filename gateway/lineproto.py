@@ -1,10 +1,18 @@
 """InfluxDB line protocol, built with plain string operations (the gateway's hot path).
 
-Layout (see DESIGN.md "Time-series layout"): one measurement per kind — ``port``, ``pile``,
-``blocker``, ``event``, ``alert``, ``session``, ``gateway``; tags only for bounded identity
-(``device``, ``model``, ``port``, ``site``, and ``kind`` on events), sorted by key; ``boot``,
-``seq`` and every value as fields. Numeric fields are always written as floats (``3.0``, never
-``3i``), so a series never meets a field-type conflict.
+Layout (see DESIGN.md "Time-series layout" and README "Stored data"): one measurement per kind —
+``port``, ``pile``, ``blocker``, ``event``, ``alert``, ``session``, ``gateway``; tags only for
+bounded identity (``device``, ``model``, ``port``, ``site``, and ``kind`` on events), sorted by
+key. ``boot`` and ``seq`` are fields of the device-level point (``pile``/``blocker``) and of
+events only: a message's ``port`` points share its timestamp and device, so the device point
+already traces them, and repeating the two on every port point cost 31 % of the stored bytes
+per port-sample (README "Stored data"). Numeric fields are floats, except ``state`` (the
+canonical port state code), written as an integer (``1i``).
+
+Values are rounded to the resolution of the device profile's register (:func:`resolution`):
+a point with ``scale: 0.1`` is written with at most one decimal (``38.4``, not the decoded
+``38.400000000000006``), an integer register without decimals, a float32 register with its 7
+significant digits. A model without a profile is written as received.
 
 Timestamps are **milliseconds** since the epoch (write with ``precision=ms``), taken from the
 message's source ``ts`` by ``round(ts * 1000)``: the same message always maps to the same
@@ -32,25 +40,33 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import msgspec
 
 from chargewatch.errors import ChargeWatchError
 from chargewatch.messages import Event, Telemetry
+from chargewatch.profiles import DeviceProfile, Point
 
 FieldValue = float | int | str | bool | None
 DeviceKind = Literal["pile", "blocker"]
+#: decimals per point name; :data:`F32` for a float32 register (7 significant digits)
+Resolution = Mapping[str, int]
+F32 = -1
+#: port points written as integers (``i`` suffix): the canonical port state code
+INTEGER_POINTS = frozenset({"state"})
 
 __all__ = [
     "DeviceKind",
     "FieldValue",
     "LineProtocolError",
+    "Resolution",
     "escape_key",
     "escape_measurement",
     "event_lines",
     "line",
+    "resolution",
     "telemetry_lines",
     "ts_ms",
 ]
@@ -118,6 +134,36 @@ def ts_ms(ts: float) -> int:
     return round(ts * 1000)
 
 
+def _decimals(point: Point) -> int:
+    if point.type == "f32":
+        return F32
+    if point.type == "bool":
+        return 0
+    for places in range(10):
+        step = 10.0**places
+        if all(abs(x * step - round(x * step)) < 1e-6 for x in (point.scale, point.offset)):
+            return places
+    return F32
+
+
+def resolution(profile: DeviceProfile) -> dict[str, int]:
+    """Decimals each point of ``profile`` is written with (its register's resolution)."""
+    return {p.name: _decimals(p) for p in profile.points}
+
+
+def _sig7(value: float) -> float:
+    return float(f"{value:.7g}")
+
+
+def _rounded(column: Sequence[float | None], places: int) -> list[float | int | None]:
+    """``column`` at ``places`` decimals (ints for 0, 7 significant digits for :data:`F32`)."""
+    if places == F32:
+        return [None if v is None else _sig7(v) for v in column]
+    if places == 0:
+        return [None if v is None else round(v) for v in column]
+    return [None if v is None else round(v, places) for v in column]
+
+
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts: int) -> str:
     """One point: tags sorted by key, ``None`` fields omitted, numbers as floats, ``ts`` in ms."""
     head = escape_measurement(measurement)
@@ -147,11 +193,21 @@ def _template(names: tuple[str, ...]) -> str:
     if text is None:
         if len(_TEMPLATES) >= 1024:
             _TEMPLATES.clear()
-        text = _TEMPLATES[names] = "".join(["," + name + "=%s" for name in names])
+        text = "".join(["," + n + ("=%si" if n in INTEGER_POINTS else "=%s") for n in names])
+        _TEMPLATES[names] = text
     return text
 
 
-def _port_bodies(msg: Telemetry, width: int) -> list[str]:
+def _columns(msg: Telemetry, res: Resolution | None) -> list[tuple[str, list[float | int | None]]]:
+    """The port columns, rounded to ``res`` (state always to an integer)."""
+    out: list[tuple[str, list[float | int | None]]] = []
+    for name, col in msg.ports.items():
+        places = 0 if name in INTEGER_POINTS else (res.get(name) if res is not None else None)
+        out.append((name, list(col) if places is None else _rounded(col, places)))
+    return out
+
+
+def _port_bodies(columns: list[tuple[str, list[float | int | None]]], width: int) -> list[str]:
     """``,name=value`` text of every port, every number formatted in one msgspec pass.
 
     msgspec writes the shortest round-trip form like ``repr`` (``1e16`` for ``1e+16``, which
@@ -159,63 +215,78 @@ def _port_bodies(msg: Telemetry, width: int) -> list[str]:
     ``null`` (``None``, and msgspec's form of NaN/Inf) or a column shorter than ``width`` takes
     the per-value path, which omits ``None`` and keeps NaN visible to the store.
     """
-    cols = list(msg.ports.values())
+    cols = [col for _, col in columns]
     if any(len(col) != width for col in cols):
-        columns = list(msg.ports.items())
         return [_slow_port(columns, port) for port in range(width)]
-    template = _template(tuple(msg.ports))
+    template = _template(tuple(name for name, _ in columns))
     rows = _format(list(zip(*cols, strict=True))).decode()[2:-2].split("],[")
     bodies = [template % tuple(row.split(",")) for row in rows]
     for port, row in enumerate(rows):
         if "null" in row:
-            bodies[port] = _slow_port(list(msg.ports.items()), port)
+            bodies[port] = _slow_port(columns, port)
     return bodies
 
 
-def _values_text(values: Mapping[str, float | None]) -> str:
-    """``,name=value`` text of the device values, ``None`` values omitted."""
+def _number(value: float | int) -> str:
+    return str(value) if type(value) is int else repr(float(value))
+
+
+def _values_text(values: Mapping[str, float | None], res: Resolution | None) -> str:
+    """``,name=value`` text of the device values (rounded to ``res``), ``None`` values omitted."""
     if not values:
         return ""
+    if res is not None:
+        names = list(values)
+        places = [res.get(name) for name in names]
+        rounded = [
+            v if p is None else _rounded([v], p)[0] for v, p in zip(values.values(), places, strict=True)
+        ]
+        values = dict(zip(names, rounded, strict=True))
     text = _format(values).decode()
     if "null" not in text:
         return "," + text[2:-1].replace('":', "=").replace(',"', ",")
-    return "".join(["," + name + "=" + repr(float(v)) for name, v in values.items() if v is not None])
+    return "".join(["," + name + "=" + _number(v) for name, v in values.items() if v is not None])
 
 
-def _slow_port(names_cols: list[tuple[str, list[float | None]]], port: int) -> str:
+def _slow_port(columns: list[tuple[str, list[float | int | None]]], port: int) -> str:
     body = ""
-    for name, col in names_cols:
+    for name, col in columns:
         if port < len(col):
             value = col[port]
             if value is not None:
-                body += "," + name + "=" + repr(float(value))
+                text = _number(value)
+                body += "," + name + "=" + (str(round(value)) + "i" if name in INTEGER_POINTS else text)
     return body
 
 
-def telemetry_lines(msg: Telemetry, site: str, kind: DeviceKind = "pile") -> list[str]:
+def telemetry_lines(
+    msg: Telemetry, site: str, kind: DeviceKind = "pile", res: Resolution | None = None
+) -> list[str]:
     """Points of one telemetry message: one ``port`` point per port, one ``pile``/``blocker`` point.
 
-    ``device``, ``model`` and the value names are validated ids (``[A-Za-z0-9_-]``, ``[a-z0-9_]``)
-    so they need no escaping; only ``site`` is escaped. Numbers are formatted by msgspec in
-    one pass per message and fitted into a cached per-layout template (``_port_bodies``).
+    ``res`` (:func:`resolution` of the message's profile) rounds every value to its register's
+    resolution. ``device``, ``model`` and the value names are validated ids (``[A-Za-z0-9_-]``,
+    ``[a-z0-9_]``) so they need no escaping; only ``site`` is escaped. Numbers are formatted by
+    msgspec in one pass per message and fitted into a cached per-layout template.
     """
     site_tag = escape_key(site, "site")
     ident = ",device=" + msg.device + ",model=" + msg.model
     tail = " " + str(round(msg.ts * 1000))
-    meta = " boot=" + repr(float(msg.boot)) + ",seq=" + repr(float(msg.seq))
     port_flags, device_flags = _flag_groups(msg.flags) if msg.flags else ({}, "")
     width = max(map(len, msg.ports.values()), default=0)
-    bodies = _port_bodies(msg, width) if width else []
+    bodies = _port_bodies(_columns(msg, res), width) if width else []
     head = "port" + ident + ",port="
-    mid = ",site=" + site_tag + meta
+    mid = ",site=" + site_tag + " "
     if port_flags:
         for port, flag in port_flags.items():
             if port < width:
                 bodies[port] += "," + _field("flags", flag)
-    out = [head + str(port) + mid + body + tail for port, body in enumerate(bodies)]
-    values = _values_text(msg.values)
+    # a port body starts with "," (or is empty when every value of the port is null)
+    out = [head + str(port) + mid + body[1:] + tail for port, body in enumerate(bodies) if body]
+    values = _values_text(msg.values, res)
     if device_flags:
         values += "," + _field("flags", device_flags)
+    meta = " boot=" + str(msg.boot) + ",seq=" + str(msg.seq)
     out.append(kind + ident + ",site=" + site_tag + meta + values + tail)
     return out
 

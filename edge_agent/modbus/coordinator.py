@@ -23,7 +23,8 @@ from chargewatch.retry import Backoff
 from edge_agent.config import BusConfig, DeviceConfig
 from edge_agent.health import Health
 from edge_agent.modbus.bus import BusClient
-from edge_agent.modbus.decode import Decoded, DeviceDecoder
+from edge_agent.modbus.decode import CLOCK_POINT, Decoded, DeviceDecoder
+from edge_agent.modbus.devclock import DeviceClock
 from edge_agent.modbus.errors import (
     BusUnavailableError,
     DeviceRefusedError,
@@ -50,6 +51,10 @@ class PolledDevice:
     next_due: float = 0.0
     last_ts: float = 0.0
     polls: int = field(default=0)
+    clock: DeviceClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = DeviceClock(self.cfg.id, CLOCK_POINT in self.profile.by_name)
 
 
 OnPoll = Callable[[PolledDevice, float, Decoded], Awaitable[None]]
@@ -145,8 +150,8 @@ class BusCoordinator:
         raise AssertionError("unreachable: the loop returns or raises")
 
     async def _poll(self, dev: PolledDevice) -> None:
-        ts = max(self._clock.time(), dev.last_ts)
         started = self._clock.monotonic()
+        ts = dev.clock.estimate(max(self._clock.time(), dev.last_ts), started)
         data: list[list[int] | None] = []
         answered = False
         error: ModbusError | None = None
@@ -171,13 +176,17 @@ class BusCoordinator:
             return
         dev.failures = 0
         dev.probes = 0
+        decoded = dev.decoder.decode(data)
+        ts, doubt = dev.clock.stamp(max(ts, dev.last_ts), decoded.device_clock, started)
+        if doubt is not None:
+            decoded.flags[CLOCK_POINT] = doubt
         if not dev.available:
             dev.available = True
             log.info(kv("device_up", bus=self.cfg.name, device=dev.cfg.id, unit=dev.cfg.unit))
             await self._on_status(dev, ts, True, "answering again")
         dev.last_ts = ts
         dev.polls += 1
-        await self._on_poll(dev, ts, dev.decoder.decode(data))
+        await self._on_poll(dev, ts, decoded)
 
     async def _failed(self, dev: PolledDevice, ts: float, error: ModbusError | None) -> None:
         dev.failures += 1

@@ -5,6 +5,10 @@ states are mapped to the canonical codes of :data:`chargewatch.messages.PORT_STA
 the profile's ``values`` labels. Anything that is not a plausible reading — a failed read,
 NaN/Inf, a value outside the point's range, a code the profile does not define — becomes
 ``None`` with a reason in ``flags`` under ``name`` or ``name[port]``; never a guessed value.
+
+A profile's ``device_clock`` point (the device's real-time clock, epoch seconds) is not a
+reading: it goes to :attr:`Decoded.device_clock` (``None`` when unreadable) and the agent
+stamps the poll with it (:mod:`edge_agent.modbus.devclock`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from chargewatch.profiles import DeviceProfile
 from edge_agent.modbus.planner import Block
 
 STATE_POINT = "state"
+CLOCK_POINT = "device_clock"
 
 
 @dataclass(slots=True)
@@ -27,6 +32,8 @@ class Decoded:
     ports: dict[str, list[float | None]] = field(default_factory=dict)
     values: dict[str, float | None] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+    #: the device's real-time clock (epoch s) when its profile has one and it read plausibly
+    device_clock: float | None = None
 
     def port_value(self, name: str, port: int) -> float | None:
         """Value of per-port point ``name`` at ``port``, None when missing or flagged."""
@@ -117,4 +124,6 @@ class DeviceDecoder:
                 values[s.name] = value
             else:
                 ports[s.name][s.port] = value
-        return Decoded(ports, values, flags)
+        clock = values.pop(CLOCK_POINT, None)
+        flags.pop(CLOCK_POINT, None)
+        return Decoded(ports, values, flags, clock)

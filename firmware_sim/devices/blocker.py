@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 BLOCKER_POINTS = frozenset(
     {
-        "detections", "hold_s", "camera_fault_code", "heartbeat", "firmware_version", "serial_number",
-        "releases", "ebike_present", "door_hold", "voice_alarm", "camera_online", "relay_closed",
-        "remote_release", "alarm_reset",
+        "detections", "hold_s", "camera_fault_code", "heartbeat", "device_clock", "firmware_version",
+        "serial_number", "releases", "ebike_present", "door_hold", "voice_alarm", "camera_online",
+        "relay_closed", "remote_release", "alarm_reset",
     }
 )  # fmt: skip
 
@@ -158,6 +158,7 @@ class Blocker(FaultHost):
             "hold_s": float(int(hold)),
             "camera_fault_code": self._camera_codes[self.camera_code],
             "heartbeat": float(int(self._elapsed) & 0xFFFF),
+            "device_clock": float(int(self._t)),
             "firmware_version": self.params.firmware_version,
             "serial_number": float(self.serial_number),
             "releases": float(self.releases & 0xFFFF),

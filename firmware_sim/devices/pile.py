@@ -53,8 +53,8 @@ PILE_POINTS = frozenset(
     {
         "relay_on", "state", "voltage", "current", "power", "energy", "socket_temp", "fault_code",
         "session_count", "session_s", "meter", "ambient_temp", "total_power", "supply_voltage",
-        "firmware_version", "serial_number", "heartbeat", "smoke_alarm", "fuse_fault", "relay_fault",
-        "alarm_reset", "temp_cut_c", "max_session_s",
+        "firmware_version", "serial_number", "heartbeat", "device_clock", "smoke_alarm", "fuse_fault",
+        "relay_fault", "alarm_reset", "temp_cut_c", "max_session_s",
     }
 )  # fmt: skip
 _LIMITS = ("port_max_current_a", "pile_max_power_w", "pile_new_session_max_w", "max_session_s")
@@ -315,6 +315,7 @@ class Pile(FaultHost):
             firmware_version=self.params.firmware_version,
             serial_number=float(self.serial_number),
             heartbeat=float(int(self._elapsed) & 0xFFFF),
+            device_clock=float(int(self._t)),
             smoke_alarm=1.0 if self.smoke else 0.0,
             fuse_fault=0.0,
             relay_fault=0.0,

@@ -36,7 +36,7 @@ from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, Severity
 from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, check
-from gateway.lineproto import DeviceKind, event_lines, line, telemetry_lines, ts_ms
+from gateway.lineproto import DeviceKind, Resolution, event_lines, line, resolution, telemetry_lines, ts_ms
 from gateway.liveness import Liveness, Transition
 from gateway.metrics import Metrics
 
@@ -94,13 +94,15 @@ class IngestPipeline:
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
         self._kinds: dict[str, DeviceKind] = {}
+        self._res: dict[str, Resolution | None] = {}
         self._lock = asyncio.Lock()
 
     def _kind(self, model: str) -> DeviceKind:
         kind = self._kinds.get(model)
         if kind is None:
             try:
-                kind = find_profile(model).kind
+                profile = find_profile(model)
+                kind, self._res[model] = profile.kind, resolution(profile)
             except ConfigError:
                 log.warning(kv("unknown_model", model=model, stored_as="pile"))
                 kind = "pile"
@@ -130,7 +132,8 @@ class IngestPipeline:
             if verdict is Verdict.LATE:
                 metrics.inc("cw_ingest_late_total")
             if isinstance(msg, Telemetry):
-                b.lines += telemetry_lines(msg, self.site, self._kind(msg.model))
+                kind = self._kind(msg.model)
+                b.lines += telemetry_lines(msg, self.site, kind, self._res.get(msg.model))
             else:
                 b.lines += event_lines(msg, self.site)
             b.accepted.append(msg)

@@ -14,15 +14,18 @@ from gateway.store.errors import (
     StoreError,
     StoreQueryError,
     StoreUnavailableError,
+    UnknownSeriesError,
 )
 from gateway.store.influx_v1 import InfluxV1Store
 from gateway.store.influx_v2 import InfluxV2Store
+from gateway.store.retention import Retention
 from gateway.store.sqlite import SQLiteStore
 
 __all__ = [
     "InfluxV1Store",
     "InfluxV2Store",
     "PartialWriteError",
+    "Retention",
     "Row",
     "SQLiteStore",
     "StoreConfigError",
@@ -30,5 +33,6 @@ __all__ = [
     "StoreQueryError",
     "StoreUnavailableError",
     "TimeSeriesStore",
+    "UnknownSeriesError",
     "store_ceiling",
 ]

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chargewatch.logs import kv
-from gateway.store.errors import PartialWriteError
+from gateway.store.errors import PartialWriteError, UnknownSeriesError
 
 log = logging.getLogger(__name__)
 
 Field = float | str | bool
+#: every measurement the gateway writes (gateway.lineproto and the ingest pipeline)
+MEASUREMENTS = frozenset({"port", "pile", "blocker", "event", "alert", "session", "gateway"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +105,16 @@ def influxql_ident(name: str) -> str:
 def influxql_string(value: str) -> str:
     """A single-quoted InfluxQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def check_known(store: str, measurement: str, fields: Sequence[str], known: set[str]) -> None:
+    """Raise UnknownSeriesError for a measurement outside the layout that holds no data, or a
+    field the measurement does not hold; a measurement with no data yet has no known fields
+    and passes (its query is simply empty)."""
+    if not known:
+        if measurement not in MEASUREMENTS:
+            raise UnknownSeriesError(store, measurement, "", sorted(MEASUREMENTS))
+        return
+    for field in fields:
+        if field not in known:
+            raise UnknownSeriesError(store, measurement, field, sorted(known))

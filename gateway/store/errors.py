@@ -30,6 +30,18 @@ class StoreQueryError(StoreError):
     """The store rejected a query (bad InfluxQL, unknown field)."""
 
 
+class UnknownSeriesError(StoreQueryError):
+    """A query named a measurement or a field the store does not hold; ``field`` is '' when the
+    measurement itself is unknown. The API answers 400 with the message."""
+
+    def __init__(self, store: str, measurement: str, field: str, known: list[str]) -> None:
+        what = f"measurement {measurement!r}" if not field else f"field {field!r} of {measurement!r}"
+        super().__init__(store, f"unknown {what}; known: {', '.join(known) or 'none yet'}")
+        self.measurement = measurement
+        self.field = field
+        self.known = known
+
+
 class PartialWriteError(StoreError):
     """Some lines of a batch were rejected (400); every other line is stored.
 

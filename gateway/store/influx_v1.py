@@ -4,6 +4,11 @@ Also fits InfluxDB 2.x/3.x through their v1-compatibility endpoints. The databas
 on the first 404 "database not found". 429, 5xx, timeouts and refused connections are retried
 with :class:`chargewatch.retry.Backoff`; InfluxDB 1.x answers 400 "partial write" *after*
 storing the good lines, so a 400 is bisected to name the bad lines.
+
+With a :class:`~gateway.store.retention.Retention`, entering the store applies it (retention
+policies and the downsampling continuous query, idempotently). :meth:`InfluxV1Store.series`
+raises :class:`~gateway.store.errors.UnknownSeriesError` for a measurement or field the
+database does not hold (a measurement of the gateway's layout with no data yet is just empty).
 """
 
 from __future__ import annotations
@@ -20,11 +25,19 @@ import msgspec
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff, retry_async
 from gateway.store._http import HttpPool, Response
-from gateway.store.base import Row, influxql_ident, influxql_string, write_or_bisect
+from gateway.store.base import Row, check_known, influxql_ident, influxql_string, write_or_bisect
 from gateway.store.errors import (
     StoreConfigError,
     StoreQueryError,
     StoreUnavailableError,
+)
+from gateway.store.retention import (
+    CQ_PREFIX,
+    LONG_RP,
+    RAW_RP,
+    Retention,
+    downsample_query,
+    policy_statement,
 )
 
 log = logging.getLogger(__name__)
@@ -81,8 +94,10 @@ class InfluxV1Store:
         timeout: float = 10.0,
         connections: int = 2,
         retry: Backoff = DEFAULT_RETRY,
+        retention: Retention | None = None,
     ) -> None:
         self._http = HttpPool(url, connections=connections, timeout=timeout)
+        self.retention = retention
         self.name = f"influxdb-v1 {self._http.origin} db={database}"
         self.database = database
         self._retry = retry
@@ -93,6 +108,12 @@ class InfluxV1Store:
         self._write_target = "/write?" + urlencode({"db": database, "precision": "ms"})
 
     async def __aenter__(self) -> InfluxV1Store:
+        if self.retention is not None:
+            try:
+                await self.apply_retention(self.retention)
+            except BaseException:
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(
@@ -139,6 +160,57 @@ class InfluxV1Store:
             raise self._status_error(resp, "create database")
         log.info(kv("store_database_created", store=self.name))
 
+    async def execute(self, statement: str) -> None:
+        """Run one InfluxQL statement that changes the database (POST); raise on its error."""
+        resp = await self._http.request(
+            "POST", "/query?" + urlencode({"db": self.database, "q": statement}), b"", self._headers
+        )
+        if resp.status == 429 or resp.status >= 500:
+            raise self._status_error(resp, "query")
+        result = msgspec.json.decode(resp.body, type=_QueryResult) if resp.body else _QueryResult()
+        first = result.results[0] if result.results else {}
+        error = result.error or first.get("error", "")
+        if resp.status != 200 or error:
+            raise StoreConfigError(
+                self.name,
+                f"{error or resp.status} in {statement[:200]!r}. Fix: grant the gateway's user admin "
+                "rights on the database, or set store.retention.manage: false and set retention up "
+                "on the server",
+                resp.status,
+            )
+
+    async def apply_retention(self, r: Retention) -> None:
+        """Create or update the ``raw`` (default) and ``long`` policies and the downsampling
+        continuous query; drop a downsampling query of another bucket size. Idempotent."""
+        await self.create_database()
+        db = self.database
+        policies = {
+            row[0]: row
+            for item in await self.query(f"SHOW RETENTION POLICIES ON {influxql_ident(db)}")
+            for row in item.get("values") or []
+        }
+        await self.execute(policy_statement(db, RAW_RP, r.raw_days, RAW_RP in policies, default=True))
+        if r.downsampled_days:
+            exists = LONG_RP in policies
+            await self.execute(policy_statement(db, LONG_RP, r.downsampled_days, exists, default=False))
+        ours: set[str] = set()
+        for item in await self.query("SHOW CONTINUOUS QUERIES"):
+            if item.get("name") == db:
+                ours |= {row[0] for row in item.get("values") or [] if row[0].startswith(CQ_PREFIX)}
+        for name in sorted(ours - ({r.cq_name} if r.downsampled_days else set())):
+            await self.execute(f"DROP CONTINUOUS QUERY {influxql_ident(name)} ON {influxql_ident(db)}")
+        if r.downsampled_days and r.cq_name not in ours:
+            await self.execute(downsample_query(db, r))
+        log.info(
+            kv(
+                "store_retention_applied",
+                store=self.name,
+                raw_days=r.raw_days,
+                downsampled_days=r.downsampled_days,
+                downsample_s=r.downsample_s,
+            )
+        )
+
     async def query(self, influxql: str) -> list[dict[str, Any]]:
         """Run one InfluxQL statement; its ``series`` list (times in ms)."""
         target = "/query?" + urlencode({"db": self.database, "epoch": "ms", "q": influxql})
@@ -174,12 +246,19 @@ class InfluxV1Store:
         start_ms: int,
         end_ms: int,
     ) -> list[Row]:
+        await self._check_fields(measurement, fields)
         cols = ",".join(influxql_ident(f) for f in fields)
         q = f"SELECT {cols} FROM {influxql_ident(measurement)}{where_clause(where, start_ms, end_ms)}"
         q += " GROUP BY *"
         rows = rows_of(await self.query(q))
         rows.sort(key=lambda r: r.ts)
         return rows
+
+    async def _check_fields(self, measurement: str, fields: Sequence[str]) -> None:
+        """UnknownSeriesError unless ``measurement`` and ``fields`` exist (or may, not having data yet)."""
+        keys = await self.query(f"SHOW FIELD KEYS FROM {influxql_ident(measurement)}")
+        known = {row[0] for item in keys for row in item.get("values") or []}
+        check_known(self.name, measurement, fields, known)
 
     async def count(
         self, measurement: str, field: str, where: Mapping[str, str] | None, start_ms: int, end_ms: int

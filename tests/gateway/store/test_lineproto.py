@@ -9,7 +9,8 @@ from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
 from chargewatch.messages import Event, Telemetry
-from gateway.lineproto import LineProtocolError, event_lines, line, telemetry_lines, ts_ms
+from chargewatch.profiles import PROFILE_DIR, load_profile
+from gateway.lineproto import LineProtocolError, event_lines, line, resolution, telemetry_lines, ts_ms
 from gateway.store._lineparse import parse_line
 
 
@@ -69,7 +70,7 @@ def test_telemetry_layout_ports_and_device_point() -> None:
     assert port1.tags == {"device": "pile-1", "model": "cw-pile-10", "port": "1", "site": "north yard"}
     assert "current" not in port1.fields
     assert port1.fields["flags"] == "current:out_of_range"
-    assert port1.fields["seq"] == 42.0
+    assert "seq" not in port1.fields, "boot/seq ride on the device point only"
     assert port1.ts == 1_750_000_000_123
     device = parse_line(lines[-1])
     assert device.measurement == "pile"
@@ -83,13 +84,15 @@ def test_telemetry_layout_ports_and_device_point() -> None:
     for text in lines:
         for key, value in parse_line(text).fields.items():
             assert isinstance(value, float) or key == "flags"
+        assert "i," not in text, "no integer fields without a state column"
+        assert "i " not in text
         assert " " + str(ts_ms(1_750_000_000.123)) in text
 
 
 def test_blocker_kind_and_event_lines() -> None:
     msg = Telemetry(device="lift-1", boot=1, seq=1, ts=2.0, model="cw-blocker", values={"hold_s": 3.0})
     assert telemetry_lines(msg, "s", kind="blocker") == [
-        "blocker,device=lift-1,model=cw-blocker,site=s boot=1.0,seq=1.0,hold_s=3.0 2000"
+        "blocker,device=lift-1,model=cw-blocker,site=s boot=1,seq=1,hold_s=3.0 2000"
     ]
     ev = Event(
         device="pile-1", boot=2, seq=9, ts=3.5, kind="interlock", port=4, data={"temp": 81.0, "why": "a\nb"}
@@ -175,6 +178,40 @@ def test_nulls_short_columns_and_nan_take_the_per_value_path() -> None:
     assert [parse_line(text).fields.get("a") for text in lines[:2]] == [1.0, None]
     assert [parse_line(text).fields.get("b") for text in lines[:2]] == [4.0, 5.0]
     assert lines[2].endswith(
-        " boot=1.0,seq=7.0,a=nan 2000"
+        " a=nan 2000"
     )  # kept visible: the store rejects it and the spool dead-letters it
     assert parse_line(lines[-1]).fields == {"boot": 1.0, "seq": 7.0, "y": 3.0}
+
+
+def test_values_are_rounded_to_the_register_resolution_and_state_is_an_integer() -> None:
+    profiles = {m: load_profile(PROFILE_DIR / f"{m}.yaml") for m in ("cw-pile-10", "vx-pile-12")}
+    res = resolution(profiles["cw-pile-10"])
+    assert (res["voltage"], res["current"], res["meter"], res["session_s"]) == (1, 3, 2, 0)
+    vx = resolution(profiles["vx-pile-12"])
+    assert (vx["socket_temp"], vx["voltage"]) == (1, -1)  # scale 0.5 offset -40; float32
+    msg = Telemetry(
+        device="pile-1",
+        boot=1,
+        seq=7,
+        ts=2.0,
+        model="cw-pile-10",
+        ports={
+            "voltage": [384 * 0.1, None],
+            "current": [1234 * 0.001, 0.1 + 0.2],
+            "state": [1.0, 3.0],
+            "session_s": [17.0, 18.0],
+        },
+        values={"ambient_temp": 253 * 0.1, "total_power": 3450.0},
+    )
+    assert 384 * 0.1 == 38.400000000000006  # what the decoder hands over
+    lines = telemetry_lines(msg, "s", res=res)
+    assert lines[0] == (
+        "port,device=pile-1,model=cw-pile-10,port=0,site=s "
+        "voltage=38.4,current=1.234,state=1i,session_s=17 2000"
+    )
+    assert lines[1].endswith(" current=0.3,state=3i,session_s=18 2000")  # the per-value path
+    assert lines[2].endswith(" boot=1,seq=7,ambient_temp=25.3,total_power=3450 2000")
+    f32 = Telemetry(
+        device="v", boot=1, seq=1, ts=2.0, model="vx-pile-12", ports={"voltage": [230.10000610351562]}
+    )
+    assert " voltage=230.1 " in telemetry_lines(f32, "s", res=vx)[0]

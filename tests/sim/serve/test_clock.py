@@ -44,7 +44,7 @@ async def _samples(site: Site, speed: float | None) -> list[Sample]:
         if len(samples) >= STEPS:
             enough.set()
 
-    runner = SiteRunner(site, speed=speed, on_step=record, faults=_faults(site))
+    runner = SiteRunner(site, speed=speed, on_step=record, faults=_faults(site), rtc="site")
     async with runner:
         if speed is None:
             runner.advance(STEPS)
@@ -103,3 +103,21 @@ async def test_a_failing_clock_ends_the_wait_with_its_error(tmp_path: Path) -> N
     with pytest.raises(ZeroDivisionError, match="blew up"):
         await serve_until_stopped()
     assert runner.steps == 2
+
+
+@pytest.mark.parametrize(("rtc", "base"), [("wall", "wall"), ("site", "site")])
+async def test_device_clock_register_runs_with_simulated_time(tmp_path: Path, rtc: str, base: str) -> None:
+    """Each device's ``device_clock`` register (its RTC) advances one simulated second per
+    step; it starts at the wall-clock time (``rtc="wall"``) or at the site's start_time."""
+    site = _site(tmp_path, seed=3)
+    wall = ManualClock(start=1_790_000_000.4)
+    runner = SiteRunner(site, speed=None, clock=wall, rtc="wall" if rtc == "wall" else "site")
+    start = round(wall.time()) if base == "wall" else site.start_time
+    async with runner:
+        runner.advance(30)
+        wall.advance(1.0)  # the wall clock barely moved: the RTC follows simulated time only
+        runner.advance(7)
+        for device, served in runner.devices.items():
+            point = served.image.profile.point("device_clock")
+            words = served.image.read(point.table, point.address, point.width)
+            assert point.decode(words) == start + 37, device

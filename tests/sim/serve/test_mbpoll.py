@@ -90,13 +90,13 @@ async def _check_reads(runner: SiteRunner, serial: Path | None) -> None:
 
 
 async def test_mbpoll_over_tcp(tmp_path: Path) -> None:
-    async with SiteRunner(load_site(_site(tmp_path, None)), speed=None) as runner:
+    async with SiteRunner(load_site(_site(tmp_path, None)), speed=None, rtc="site") as runner:
         runner.advance(900)
         await _check_reads(runner, None)
 
 
 async def test_mbpoll_over_rtu_serial(tmp_path: Path, pty_pair: PtyPair) -> None:
     site = load_site(_site(tmp_path, pty_pair.a))
-    async with SiteRunner(site, speed=None) as runner:
+    async with SiteRunner(site, speed=None, rtc="site") as runner:
         runner.advance(900)
         await _check_reads(runner, pty_pair.b)

@@ -66,7 +66,7 @@ async def _check_all_tables(runner: SiteRunner) -> int:
 @pytest.mark.parametrize("transport", ["tcp", "rtu_over_tcp"])
 async def test_every_point_over_tcp_transports(tmp_path: Path, transport: str) -> None:
     site = load_site(_tcp_site(tmp_path, transport))
-    async with SiteRunner(site, speed=None) as runner:  # the real physics
+    async with SiteRunner(site, speed=None, rtc="site") as runner:  # the real physics
         assert {ep.transport for ep in runner.endpoints} == {transport}
         assert all(ep.port > 0 for ep in runner.endpoints)
         assert len({ep.port for ep in runner.endpoints}) == len(MODELS)  # one server instance each
@@ -80,7 +80,7 @@ async def test_every_point_over_tcp_transports(tmp_path: Path, transport: str) -
 @pytest.mark.integration
 async def test_every_point_over_rtu_serial_bus(tmp_path: Path, pty_pair: PtyPair) -> None:
     site = load_site(_rtu_site(tmp_path, pty_pair.a))
-    async with SiteRunner(site, speed=None) as runner:
+    async with SiteRunner(site, speed=None, rtc="site") as runner:
         assert len(site.buses) == 1  # three unit ids on one line
         runner.advance(300)
         eps = [Endpoint(**{**ep.to_json(), "serial": str(pty_pair.b)}) for ep in runner.endpoints]
@@ -103,7 +103,7 @@ async def test_every_point_over_rtu_serial_bus(tmp_path: Path, pty_pair: PtyPair
 
 async def test_writes_route_to_model_and_bad_requests_get_exceptions(tmp_path: Path) -> None:
     site = load_site(_tcp_site(tmp_path, "tcp"))
-    async with SiteRunner(site, speed=None, factory=fake_factory) as runner:
+    async with SiteRunner(site, speed=None, factory=fake_factory, rtc="site") as runner:
         cw, vx = runner.endpoints[0], runner.endpoints[1]
         cw_model = cast(FakeModel, runner.devices[cw.device].model)
         vx_model = cast(FakeModel, runner.devices[vx.device].model)
@@ -143,7 +143,7 @@ async def test_writes_route_to_model_and_bad_requests_get_exceptions(tmp_path: P
 
 async def test_relay_write_switches_a_charging_port_off_in_the_physics(tmp_path: Path) -> None:
     site = load_site(_tcp_site(tmp_path, "tcp"))
-    async with SiteRunner(site, speed=None) as runner:
+    async with SiteRunner(site, speed=None, rtc="site") as runner:
         runner.advance(60)
         cw, vx = runner.endpoints[0], runner.endpoints[1]
         c1, c2 = client_for(cw), client_for(vx)
@@ -179,7 +179,7 @@ async def test_unresponsive_fault_silences_the_pile_and_labels_it(tmp_path: Path
     site = load_site(_tcp_site(tmp_path, "tcp"))
     fault = Fault(kind="pile_unresponsive", at=site.start_time + 5, params={"duration_s": 10.0})
     labels = tmp_path / "labels.jsonl"
-    async with SiteRunner(site, speed=None, faults=[("d0", fault)], labels=labels) as runner:
+    async with SiteRunner(site, speed=None, faults=[("d0", fault)], labels=labels, rtc="site") as runner:
         ep = runner.endpoints[0]
         client = client_for(ep, timeout=0.3)
         await client.connect()
@@ -205,7 +205,7 @@ async def test_two_units_behind_one_rtu_over_tcp_gateway(tmp_path: Path) -> None
         f"  - {{id: g2, model: vx-pile-12, transport: rtu_over_tcp, port: {port}, unit: 2}}\n"
     )
     site = load_site(write_site(tmp_path / "site.yaml", devices))
-    async with SiteRunner(site, speed=None) as runner:
+    async with SiteRunner(site, speed=None, rtc="site") as runner:
         runner.advance(30)
         assert [(ep.port, ep.unit) for ep in runner.endpoints] == [(port, 1), (port, 2)]
         assert await _check_all_tables(runner) > 0

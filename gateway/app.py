@@ -47,7 +47,8 @@ def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
     if cfg.kind == "influx_v1":
         return InfluxV1Store(cfg.url, cfg.db, retention=retention)
     if cfg.kind == "influx_v2":
-        return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=store_token(cfg))
+        token = store_token(cfg)
+        return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=token, retention=retention)
     return SQLiteStore(cfg.path, retention=retention)
 
 

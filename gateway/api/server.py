@@ -23,7 +23,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
 from gateway.api._dashboard import DASHBOARD_HTML
 from gateway.store.base import Row
-from gateway.store.errors import StoreError
+from gateway.store.errors import StoreError, UnknownSeriesError
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,8 @@ class ApiServer:
             rows = await self.view.series(
                 measurement, [field], where, int((end - since) * 1000), int(end * 1000) + 1
             )
+        except UnknownSeriesError as exc:
+            return _bad(str(exc))
         except StoreError as exc:
             return _json({"error": str(exc)}, 502)
         points = [[row.ts, row.fields.get(field)] for row in rows]

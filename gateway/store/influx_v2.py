@@ -8,8 +8,12 @@ own request timeout plus ``asyncio.timeout``. 429/5xx/timeouts are retried with
 Queries: VictoriaMetrics stores ``measurement,tags field=v`` as the metric
 ``measurement_field`` with the tags as labels (numbers only; string fields are dropped), and
 :meth:`InfluxV2Store.last`/``series``/``count`` read them back through its
-``/api/v1/export`` API. For InfluxDB 2.x/3.x queries, use :class:`InfluxV1Store` on the
-server's v1-compatible ``/query`` endpoint.
+``/api/v1/export`` API; ``series`` raises :class:`~gateway.store.errors.UnknownSeriesError`
+for a field VictoriaMetrics holds no metric of. For InfluxDB 2.x/3.x queries, use
+:class:`InfluxV1Store` on the server's v1-compatible ``/query`` endpoint.
+
+Retention is the server's: VictoriaMetrics keeps ``-retentionPeriod`` of data;
+:meth:`InfluxV2Store.retention_period` reads it back (``/flags``) for the gateway's log.
 """
 
 from __future__ import annotations
@@ -29,15 +33,17 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
+from chargewatch.logs import kv
 from chargewatch.retry import Backoff, retry_async
 from gateway.store._http import HttpPool
-from gateway.store.base import Row, write_or_bisect
+from gateway.store.base import Row, check_known, write_or_bisect
 from gateway.store.errors import (
     StoreConfigError,
     StoreQueryError,
     StoreUnavailableError,
 )
 from gateway.store.influx_v1 import DEFAULT_RETRY
+from gateway.store.retention import Retention
 
 log = logging.getLogger(__name__)
 _MS = cast(WritePrecision, WritePrecision.MS)  # the stubs type the constant as str
@@ -47,6 +53,20 @@ class _Export(msgspec.Struct):
     metric: dict[str, str]
     values: list[float]
     timestamps: list[int]
+
+
+_UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "y": 365.0}
+
+
+def period_days(period: str) -> float:
+    """Days of a VictoriaMetrics ``-retentionPeriod`` (``45d``, ``2w``, ``1y``, ``12h``; a bare
+    number counts months; '' is the default, one month)."""
+    text = period.strip() or "1"
+    unit = _UNIT_DAYS.get(text[-1])
+    try:
+        return float(text[:-1]) * unit if unit is not None else float(text) * 31
+    except ValueError as exc:
+        raise ValueError(f"retention period {period!r} is not a number with h/d/w/y") from exc
 
 
 def _label_re(value: str) -> str:
@@ -65,8 +85,10 @@ class InfluxV2Store:
         token: str = "",
         timeout: float = 10.0,
         retry: Backoff = DEFAULT_RETRY,
+        retention: Retention | None = None,
     ) -> None:
         self.name = f"influxdb-v2 {url} bucket={bucket}"
+        self.retention = retention
         self.org = org
         self.bucket = bucket
         self._timeout = timeout
@@ -78,7 +100,30 @@ class InfluxV2Store:
         self._http = HttpPool(url, connections=1, timeout=timeout)
 
     async def __aenter__(self) -> InfluxV2Store:
+        if self.retention is not None:
+            await self._log_retention(self.retention)
         return self
+
+    async def _log_retention(self, r: Retention) -> None:
+        """Say how long the server keeps data; warn when it is shorter than ``raw_days``."""
+        try:
+            period = await self.retention_period()
+        except (StoreQueryError, StoreUnavailableError) as exc:
+            log.warning(kv("store_retention_unknown", store=self.name, error=exc))
+            return
+        days = period_days(period)
+        if days < r.raw_days:
+            log.warning(
+                kv(
+                    "store_retention_short",
+                    store=self.name,
+                    server_retention=period or "1 (month, the default)",
+                    raw_days=r.raw_days,
+                    fix=f"start VictoriaMetrics with -retentionPeriod={r.raw_days}d",
+                )
+            )
+        else:
+            log.info(kv("store_retention", store=self.name, server_retention=period, raw_days=r.raw_days))
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
@@ -171,10 +216,35 @@ class InfluxV2Store:
         start_ms: int,
         end_ms: int,
     ) -> list[Row]:
+        await self._check_fields(measurement, fields)
         data = await self._rows(measurement, fields, where, start_ms, end_ms)
         rows = [Row(ts, dict(key), dict(f)) for key, pts in data.items() for ts, f in pts.items()]
         rows.sort(key=lambda r: (r.ts, sorted(r.tags.items())))
         return rows
+
+    async def _get(self, target: str) -> bytes:
+        resp = await self._http.request("GET", target)
+        if resp.status != 200:
+            raise StoreQueryError(self.name, f"GET {target[:120]}: HTTP {resp.status} {resp.body[:200]!r}")
+        return resp.body
+
+    async def _check_fields(self, measurement: str, fields: Sequence[str]) -> None:
+        """UnknownSeriesError unless every ``measurement_field`` metric exists (or none of the
+        measurement does yet)."""
+        match = "{" + f"__name__=~{_label_re(re.escape(measurement) + '_.+')}" + "}"
+        body = await self._get("/api/v1/label/__name__/values?" + urlencode({"match[]": match}))
+        names = msgspec.json.decode(body, type=dict[str, Any]).get("data") or []
+        prefix = measurement + "_"
+        check_known(self.name, measurement, fields, {n.removeprefix(prefix) for n in names})
+
+    async def retention_period(self) -> str:
+        """The server's ``-retentionPeriod`` (VictoriaMetrics ``/flags``; '' when not listed,
+        i.e. its default of one month)."""
+        for text in (await self._get("/flags")).decode(errors="replace").splitlines():
+            name, _, value = text.strip().partition("=")
+            if name == "-retentionPeriod":
+                return value.strip('"')
+        return ""
 
     async def count(
         self, measurement: str, field: str, where: Mapping[str, str] | None, start_ms: int, end_ms: int

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import msgspec
@@ -37,6 +40,15 @@ SIM_SECONDS = 360.0
 DEVICES = [("p1", "cw-pile-10"), ("p2", "vx-pile-12")]
 PARAMS = {d: {"initial_occupancy": 1.0} for d, _ in DEVICES}
 FALSE_ALERTS = {"current_spike", "overcurrent"}
+
+
+def _status(port: int, path: str) -> tuple[int, str]:
+    """HTTP status and the first word of the error (or of the body) of a GET to the API."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, resp.read().decode()[:40]
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())["error"].split()[0]
 
 
 def _energy_vs_power(rows: list[Row]) -> tuple[float, float]:
@@ -85,7 +97,11 @@ async def test_agent_stamps_with_the_device_clock_at_speed_and_no_false_alerts(
         piles = await gw.store.series("pile", ["total_power"], {"device": "p1"}, start_ms, end_ms)
         ports = await gw.store.series("port", ["meter", "power"], {"device": "p2"}, start_ms, end_ms)
         alerts = gw.alerts(False)
+        unknown = await asyncio.to_thread(_status, gw.http_port, "/api/series?device=p2&port=0&field=volts")
+        known = await asyncio.to_thread(_status, gw.http_port, "/api/series?device=p2&port=0&field=meter")
 
+    assert unknown == (400, "sqlite"), "an unknown field is a client error naming the store"
+    assert known[0] == 200
     stamps = [r.ts / 1000 for r in piles]
     assert len(stamps) > 50, "the agent kept polling"
     gaps = sorted(b - a for a, b in itertools.pairwise(stamps))

@@ -287,7 +287,10 @@ class InfluxDB1(Server):
 
 
 class VictoriaMetrics(Server):
-    """VictoriaMetrics single node (Debian ``victoria-metrics``): serves InfluxDB ``/api/v2/write``."""
+    """VictoriaMetrics single node (Debian ``victoria-metrics``): serves InfluxDB ``/api/v2/write``,
+    keeps ``RETENTION_DAYS`` of data (README "Stored data")."""
+
+    RETENTION_DAYS = 30
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
@@ -298,6 +301,7 @@ class VictoriaMetrics(Server):
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 "-search.latencyOffset=0s",
                 "-dedup.minScrapeInterval=1ms",
+                f"-retentionPeriod={self.RETENTION_DAYS}d",
                 "-loggerLevel=ERROR",
             ],
             workdir,

@@ -6,9 +6,11 @@ with :class:`chargewatch.retry.Backoff`; InfluxDB 1.x answers 400 "partial write
 storing the good lines, so a 400 is bisected to name the bad lines.
 
 With a :class:`~gateway.store.retention.Retention`, entering the store applies it (retention
-policies and the downsampling continuous query, idempotently). :meth:`InfluxV1Store.series`
-raises :class:`~gateway.store.errors.UnknownSeriesError` for a measurement or field the
-database does not hold (a measurement of the gateway's layout with no data yet is just empty).
+policies and the downsampling continuous query, idempotently); if the server refuses or is
+down, the first write applies it before writing, raising the same errors a write would.
+:meth:`InfluxV1Store.series` raises :class:`~gateway.store.errors.UnknownSeriesError` for a
+measurement or field the database does not hold (a measurement of the gateway's layout
+with no data yet is just empty).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class InfluxV1Store:
     ) -> None:
         self._http = HttpPool(url, connections=connections, timeout=timeout)
         self.retention = retention
+        self._retention_applied = False
         self.name = f"influxdb-v1 {self._http.origin} db={database}"
         self.database = database
         self._retry = retry
@@ -108,13 +111,18 @@ class InfluxV1Store:
         self._write_target = "/write?" + urlencode({"db": database, "precision": "ms"})
 
     async def __aenter__(self) -> InfluxV1Store:
-        if self.retention is not None:
-            try:
-                await self.apply_retention(self.retention)
-            except BaseException:
-                await self.aclose()
-                raise
+        try:
+            await self._ensure_retention()
+        except (StoreConfigError, StoreUnavailableError) as exc:
+            # the first write tries again and raises it, so the spool keeps the data and alerts
+            log.warning(kv("store_retention_pending", store=self.name, error=exc))
         return self
+
+    async def _ensure_retention(self) -> None:
+        """Apply the retention once, before anything is written into the wrong policy."""
+        if self.retention is not None and not self._retention_applied:
+            await self.apply_retention(self.retention)
+            self._retention_applied = True
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
@@ -125,6 +133,7 @@ class InfluxV1Store:
         await self._http.aclose()
 
     async def write(self, lines: Sequence[str]) -> None:
+        await self._ensure_retention()
         await write_or_bisect(self.name, self._send, lines)
 
     async def _send(self, lines: Sequence[str]) -> str | None:

@@ -43,7 +43,7 @@ def _assert_exactly_once(url: str, pub: ResendingPublisher) -> None:
     for d in DEVICES:
         n = pub.next_seq[d]
         assert sorted(stored_seqs(url, d)) == list(range(n)), f"{d}: lost or duplicated seqs"
-        ports = influxql(url, f"SELECT count(seq) FROM port WHERE device='{d}' AND port='0'")
+        ports = influxql(url, f"SELECT count(socket_temp) FROM port WHERE device='{d}' AND port='0'")
         assert ports[0]["values"][0][1] == n
 
 

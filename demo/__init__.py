@@ -25,9 +25,9 @@ import msgspec
 import yaml
 
 from chargewatch import logs
-from chargewatch.demo.broker import EmbeddedBroker
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
+from demo.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class SimTime(Protocol):
     def time(self) -> float: ...
 
 
-SITE = Path(__file__).resolve().parents[2] / "configs" / "sites" / "demo.yaml"
+SITE = Path(__file__).resolve().parents[1] / "configs" / "sites" / "demo.yaml"
 
 
 def agent_config(endpoints: list[dict[str, Any]], broker_url: str, workdir: Path) -> dict[str, Any]:

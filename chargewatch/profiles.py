@@ -29,6 +29,8 @@ WRITABLE_TABLES: frozenset[str] = frozenset({"coil", "holding"})
 WIDTH: dict[str, int] = {"bool": 1, "u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
 _STRUCT: dict[str, str] = {"u16": ">H", "i16": ">h", "u32": ">I", "i32": ">i", "f32": ">f"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+#: the point of a device's real-time clock (epoch seconds): the agent stamps polls with it
+CLOCK_POINT = "device_clock"
 _MODEL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

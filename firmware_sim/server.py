@@ -28,7 +28,7 @@ from pymodbus.simulator.simcore import SimCore
 
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
-from chargewatch.profiles import Table
+from chargewatch.profiles import CLOCK_POINT, Table
 from firmware_sim.model import DeviceModel, WriteRefusedError
 from firmware_sim.registers import IllegalAddressError, IllegalValueError, RegisterImage
 
@@ -63,10 +63,6 @@ class BusSpec:
         if self.transport == "rtu":
             return f"rtu:{self.serial}"
         return f"{self.transport}:{self.host}:{self.port}"
-
-
-#: the profile point of a device's real-time clock (epoch seconds)
-CLOCK_POINT = "device_clock"
 
 
 class ServedDevice:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
-from chargewatch.profiles import DeviceProfile
+from chargewatch.profiles import CLOCK_POINT, DeviceProfile
 from chargewatch.retry import Backoff
 from edge_agent.config import BusConfig, DeviceConfig
 from edge_agent.health import Health
 from edge_agent.modbus.bus import BusClient
-from edge_agent.modbus.decode import CLOCK_POINT, Decoded, DeviceDecoder
+from edge_agent.modbus.decode import Decoded, DeviceDecoder
 from edge_agent.modbus.devclock import DeviceClock
 from edge_agent.modbus.errors import (
     BusUnavailableError,

@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chargewatch.messages import PORT_STATES
-from chargewatch.profiles import DeviceProfile
+from chargewatch.profiles import CLOCK_POINT, DeviceProfile
 from edge_agent.modbus.planner import Block
 
 STATE_POINT = "state"
-CLOCK_POINT = "device_clock"
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ import yaml
 from tests.support.servers import Server
 
 REPO = Path(__file__).resolve().parents[2]
-CHARGEWATCH = [sys.executable, "-m", "chargewatch"]
+CHARGEWATCH = [sys.executable, "-m", "chargewatch_cli"]
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

@@ -39,6 +39,7 @@ def migrate(db: sqlite3.Connection, path: Path | str, what: str, steps: Sequence
     found = int(db.execute("PRAGMA user_version").fetchone()[0])
     if found > len(steps):
         raise _too_new(path, what, found, len(steps))
+    fresh = found == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     for version in range(found + 1, len(steps) + 1):
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -49,7 +50,9 @@ def migrate(db: sqlite3.Connection, path: Path | str, what: str, steps: Sequence
         except BaseException:
             db.execute("ROLLBACK")
             raise
-    if found < len(steps):
+    if fresh:
+        log.info(kv("state_file_created", path=path, what=what, version=len(steps)))
+    elif found < len(steps):
         log.info(kv("state_file_migrated", path=path, what=what, version_from=found, version_to=len(steps)))
     return found
 

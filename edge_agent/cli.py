@@ -15,8 +15,10 @@ import sys
 from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
 from chargewatch.mqtt_transport import Endpoint
+from chargewatch.statefile import file_version
 from edge_agent.agent import run_agent
 from edge_agent.config import LoadedConfig, SerialBus, load_config
+from edge_agent.outbox import store as outbox_store
 
 PROG = "chargewatch agent"
 
@@ -35,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
 def check(loaded: LoadedConfig) -> list[str]:
     """Reach everything the agent needs; one line per check passed, CheckFailedError otherwise."""
     agent = loaded.agent
-    done = [preflight.writable_dir(agent.outbox.path, "outbox.path")]
+    version = file_version(agent.outbox.path, "agent outbox", len(outbox_store.MIGRATIONS))
+    done = [preflight.writable_dir(agent.outbox.path, "outbox.path"), f"outbox schema v{version}"]
     for i, bus in enumerate(agent.buses):
         what = f"buses[{i}] ({bus.name})"
         if isinstance(bus, SerialBus):
@@ -84,6 +87,9 @@ def main(argv: list[str]) -> int:
         return 2
     except preflight.CheckFailedError as exc:
         print(f"{PROG}: check failed: {exc}", file=sys.stderr)
+        return 1
+    except ChargeWatchError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     try:
         asyncio.run(run_agent(loaded))

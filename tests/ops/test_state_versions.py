@@ -186,3 +186,25 @@ def test_migration_steps_run_in_order_each_with_its_version(tmp_path: Path) -> N
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2  # the failed step left nothing
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name='u'").fetchone()[0] == 0
     db.close()
+
+
+def test_the_agent_refuses_a_newer_outbox_in_one_line(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.sqlite"
+    with Outbox(OutboxSettings(path=str(outbox))):
+        pass
+    _stamp(outbox, 3)
+    config = write_yaml(
+        {
+            "agent_id": "a-v",
+            "buses": [{"name": "b", "transport": "tcp", "port": 1,
+                       "devices": [{"id": "p1", "unit": 1, "model": "cw-pile-10"}]}],
+            "outbox": {"path": str(outbox)},
+        },
+        tmp_path / "agent.yaml",
+    )  # fmt: skip
+    for args in (["--check"], []):
+        run = cli("agent", "--config", str(config), *args)
+        assert run.returncode == 1, run
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1, run.stderr
+        assert "outbox.sqlite: agent outbox has schema version 3, newer" in lines[0]

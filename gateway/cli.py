@@ -18,6 +18,7 @@ import sys
 from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
 from chargewatch.mqtt_transport import Endpoint
+from gateway import statefiles
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, api_token, load_config, mqtt_password, store_token
 
@@ -46,14 +47,12 @@ def check_http_port(cfg: GatewayConfig) -> str:
 
 def check(cfg: GatewayConfig) -> list[str]:
     """Reach everything the gateway needs; one line per check passed, CheckFailedError otherwise."""
-    from gateway.statefiles import check_versions  # noqa: PLC0415 - only the checks need it
-
     sp = cfg.spool
     done = [
         preflight.writable_dir(sp.path, "spool.path"),
         preflight.writable_dir(sp.state_path, "spool.state_path"),
         preflight.writable_dir(sp.analytics_path, "spool.analytics_path"),
-        check_versions(cfg),
+        statefiles.check_versions(cfg),
         check_http_port(cfg),
     ]
     st = cfg.store
@@ -104,9 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Entry point; 0 after a clean stop, 2 on a config error, 1 on a failed check or fatal error."""
     if argv and argv[0] in {"backup", "restore"}:
-        from gateway.statefiles import main as backup_main  # noqa: PLC0415 - a separate command
-
-        return backup_main(argv)
+        return statefiles.main(argv)
     args = _parser().parse_args(argv)
     logs.setup(args.log_level)
     try:

@@ -73,8 +73,8 @@ def _copy_sqlite(src: Path, dst: Path) -> int:
         source.close()
 
 
-def backup(cfg: GatewayConfig, out: Path) -> dict[str, object]:
-    """Write a backup archive of the gateway's state to ``out``; its manifest."""
+def backup(cfg: GatewayConfig, out: Path) -> list[str]:
+    """Write a backup archive of the gateway's state to ``out``; the names of the files in it."""
     targets = _targets(cfg)
     manifest: dict[str, object] = {"site": cfg.site, "created": time.time(), "files": {}}
     files: dict[str, object] = {}
@@ -97,7 +97,7 @@ def backup(cfg: GatewayConfig, out: Path) -> dict[str, object]:
             for path in sorted(staged.iterdir()):
                 tar.add(path, arcname=path.name)
         partial.replace(out)
-    return manifest
+    return sorted(files)
 
 
 def restore(cfg: GatewayConfig, archive: Path, force: bool = False) -> list[Path]:
@@ -133,7 +133,7 @@ def restore(cfg: GatewayConfig, archive: Path, force: bool = False) -> list[Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} backup|restore", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("backup", help="copy the state of a (running) gateway into one archive")
     b.add_argument("--config", required=True, help="the gateway's YAML")
@@ -151,8 +151,7 @@ def main(argv: list[str]) -> int:
     try:
         cfg = load_config(args.config)
         if args.command == "backup":
-            manifest = backup(cfg, args.out)
-            print(f"{args.out}: backed up {', '.join(manifest['files'])}")  # type: ignore[arg-type]
+            print(f"{args.out}: backed up {', '.join(backup(cfg, args.out))}")
         else:
             written = restore(cfg, args.archive, force=args.force)
             print(f"{args.archive}: restored {', '.join(map(str, written))}")

@@ -6,6 +6,7 @@ marks survived) and the alert raised before the backup is still listed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import tarfile
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from tests.support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 
-DEVICES = ["p0", "hot"]
+DEVICES = ["p0", "hot", "live"]
 ALERT = "hot.0.socket_temp_high.1"
 
 
@@ -55,7 +56,7 @@ async def test_backup_of_a_running_gateway_restores_marks_and_alerts(
     sent: list[Telemetry] = []
     try:
         for _ in range(15):
-            for d in DEVICES:
+            for d in ("p0", "hot"):
                 msg = pub.telemetry(d, temp=95.0 if d == "hot" else 30.0)
                 sent.append(msg)
                 pub.send(msg)
@@ -63,13 +64,25 @@ async def test_backup_of_a_running_gateway_restores_marks_and_alerts(
         assert [a["id"] for a in await http_json(cfg.http.port, "/api/alerts")] == [ALERT]
 
         archive = tmp_path / "gateway-state.tar"
-        backup = await asyncio.to_thread(
-            cli, "gateway", "backup", "--config", str(path), "--out", str(archive)
-        )
-        assert backup.returncode == 0, backup.stderr
+        args = ["gateway", "backup", "--config", str(path), "--out", str(archive)]
+        backup = asyncio.create_task(asyncio.to_thread(cli, *args))
+        live = 0
+        while not backup.done():  # the gateway keeps writing spool and marks during the backup
+            pub.send(pub.telemetry("live"))
+            live += 1
+            await asyncio.sleep(0.01)
+        assert (await backup).returncode == 0, backup.result().stderr
+        assert live > 0
+        await pub.settle(20)
         assert gw.terminate() == 0
         with tarfile.open(archive) as tar:
             assert sorted(tar.getnames()) == ["manifest.json", "spool.sqlite", "state.sqlite"]
+            tar.extractall(tmp_path / "unpacked", filter="data")
+        for name in ("spool.sqlite", "state.sqlite"):
+            db = sqlite3.connect(tmp_path / "unpacked" / name)
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert db.execute("PRAGMA user_version").fetchone() == (1,)
+            db.close()
 
         cfg2, path2 = _config(tmp_path, "second", mosquitto.port, store)
         restored = cli("gateway", "restore", "--config", str(path2), "--from", str(archive))

@@ -116,3 +116,16 @@ def test_units_score_well_in_systemd_analyze_security(unit: Path, tmp_path: Path
     assert match is not None, run
     print(f"{unit.name}: exposure {match.group(1)}")
     assert float(match.group(1)) <= 2.0
+
+
+def test_sysusers_entry_creates_the_service_user(tmp_path: Path) -> None:
+    tool = require("systemd-sysusers", "systemd")
+    (tmp_path / "etc").mkdir()
+    conf = REPO / "packaging" / "sysusers.d" / "chargewatch.conf"
+    run = subprocess.run(
+        [tool, f"--root={tmp_path}", str(conf)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    (user,) = [line for line in (tmp_path / "etc" / "passwd").read_text().splitlines() if line]
+    name, _, _, _, _, home, shell = user.split(":")
+    assert (name, home, shell) == ("chargewatch", "/var/lib/chargewatch", "/usr/sbin/nologin")

@@ -49,6 +49,12 @@ def _install_wheel(tmp: Path) -> Path:
         check=True, capture_output=True, text=True, cwd=tmp,
     ).stdout.strip()  # fmt: skip
     (Path(purelib) / "_chargewatch_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the wheel's Requires-Dist are all met by what the venv sees (its metadata names them right)
+    check = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "check"],
+        capture_output=True, text=True, timeout=120, cwd=tmp, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
     return venv / "bin"
 
 

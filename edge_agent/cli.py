@@ -10,6 +10,7 @@ from chargewatch import logs
 from chargewatch.errors import ConfigError
 from edge_agent.agent import run_agent
 from edge_agent.config import load_config
+from edge_agent.outbox import OutboxError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,5 +36,9 @@ def main(argv: list[str]) -> int:
         devices = sum(len(b.devices) for b in loaded.agent.buses)
         print(f"{loaded.path}: ok ({len(loaded.agent.buses)} buses, {devices} devices)")
         return 0
-    asyncio.run(run_agent(loaded))
+    try:
+        asyncio.run(run_agent(loaded))
+    except OutboxError as exc:
+        print(f"chargewatch agent: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -8,6 +8,8 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   (boot, version, devices, health), refreshed every ``status_interval``;
 * subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
+  never past the highest seq this process published for that (device, boot): the rest of a
+  range is ignored, logged (``ack_beyond_sent``) and counted,
   a Command goes to ``on_command`` and its reply is published on ``cmd/reply``;
 * publishes every row the outbox commits from then on at once (live);
 * after a random delay in ``[0, reconnect_drain_delay_max]`` sends the stored backlog: events
@@ -91,6 +93,7 @@ class MqttLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._endpoint: Endpoint | None = None
         self._acks: list[tuple[str, int, Sequence[AckRange]]] = []
+        self._sent_top: dict[tuple[str, int], int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> MqttLink:
@@ -215,6 +218,9 @@ class MqttLink:
             device_topic(row.device, EVENT),
         )
         conn.publish(ev if row.prio == EVENT_PRIO else tel, row.payload)
+        key = (row.device, row.boot)
+        if row.seq > self._sent_top.get(key, -1):
+            self._sent_top[key] = row.seq
         self._awaiting[row.id] = asyncio.get_running_loop().time()
         self._awaiting.move_to_end(row.id)
         self.health.published += 1
@@ -340,9 +346,35 @@ class MqttLink:
         if not isinstance(msg, Ack) or msg.device != device:
             log.warning(kv("ack_invalid", device=device, reason="not_an_ack_for_this_device"))
             return
+        ranges = self._within_sent(msg)
+        if not ranges:
+            return
         if not self._acks:
             asyncio.get_running_loop().call_soon(self._apply_acks)
-        self._acks.append((msg.device, msg.boot, msg.ranges))
+        self._acks.append((msg.device, msg.boot, ranges))
+
+    def _within_sent(self, msg: Ack) -> list[AckRange]:
+        """The ack's ranges cut at the highest seq of (device, boot) this process published.
+
+        Only the gateway acks, and only what it received: a range past what was ever sent is
+        forged (or from a previous run of this agent, whose rows are sent and acked again), so
+        it must not delete rows still waiting to go out. Logged once per ack, and counted.
+        """
+        top = self._sent_top.get((msg.device, msg.boot), -1)
+        beyond = [r for r in msg.ranges if r.hi > top]
+        if not beyond:
+            return msg.ranges
+        self.health.acks_beyond_sent += 1
+        log.warning(
+            kv(
+                "ack_beyond_sent",
+                device=msg.device,
+                boot=msg.boot,
+                ranges=[[r.lo, r.hi] for r in beyond],
+                highest_sent=top,
+            )
+        )
+        return [r if r.hi <= top else AckRange(r.lo, top) for r in msg.ranges if r.lo <= top]
 
     def _apply_acks(self) -> None:
         """Every ack read from the socket in this loop tick, applied in one outbox transaction."""

@@ -10,7 +10,8 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
   never past the highest seq this process published for that (device, boot): the rest of a
   range is ignored, logged (``ack_beyond_sent``) and counted,
-  a Command goes to ``on_command`` and its reply is published on ``cmd/reply``;
+  a signed command that ``command_auth`` accepts goes to ``on_command`` and every reply
+  (refusals included) is published on ``cmd/reply``;
 * publishes every row the outbox commits from then on at once (live);
 * after a random delay in ``[0, reconnect_drain_delay_max]`` sends the stored backlog: events
   first, then telemetry oldest-first at ``drain_rate`` msgs/s with at most ``drain_window``
@@ -41,6 +42,7 @@ from chargewatch.messages import Ack, AckRange, Status, decode_message, encode
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
+from edge_agent.command_auth import CommandAuth
 from edge_agent.health import Health
 from edge_agent.mqtt._commands import CommandDesk, CommandHandler
 from edge_agent.mqtt.settings import MqttSettings
@@ -64,6 +66,7 @@ class MqttLink:
         agent: str,
         devices: Sequence[str],
         on_command: CommandHandler | None = None,
+        command_auth: CommandAuth | None = None,
         health: Health | None = None,
         version: str = __version__,
         clock: Clock | None = None,
@@ -81,7 +84,9 @@ class MqttLink:
         self._rng = rng or random.Random()
         self._health_file = health_file
         self._backoff = Backoff(initial=settings.backoff_initial, cap=settings.backoff_cap, rng=self._rng)
-        self._desk = CommandDesk(on_command, self._clock, settings.command_timeout)
+        self._desk = CommandDesk(
+            on_command, self._clock, settings.command_timeout, auth=command_auth, health=self.health
+        )
         self._status_topic = agent_status_topic(agent)
         self._topics = {d: (device_topic(d, TELEMETRY), device_topic(d, EVENT)) for d in self.devices}
         self._conn: Connection | None = None

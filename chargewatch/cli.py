@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("gateway.cli", "run the gateway: MQTT in, validated and stored, alerts out"),
     "demo": ("chargewatch.demo", "zero-setup demo on embedded parts"),
     "eval": ("analytics.evaluate", "score the detectors on the simulator's labelled scenarios"),
+    "broker-acl": ("chargewatch.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
+    "keygen": ("chargewatch.keygen", "new Ed25519 key pair for signing operator commands"),
+    "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),

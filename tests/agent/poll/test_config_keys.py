@@ -25,7 +25,9 @@ def test_trusted_key_is_loaded_relative_to_the_config(tmp_path: Path) -> None:
     entry = "{id: gw-1, public_key_file: keys/gw-1.pub, points: [relay_on], devices: [p1]}"
     keys = f"  trusted_keys:\n    - {entry}\n"
     loaded = load_config(_with_keys(tmp_path, keys))
-    assert [(k.key_id, k.points, k.devices) for k in loaded.keys] == [("gw-1", {"relay_on"}, {"p1"})]
+    assert [(k.key_id, k.points, k.devices) for k in loaded.keys] == [
+        ("gw-1", frozenset({"relay_on"}), frozenset({"p1"}))
+    ]
 
 
 @pytest.mark.parametrize(

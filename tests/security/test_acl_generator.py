@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chargewatch.broker_acl import AgentAccount, GatewayAccount, main, render
 from chargewatch.errors import ConfigError
+from chargewatch_cli.broker_acl import AgentAccount, GatewayAccount, main, render
 
 ROOT = Path(__file__).resolve().parents[2]
 

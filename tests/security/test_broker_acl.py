@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chargewatch.broker_acl import agent_account, gateway_account, render
+from chargewatch_cli.broker_acl import agent_account, gateway_account, render
 from tests.security.broker import ACCEPTED, NOT_AUTHORIZED, Probe, ShippedMosquitto
 from tests.support.servers import Pki, running
 

@@ -47,7 +47,7 @@ def _config(tmp_path: Path) -> Path:
 
 def test_second_agent_process_refuses_to_start(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
-    argv = [sys.executable, "-m", "chargewatch", "agent", "--config", str(cfg)]
+    argv = [sys.executable, "-m", "chargewatch_cli", "agent", "--config", str(cfg)]
     lock = tmp_path / "outbox.sqlite3.lock"
     first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

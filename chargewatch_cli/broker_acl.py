@@ -29,6 +29,8 @@ from chargewatch import topics
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
+from edge_agent.config import AgentConfig
+from gateway.config import load_config
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,6 @@ class GatewayAccount:
 
 def agent_account(path: Path) -> AgentAccount:
     """Read an agent config (schema only: its profiles and key files may live elsewhere)."""
-    from edge_agent.config import AgentConfig  # noqa: PLC0415 -- the CLI loads components lazily
-
     cfg = decode_file(path, AgentConfig, "agent config", "configs/agent.example.yaml")
     devices = tuple(d.id for bus in cfg.buses for d in bus.devices)
     username = (cfg.mqtt.username if cfg.mqtt is not None else None) or cfg.agent_id
@@ -62,8 +62,6 @@ def agent_account(path: Path) -> AgentAccount:
 
 def gateway_account(path: Path) -> GatewayAccount:
     """Read a gateway config (validated as the gateway would)."""
-    from gateway.config import load_config  # noqa: PLC0415 -- the CLI loads components lazily
-
     cfg = load_config(path)
     return GatewayAccount(str(path), cfg.mqtt.username or cfg.mqtt.client_id, cfg.mqtt.client_id)
 
@@ -95,7 +93,7 @@ def render(agents: Sequence[AgentAccount], gateways: Sequence[GatewayAccount], r
     out = [
         "# Mosquitto ACL written by `chargewatch broker-acl`; do not edit by hand, regenerate it.",
         "# Sources: " + ", ".join([a.source for a in agents] + [g.source for g in gateways]),
-        "# No pattern lines: Mosquitto applies patterns to every user (see chargewatch/broker_acl.py).",
+        "# No pattern lines: Mosquitto applies them to every user (see chargewatch_cli/broker_acl.py).",
         "",
     ]
     for a in agents:

@@ -15,10 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.cli", "serve simulated piles and blockers over Modbus TCP / RTU"),
     "agent": ("edge_agent.cli", "run an edge agent: Modbus in, MQTT out"),
     "gateway": ("gateway.cli", "run the gateway: MQTT in, validated and stored, alerts out"),
-    "demo": ("chargewatch.demo", "zero-setup demo on embedded parts"),
-    "eval": ("analytics.evaluate", "score the detectors on the simulator's labelled scenarios"),
-    "broker-acl": ("chargewatch.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
-    "keygen": ("chargewatch.keygen", "new Ed25519 key pair for signing operator commands"),
+    "demo": ("demo", "zero-setup demo on embedded parts"),
+    "eval": ("evaluation.cli", "score the detectors on the simulator's labelled scenarios"),
+    "broker-acl": ("chargewatch_cli.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
+    "keygen": ("chargewatch_cli.keygen", "new Ed25519 key pair for signing operator commands"),
     "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
 }
 BENCHES: dict[str, tuple[str, str]] = {

@@ -221,10 +221,12 @@ class ApiServer:
             return _bad("since must be seconds (e.g. 86400)")
         if not 1.0 <= since <= _MAX_SPAN_S:
             return _bad(f"since must be between 1 and {_MAX_SPAN_S:.0f} seconds")
-        end = time.time()
+        now = time.time()
         where = {"device": device} if device else {}
+        # replies carry the agent's timestamp: a clock ahead of ours must not hide them
+        start_ms, end_ms = int((now - since) * 1000), int((now + _MAX_SPAN_S) * 1000)
         try:
-            rows = await self.view.commands(where, int((end - since) * 1000), int(end * 1000) + 1)
+            rows = await self.view.commands(where, start_ms, end_ms)
         except StoreError as exc:
             return _json({"error": str(exc)}, 502)
         return _json(rows)

@@ -18,6 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from tests.support.servers import Mosquitto, Pki, require
@@ -127,11 +128,17 @@ class Probe:
         return out[0]
 
     # API (test thread)
-    def connect(self, will: tuple[str, bytes] | None = None) -> int:
-        """Connect (clean start, with ``will`` if given); the CONNACK reason code."""
+    def connect(self, will: tuple[str, bytes] | None = None, session_expiry: int = 0) -> int:
+        """Connect (with ``will`` if given; a persistent session kept ``session_expiry`` seconds
+        when > 0, else a clean start); the CONNACK reason code."""
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
-        self.client.connect("127.0.0.1", self.broker.port, keepalive=30, clean_start=True)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
+        props.SessionExpiryInterval = session_expiry
+        self._connack.clear()
+        self.client.connect(
+            "127.0.0.1", self.broker.port, keepalive=30, clean_start=session_expiry == 0, properties=props
+        )
         self.client.loop_start()
         assert self._connack.wait(WAIT_S), f"{self.name}: no CONNACK"
         return self.connack_rc

@@ -90,6 +90,7 @@ class Probe:
         self._acks: dict[int, tuple[threading.Event, list[int]]] = {}
         self._connack = threading.Event()
         self.connack_rc = -1
+        self.disconnected = threading.Event()
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
         if username is not None:
             c.username_pw_set(username, password)
@@ -98,12 +99,16 @@ class Probe:
         c.on_message = self._on_message
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
+        c.on_disconnect = self._on_disconnect
         self.client = c
 
     # paho callbacks (network thread)
     def _on_connect(self, _c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         self.connack_rc = rc.value
         self._connack.set()
+
+    def _on_disconnect(self, _c: paho.Client, _u: object, _f: object, _rc: ReasonCode, _p: object) -> None:
+        self.disconnected.set()
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         with self._lock:
@@ -152,8 +157,11 @@ class Probe:
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
         """PUBACK reason code of one QoS 1 publish (0 = accepted, 0x87 = not authorised)."""
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        return self._wait(info.mid, "PUBACK")
+        return self._wait(self.send(topic, payload, retain=retain), "PUBACK")
+
+    def send(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+        """Publish at QoS 1 without waiting; the message id."""
+        return self.client.publish(topic, payload, qos=1, retain=retain).mid
 
     def sync(self) -> None:
         """A QoS 1 round trip: every message the broker queued for us before it has arrived."""

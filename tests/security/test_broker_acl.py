@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.security.broker import ACCEPTED, NOT_AUTHORIZED, Probe, ShippedMosquitto
+from tests.security.broker import ACCEPTED, NOT_AUTHORIZED, WAIT_S, Probe, ShippedMosquitto
 from tests.security.conftest import DEVICES, LEAVES, LOGIN, USERS
 
 pytestmark = pytest.mark.integration
@@ -169,3 +169,14 @@ def test_no_access_without_a_valid_password(
         assert probe.connect() in {0x86, NOT_AUTHORIZED}  # bad user name or password / not authorised
     finally:
         probe.close()
+
+
+def test_a_packet_past_max_packet_size_disconnects_its_sender(probes: dict[str, Probe]) -> None:
+    agent = probes["agent-1"]
+    agent.send("cw/v1/dev/pile-a1/telemetry", b"x" * 70_000)
+    assert agent.disconnected.wait(WAIT_S), "the broker kept a client that sent a 70 KB packet"
+    gateway = probes["gateway"]
+    assert gateway.subscribe("cw/v1/dev/+/telemetry") == 1
+    assert probes["agent-2"].publish("cw/v1/dev/pile-b1/telemetry", b"y" * 60_000) == 0
+    gateway.sync()
+    assert [(t, len(p)) for t, p, _ in gateway.got()] == [("cw/v1/dev/pile-b1/telemetry", 60_000)]

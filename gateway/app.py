@@ -25,7 +25,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import PROFILE_DIR, load_profile
 from gateway.api import ApiServer
-from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, sent_line
+from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
@@ -225,10 +225,10 @@ class Gateway:
                 lines.append(reply_line(reply, self.cfg.site, received))
             except ChargeWatchError as exc:
                 log.warning(kv("command_reply_invalid", topic=topic, error=exc))
-                self.metrics.inc("cw_command_replies_invalid_total")
+                self.metrics.inc("cw_command_replies_total", result="invalid")
                 continue
             log.info(kv("command_reply", device=reply.device, id=reply.id, ok=reply.ok, reason=reply.reason))
-            self.metrics.inc("cw_command_replies_total")
+            self.metrics.inc("cw_command_replies_total", result=result_of(reply))
         if lines:
             await self.spool.append(lines, "command")
 
@@ -363,6 +363,7 @@ class Gateway:
         cmd, payload = self.sender.make(device=device, point=point, value=value, port=port, operator=operator)
         await self.spool.append([sent_line(cmd, self.sender.key_id, self.cfg.site)], "command")
         self.mqtt.publish(topics.device_topic(device, topics.CMD), payload)
+        self.metrics.inc("cw_commands_sent_total")
         return {"id": cmd.id, "nonce": cmd.nonce, "device": device, "expires": cmd.expires}
 
     async def commands(self, where: Mapping[str, str], start_ms: int, end_ms: int) -> list[dict[str, Any]]:

@@ -155,3 +155,9 @@ async def test_api_and_cli_commands_are_verified_executed_refused_and_audited(
     assert no["reason"].startswith("not_allowed: key 'gw-key' may not command 'alarm_reset'")
     assert by[(executed[1].id, "ok")]["operator"] == "zhang"
     assert link.health.commands_refused == 1
+    m = gw.metrics
+    assert m.get("cw_commands_sent_total") == 2
+    assert (
+        m.get("cw_command_replies_total", result="ok"),
+        m.get("cw_command_replies_total", result="refused"),
+    ) == (2, 1)

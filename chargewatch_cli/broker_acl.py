@@ -30,7 +30,10 @@ from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
 from edge_agent.config import AgentConfig
-from gateway.config import load_config
+from gateway.config import GatewayConfig
+
+
+_USERNAME = re.compile(r"[^\s#+/]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,12 @@ def agent_account(path: Path) -> AgentAccount:
 
 
 def gateway_account(path: Path) -> GatewayAccount:
-    """Read a gateway config (validated as the gateway would)."""
-    cfg = load_config(path)
+    """Read a gateway config (schema only: its TLS files and secrets may live elsewhere)."""
+    cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
+    if not re.match(ID_PATTERN, cfg.mqtt.client_id):
+        raise ConfigError(
+            f"{path}: mqtt.client_id {cfg.mqtt.client_id!r} is not an id. Fix: e.g. cw-gateway-1"
+        )
     return GatewayAccount(str(path), cfg.mqtt.username or cfg.mqtt.client_id, cfg.mqtt.client_id)
 
 
@@ -71,6 +78,10 @@ def render(agents: Sequence[AgentAccount], gateways: Sequence[GatewayAccount], r
     owner: dict[str, str] = {}
     users: dict[str, str] = {}
     for name, source in [(a.username, a.source) for a in agents] + [(g.username, g.source) for g in gateways]:
+        if not _USERNAME.fullmatch(name):
+            raise ConfigError(
+                f"{source}: MQTT username {name!r} cannot be named in an ACL. Fix: no spaces, #, + or /"
+            )
         if name in users:
             raise ConfigError(
                 f"{source}: MQTT username {name!r} is also used by {users[name]}. Fix: one per account"

@@ -37,5 +37,7 @@ def test_conflicts_are_refused() -> None:
         render([a1, AgentAccount("a2.yaml", "a1", "a2", ("p2",))], [gw], [])
     with pytest.raises(ConfigError, match=r"reader 'gw' is also the username of gw.yaml"):
         render([a1], [gw], ["gw"])
+    with pytest.raises(ConfigError, match="cannot be named in an ACL"):
+        render([AgentAccount("a3.yaml", "a 3", "a3", ("p3",))], [gw], [])
     with pytest.raises(ConfigError, match="does not match"):
         render([a1], [gw], ["two words"])

@@ -32,7 +32,6 @@ from chargewatch.messages import ID_PATTERN
 from edge_agent.config import AgentConfig
 from gateway.config import GatewayConfig
 
-
 _USERNAME = re.compile(r"[^\s#+/]{1,128}")
 
 

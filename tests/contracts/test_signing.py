@@ -23,6 +23,7 @@ from chargewatch.signing import (
     verify,
     write_keypair,
 )
+from chargewatch_cli.keygen import main as keygen_main
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -82,3 +83,11 @@ def test_keygen_writes_a_private_key_only_the_owner_reads(tmp_path: Path) -> Non
         load_private_key(private)
     with pytest.raises(ConfigError, match="not a PEM public key"):
         load_public_key(private)
+
+
+def test_keygen_cli_writes_the_pair_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert keygen_main(["--out", str(tmp_path), "--name", "gw-1"]) == 0
+    assert "gw-1.key (mode 0600" in capsys.readouterr().out
+    assert load_public_key(tmp_path / "gw-1.pub") == load_private_key(tmp_path / "gw-1.key").public_key()
+    assert keygen_main(["--out", str(tmp_path), "--name", "gw-1"]) == 2
+    assert "not overwriting" in capsys.readouterr().err

@@ -362,22 +362,24 @@ class MqttLink:
         """The ack's ranges cut at the highest seq of (device, boot) this process published.
 
         Only the gateway acks, and only what it received: a range past what was ever sent is
-        forged (or from a previous run of this agent, whose rows are sent and acked again), so
-        it must not delete rows still waiting to go out. Logged once per ack, and counted.
+        forged, so it must not delete rows still waiting to go out. Logged once per ack (at INFO
+        for an earlier boot: a late ack of what a previous run sent is expected after a restart,
+        and those rows are sent and acked again), and counted.
         """
         top = self._sent_top.get((msg.device, msg.boot), -1)
         beyond = [r for r in msg.ranges if r.hi > top]
         if not beyond:
             return msg.ranges
         self.health.acks_beyond_sent += 1
-        log.warning(
+        log.log(
+            logging.WARNING if msg.boot == self.outbox.boot else logging.INFO,
             kv(
                 "ack_beyond_sent",
                 device=msg.device,
                 boot=msg.boot,
                 ranges=[[r.lo, r.hi] for r in beyond],
                 highest_sent=top,
-            )
+            ),
         )
         return [r if r.hi <= top else AckRange(r.lo, top) for r in msg.ranges if r.lo <= top]
 

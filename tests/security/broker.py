@@ -13,6 +13,7 @@ import pwd
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -75,6 +76,13 @@ class ShippedMosquitto(Mosquitto):
 
     def broker_log(self) -> str:
         return (self.workdir / "broker.log").read_text(errors="replace")
+
+    def wait_log(self, text: str) -> None:
+        """Until the broker's log holds ``text`` (AssertionError after WAIT_S)."""
+        deadline = time.monotonic() + WAIT_S
+        while text not in self.broker_log():
+            assert time.monotonic() < deadline, f"broker never logged {text!r}"
+            time.sleep(0.02)
 
 
 class Probe:
@@ -166,6 +174,13 @@ class Probe:
     def sync(self) -> None:
         """A QoS 1 round trip: every message the broker queued for us before it has arrived."""
         self.publish(f"cw/v1/sync/{self.name}", b"")
+
+    def wait_count(self, n: int) -> None:
+        """Until at least ``n`` messages arrived (AssertionError after WAIT_S)."""
+        deadline = time.monotonic() + WAIT_S
+        while len(self.got()) < n:
+            assert time.monotonic() < deadline, f"{self.name}: {len(self.got())} of {n} messages"
+            time.sleep(0.01)
 
     def got(self) -> list[tuple[str, bytes, bool]]:
         with self._lock:

@@ -145,8 +145,13 @@ def test_a_will_counts_only_on_the_agents_own_status_topic(
     honest = Probe(broker, "agent-two", USERS["agent-two"], "agent-2-own-will")
     assert forger.connect(will=("cw/v1/agent/agent-2/status", b"forged offline")) == 0
     assert honest.connect(will=("cw/v1/agent/agent-2/status", b"agent-2 offline")) == 0
+    # one after the other, each once the broker has handled it: the forger's will, had it been
+    # published, would then reach the gateway before the honest one
     forger.drop_with_will()
+    broker.wait_log("Client agent-1-forged-will disconnected")
     honest.drop_with_will()
+    broker.wait_log("Client agent-2-own-will disconnected")
+    gateway.wait_count(1)
     gateway.sync()
     late = Probe(broker, "gw", USERS["gw"], "late-gateway")
     try:

@@ -37,7 +37,7 @@ async def _forge(port: int) -> None:
 async def test_forged_ack_deletes_nothing_unsent(
     mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = outbox_for(tmp_path, reconnect_drain_delay_max=2.0)
+    settings = outbox_for(tmp_path, reconnect_drain_delay_max=3.0)
     mqtt = mqtt_for(mosquitto.url)
     with Outbox(settings) as box:
         async with Acker(mosquitto.url, ack=False) as acker:

@@ -172,8 +172,11 @@ class Probe:
         return self.client.publish(topic, payload, qos=1, retain=retain).mid
 
     def sync(self) -> None:
-        """A QoS 1 round trip: every message the broker queued for us before it has arrived."""
-        self.publish(f"cw/v1/sync/{self.name}", b"")
+        """A QoS 1 round trip: every message the broker queued for us before it has arrived.
+
+        It goes to a topic outside the ACL, so it is also one more denied cell per account."""
+        rc = self.publish(f"cw/v1/sync/{self.name}", b"")
+        assert rc == NOT_AUTHORIZED, f"{self.name} may write outside the ACL (PUBACK {rc:#x})"
 
     def wait_count(self, n: int) -> None:
         """Until at least ``n`` messages arrived (AssertionError after WAIT_S)."""

@@ -1,10 +1,12 @@
 """Signed commands end to end through the shipped broker: the gateway's API and ``chargewatch cmd``
-sign, the agent verifies and executes or refuses, and every command is in the audit trail."""
+sign, the agent verifies and executes or refuses, and every command is in the audit trail; the
+agent's data is published, stored and acked under the same ACL."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,6 +30,7 @@ from gateway.config import (
     SpoolConfig,
     StoreConfig,
 )
+from tests.agent.io.support import add_tel, wait_empty
 from tests.gateway.ingest.support import write_config
 from tests.security.broker import ShippedMosquitto
 from tests.security.conftest import USERS
@@ -112,6 +115,11 @@ async def test_api_and_cli_commands_are_verified_executed_refused_and_audited(
             ) as link:
                 async with asyncio.timeout(10):
                     await link.wait_connected()
+                now = time.time()
+                for i in range(20):  # data flows under the ACL too: published, stored, acked
+                    add_tel(box, "pile-a1" if i % 2 else "pile-a2", now - 20 + i)
+                async with asyncio.timeout(20):
+                    await wait_empty(box)
                 stop = {"device": "pile-a1", "point": "relay_on", "port": 2, "value": 0, "operator": "li.wei"}
                 assert (await asyncio.to_thread(_call, port, "/api/commands", stop, "wrong"))[0] == 401
                 status, sent = await asyncio.to_thread(_call, port, "/api/commands", stop)
@@ -155,6 +163,8 @@ async def test_api_and_cli_commands_are_verified_executed_refused_and_audited(
     assert no["reason"].startswith("not_allowed: key 'gw-key' may not command 'alarm_reset'")
     assert by[(executed[1].id, "ok")]["operator"] == "zhang"
     assert link.health.commands_refused == 1
+    assert (link.health.acked, link.health.acks_beyond_sent) == (20, 0)
+    assert sorted(gw.liveness.devices) == ["pile-a1", "pile-a2"]
     m = gw.metrics
     assert m.get("cw_commands_sent_total") == 2
     assert (

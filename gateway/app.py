@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,7 +24,7 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import encode
-from chargewatch.profiles import PROFILE_DIR, load_profile
+from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
@@ -69,7 +70,7 @@ class Gateway:
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            profiles = {p.model: p for p in map(load_profile, sorted(PROFILE_DIR.glob("*.yaml")))}
+            profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
             self.hook = PipelineHook(Pipeline(profiles=profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
@@ -137,6 +138,7 @@ class Gateway:
                 metrics=self.metrics,
                 policy=policy,
                 publish=self.mqtt.publish,
+                profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(

@@ -45,6 +45,8 @@ _RANK_BINS = 48
 _RANK_PER_OCTAVE = 4.0
 _QUIET_Z = 3.0
 _RESCALE_AT = 1e50
+#: a gap of more than 100/ln2 ≈ 144 rank half-lives forgets the history (and cannot overflow)
+_MAX_DECAY = 100.0
 _EPS = 1e-12
 # (score, surprise, time-of-day bin, seasonal residual, short mean, rank bin, rank growth)
 _Eval = tuple[float, float, int, float, float, int, float]
@@ -160,7 +162,7 @@ class UnivariateDetector:
         resid = dev - self.season[b]
         z_resid = resid / (math.sqrt(self.season_var) + floor)
         surprise = max(abs(dev) / sd, abs(short - mean) / sd, abs(z_resid))
-        growth = self.rank_growth * math.exp(dt * self._k_rank)
+        growth = self.rank_growth * math.exp(min(dt * self._k_rank, _MAX_DECAY))
         u = math.log2(1.0 + surprise) * _RANK_PER_OCTAVE
         rb = min(int(u), _RANK_BINS - 1)
         if surprise <= _QUIET_Z or self.n < self.warmup_n or t - self.t0 < self.warmup_s:

@@ -118,6 +118,16 @@ def test_irregular_sampling_and_gaps_raise_no_alarm() -> None:
     assert sum(s > 0.9 for s in scores) <= 2
 
 
+def test_a_gap_of_years_forgets_the_history_without_overflow() -> None:
+    det = UnivariateDetector()
+    _run(det, _noise(12, 500, 60.0))
+    later = T0 + 10 * 365 * DAY
+    scores = _run(det, [(later + 60.0 * i, x) for i, (_, x) in enumerate(_noise(13, 500, 60.0))])
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert det.rank_growth < 1e60
+    assert det.score_one(later + 60.0 * 501, 9.0) > 0.99
+
+
 def test_warmup_is_neutral_then_scores() -> None:
     det = UnivariateDetector(warmup_n=10, warmup_s=0.0)
     scores = _run(det, [(T0 + i, float(i % 2)) for i in range(10)])

@@ -13,8 +13,8 @@ from gateway.store.errors import PartialWriteError, UnknownSeriesError
 log = logging.getLogger(__name__)
 
 Field = float | str | bool
-#: every measurement the gateway writes (gateway.lineproto and the ingest pipeline)
-MEASUREMENTS = frozenset({"port", "pile", "blocker", "event", "alert", "session", "gateway"})
+#: every measurement the gateway writes (gateway.lineproto, the ingest pipeline, the command audit)
+MEASUREMENTS = frozenset({"port", "pile", "blocker", "event", "alert", "session", "gateway", "command"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +108,13 @@ def influxql_string(value: str) -> str:
 
 
 def check_known(store: str, measurement: str, fields: Sequence[str], known: set[str]) -> None:
-    """Raise UnknownSeriesError for a measurement outside the layout that holds no data, or a
-    field the measurement does not hold; a measurement with no data yet has no known fields
-    and passes (its query is simply empty)."""
+    """Raise UnknownSeriesError for a measurement outside the layout that holds no data, or when
+    none of ``fields`` is held by the measurement. A measurement with no data yet has no known
+    fields and passes (its query is simply empty), and so does a query of several fields of
+    which some are not written yet (the command audit trail asks for the reply's fields too)."""
     if not known:
         if measurement not in MEASUREMENTS:
             raise UnknownSeriesError(store, measurement, "", sorted(MEASUREMENTS))
         return
-    for field in fields:
-        if field not in known:
-            raise UnknownSeriesError(store, measurement, field, sorted(known))
+    if fields and not any(field in known for field in fields):
+        raise UnknownSeriesError(store, measurement, ", ".join(fields), sorted(known))

@@ -76,3 +76,6 @@ async def test_series_of_an_unknown_field_is_a_typed_error(tmp_path: Path) -> No
         with pytest.raises(UnknownSeriesError, match="field 'volts' of 'port'; known: flags, state, voltage"):
             await store.series("port", ["volts"], None, 0, 10**13)
         assert len(await store.series("port", ["voltage"], None, 0, 10**13)) == 2
+        # several fields of which some are not written yet (the command audit trail's replies)
+        assert len(await store.series("port", ["voltage", "volts"], None, 0, 10**13)) == 2
+        assert await store.series("command", ["result"], None, 0, 10**13) == []

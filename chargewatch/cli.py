@@ -23,6 +23,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "agent": ("edge_agent.bench", "CPU per device poll and outbox drain throughput"),
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
+    "fuzz": ("gateway.bench_fuzz", "hostile inputs through the real ingest path: inputs/s, uncaught = 0"),
 }
 
 

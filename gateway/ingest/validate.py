@@ -17,12 +17,12 @@ before anything fans out into points:
 * ``bad_port`` — an event's ``port`` beyond the port count of its device's model (when the
   gateway has seen the device's telemetry).
 
-``ackable`` tells the pipeline whether the sender may be told to delete it: policy rejections
-of a well-formed message from the right device are acknowledged (the dead-letter record keeps
-it); a spoofed identity never is, nor a message the gateway's own profiles disagree with
-(``unknown_model``, ``port_count``, ``unknown_point``, ``impossible_value``, ``bad_port``): the
-agent keeps those and re-sends them until the profiles agree, so a configuration mismatch loses
-nothing. ``ragged_columns`` breaks the message contract whatever the profile, and is acked.
+``ackable`` tells the pipeline whether the sender may be told to delete it: the time-policy
+rejections of a well-formed message from the right device are acknowledged (the dead-letter
+record keeps it); a spoofed identity never is, nor any profile-shape rejection: a real agent
+builds its columns from the same profile, so a mismatch is either a profile the gateway lacks
+or disagrees with (the agent keeps the data and re-sends it until the profiles agree: nothing is
+lost) or a forgery, whose (device, boot, seq) must never ack a real agent's pending message.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def _check_telemetry(msg: Telemetry, shape: Shape) -> None:
         if len(column) != n:
             lengths = {k: len(c) for k, c in msg.ports.items()}
             if len(set(lengths.values())) > 1:
-                raise RejectedError("ragged_columns", f"ports columns differ in length: {lengths}", msg, True)
+                raise RejectedError("ragged_columns", f"ports columns differ in length: {lengths}", msg)
             raise RejectedError(
                 "port_count", f"ports.{name} has {len(column)} values; {shape.model} has {n} ports", msg
             )

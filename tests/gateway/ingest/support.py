@@ -75,7 +75,7 @@ class ResendingPublisher:
             seq=seq,
             ts=self.t0 + seq * 0.01,
             model="cw-pile-10",
-            ports={"socket_temp": [temp] + [30.0] * 9, "power": [100.0] + [0.0] * 9},
+            ports={"socket_temp": [temp, *[30.0] * 9], "power": [100.0, *[0.0] * 9]},
             values={"ambient_temp": 25.0},
         )
 

@@ -59,7 +59,7 @@ def _item(seq: int, temp: float = 30.0) -> tuple[str, bytes, float]:
         seq=seq,
         ts=NOW + seq,
         model="cw-pile-10",
-        ports={"socket_temp": [temp] + [30.0] * 9},
+        ports={"socket_temp": [temp, *[30.0] * 9]},
     )
     return topics.device_topic("d1", topics.TELEMETRY), encode(msg), NOW + 10
 

@@ -85,7 +85,11 @@ async def test_poison_among_a_real_agents_data_through_mosquitto(
         url=mosquitto.url, client_id="agent-p", backoff_initial=0.05, backoff_cap=0.5, status_interval=0.5
     )
     t0 = time.time() - 60
-    ports = {"socket_temp": [31.0] * PORTS, "current": [1.5] * PORTS, "power": [300.0] * PORTS}
+    ports: dict[str, list[float | None]] = {
+        "socket_temp": [31.0] * PORTS,
+        "current": [1.5] * PORTS,
+        "power": [300.0] * PORTS,
+    }
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)
         with Outbox(box_settings) as box:
@@ -106,7 +110,8 @@ async def test_poison_among_a_real_agents_data_through_mosquitto(
                     )
                 await wait_for(lambda: box.depth() == 0, 20, "the second half acked")
                 await wait_for(lambda: len(gw.state.dead_letters(1000)) >= len(corpus), 10, "dead letters")
-                assert gw._tasks and not any(t.done() for t in gw._tasks), "a gateway task ended"
+                assert gw._tasks
+                assert not any(t.done() for t in gw._tasks), "a gateway task ended"
         await gw.spool.flush()
         letters = await http_json(gw.http_port, "/api/dead_letters?limit=1000")
         metrics = parse_text(await http_text(gw.http_port, "/metrics"))

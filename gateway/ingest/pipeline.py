@@ -16,7 +16,10 @@ Order per batch, which is what makes the guarantees hold:
 
 Analytics are isolated per message: when the batch call raises, the batch is re-run message by
 message and the culprit is dead-lettered as ``analytics_error`` (its points are stored and it
-is acked: data is data) with one log line naming the exception.
+is acked: data is data) with one log line naming the exception. This analyses every message
+exactly once when the batch call raises before it changes any state, which
+``analytics.Pipeline.process_batch`` does by checking its inputs first; a failure deeper in a
+batch may have analysed its first messages already, and they are analysed again.
 
 Stale data is data, not a page: a message whose source ``ts`` is more than
 ``TimePolicy.stale_after`` older than its arrival is stored and acked like any other, counted

@@ -23,6 +23,7 @@ from typing import Any
 from chargewatch import topics
 from chargewatch.messages import PORT_STATES
 from chargewatch.profiles import DeviceProfile, Point, find_profile
+from gateway.ingest.validate import register_bounds
 
 MODELS = ("cw-pile-10", "vx-pile-12", "cw-blocker")
 DEVICES_PER_MODEL = 4
@@ -39,8 +40,12 @@ def _value(point: Point, rng: random.Random) -> float:
         return float(rng.choice(list(PORT_STATES.values())))
     if point.type == "bool":
         return float(rng.random() < 0.2)
-    low, high = point.range if point.range is not None else (0.0, 1000.0)
-    return round(rng.uniform(low, high), 3)
+    if point.range is not None:
+        low, high = point.range
+    else:
+        low, high = register_bounds(point)
+        low, high = max(low, -1000.0), min(high, 1000.0)
+    return min(max(round(rng.uniform(low, high), 2), low), high)
 
 
 class Fuzzer:

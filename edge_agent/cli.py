@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point dispatched from ``chargewatch.cli``; returns the process exit code."""
+    """Entry point dispatched from ``chargewatch_cli``; returns the process exit code."""
     args = _parser().parse_args(argv)
     logs.setup(args.log_level)
     try:

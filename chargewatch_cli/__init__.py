@@ -15,8 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.cli", "serve simulated piles and blockers over Modbus TCP / RTU"),
     "agent": ("edge_agent.cli", "run an edge agent: Modbus in, MQTT out"),
     "gateway": ("gateway.cli", "run the gateway: MQTT in, validated and stored, alerts out"),
-    "demo": ("chargewatch.demo", "zero-setup demo on embedded parts"),
-    "eval": ("analytics.evaluate", "score the detectors on the simulator's labelled scenarios"),
+    "demo": ("demo", "zero-setup demo on embedded parts"),
+    "eval": ("evaluation.cli", "score the detectors on the simulator's labelled scenarios"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),

@@ -286,6 +286,8 @@ class Fuzzer:
         topic, payload = self.good(rng)
         data = bytearray(payload)
         for _ in range(rng.randrange(1, 6)):
+            if not data:
+                data.append(ord("{"))
             op = rng.randrange(4)
             at = rng.randrange(len(data))
             if op == 0:
@@ -296,8 +298,6 @@ class Fuzzer:
                 data.insert(at, rng.choice(b'{}[]",:\\0-e.'))
             else:
                 del data[at:]
-                if not data:
-                    data.append(ord("{"))
         return topic, bytes(data)
 
     # -- drivers ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Each target module exposes ``main(argv: list[str]) -> int``.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable
 from typing import cast
@@ -17,19 +18,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("gateway.cli", "run the gateway: MQTT in, validated and stored, alerts out"),
     "demo": ("demo", "zero-setup demo on embedded parts"),
     "eval": ("evaluation.cli", "score the detectors on the simulator's labelled scenarios"),
+    "broker-acl": ("chargewatch_cli.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
+    "keygen": ("chargewatch_cli.keygen", "new Ed25519 key pair for signing operator commands"),
+    "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),
     "agent": ("edge_agent.bench", "CPU per device poll and outbox drain throughput"),
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
+    "nab": ("evaluation.nab", "the generic detector's NAB scores (3 profiles) and µs per sample"),
     "fuzz": ("gateway.bench_fuzz", "hostile inputs through the real ingest path: inputs/s, uncaught = 0"),
 }
 
 
 def _usage(table: dict[str, tuple[str, str]], prog: str) -> str:
     width = max(map(len, table))
-    lines = [f"usage: {prog} <command> [options]", "", "commands:"]
+    lines = [f"usage: {prog} <command> [options] | {prog} --version", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in table.items()]
     return "\n".join(lines)
 
@@ -47,9 +52,20 @@ def _dispatch(table: dict[str, tuple[str, str]], prog: str, argv: list[str]) -> 
     return entry(rest)
 
 
+def version() -> str:
+    """The installed distribution's version (the package metadata, one source with pyproject)."""
+    try:
+        return importlib.metadata.version("chargewatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install .)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``chargewatch`` console script."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--version":
+        print(f"chargewatch {version()}")
+        return 0
     if args and args[0] == "bench":
         return _dispatch(BENCHES, "chargewatch bench", args[1:])
     table = {**COMMANDS, "bench": ("", "benchmarks: " + ", ".join(BENCHES))}

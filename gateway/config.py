@@ -19,6 +19,7 @@ import msgspec
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.mqtt_transport import check_tls_files
+from chargewatch.profiles import load_profiles, profile_dirs
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 _RANDOM_ID = re.compile(r"(random|uuid|auto|\{.*\}|\$)", re.IGNORECASE)
@@ -122,6 +123,17 @@ class ThresholdRuleConfig(_Section):
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
 
 
+class CommandsConfig(_Section):
+    """Signed operator commands (chargewatch.signing). Without a key the gateway sends none."""
+
+    signing_key_file: str = ""
+    """Ed25519 private key from ``chargewatch keygen`` (mode 0600); agents trust its ``.pub``."""
+    key_id: Annotated[str, msgspec.Meta(pattern=_ID)] = "gateway"
+    """The key id agents list under ``commands.trusted_keys[].id``."""
+    ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    """How long a command stays valid (agents refuse more than their ``max_validity_s``)."""
+
+
 class GatewayConfig(_Section):
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
     #: ``pipeline``: analytics.Pipeline (detectors, rules, sessions); ``threshold``: the rule below only
@@ -134,6 +146,9 @@ class GatewayConfig(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
+    #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
+    profile_dirs: list[str] = msgspec.field(default_factory=list)
+    commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
 
 
 def _secret(where: str, env: str, file: str, key: str) -> str:
@@ -210,6 +225,12 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
+    try:
+        dirs = profile_dirs(cfg.profile_dirs, Path(where).parent)
+        load_profiles(dirs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    cfg.profile_dirs = [str(d) for d in dirs]
     return cfg
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from chargewatch import topics
+from chargewatch.messages import Telemetry
 from edge_agent.mqtt import MqttLink
 from edge_agent.mqtt.settings import MqttSettings
 from edge_agent.outbox import Outbox
 from edge_agent.outbox.settings import OutboxSettings
 from gateway.app import Gateway
 from gateway.bench_fuzz import START, Harness
+from gateway.lineproto import telemetry_lines
 from gateway.metrics import parse_text
 from tests.gateway.ingest.corpus import PORTS, poisons
 from tests.gateway.ingest.support import http_json, http_text, make_config, raw_publish, stored_seqs, wait_for
@@ -121,3 +123,20 @@ async def test_poison_among_a_real_agents_data_through_mosquitto(
     assert metrics["cw_ingest_rejected_total"] == len(corpus)
     assert metrics["cw_ingest_messages_total"] == 200
     assert health["status"] == "ok"
+
+
+def test_line_protocol_survives_a_flag_key_built_in_code() -> None:
+    """Code that builds a Telemetry skips the schema; the 4,400-digit index is a device flag."""
+    key = "socket_temp[" + "9" * 4400 + "]"
+    msg = Telemetry(
+        device="p",
+        boot=1,
+        seq=1,
+        ts=1.0,
+        model="cw-pile-10",
+        ports={"socket_temp": [1.0] * PORTS},
+        flags={key: "x"},
+    )
+    lines = telemetry_lines(msg, "s")
+    assert len(lines) == PORTS + 1
+    assert lines[-1].endswith(f'flags="{key}:x" 1000')

@@ -130,7 +130,8 @@ class Gateway:
                     clock=self.clock,
                 )
             )
-            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.max_age_s)
+            limits = cfg.limits
+            policy = TimePolicy(limits.max_future_skew_s, cfg.max_age_s, limits.stale_after_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
                 spool=self.spool,

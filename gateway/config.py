@@ -116,6 +116,8 @@ class LimitsConfig(_Section):
     max_age_s: Positive | None = None
     #: the former name of ``max_age_s``; refused with a message saying so (see validate_config)
     retention_s: Positive | None = None
+    #: readings older than this on arrival are stored and counted but never open or resolve an alert
+    stale_after_s: Annotated[float, msgspec.Meta(ge=10)] = 300.0
     gap_timeout_s: Positive = 30.0
     ack_interval_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.15
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
@@ -241,6 +243,11 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
         )
     _check_retention(cfg, where)
+    if cfg.limits.stale_after_s >= cfg.max_age_s:
+        raise ConfigError(
+            f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
+            f"limits.max_age_s ({cfg.max_age_s:g}). Fix: lower it, e.g. to 300"
+        )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
     try:

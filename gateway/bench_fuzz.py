@@ -43,7 +43,7 @@ from gateway.store._lineparse import LineParseError, parse_line
 START = 1_750_000_000.0
 _KEY = r"(?:[^,= \\\n\r]|\\[,= ])+"
 _MEASUREMENT = r"(?:[^, \\\n\r]|\\[, ])+"
-_FIELD = _KEY + r'=(?:-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|"(?:[^"\\]|\\["\\])*"|true|false)'
+_FIELD = _KEY + r'=(?:-?\d+i|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|"(?:[^"\\]|\\["\\])*"|true|false)'
 #: the grammar :mod:`gateway.lineproto` writes: measurement, escaped tags, typed fields, int ts
 LINE = re.compile(rf"{_MEASUREMENT}(?:,{_KEY}={_KEY})* {_FIELD}(?:,{_FIELD})* -?\d+")
 

@@ -67,13 +67,20 @@ class _Plan:
 
 
 def _round_sig7(block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """7 significant digits, element-wise; exact for magnitudes ≥ 10^6 (integer steps)."""
+    """7 significant digits, element-wise, equal to :func:`round_one` with :data:`F32`."""
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = np.floor(np.log10(np.abs(block)))
-    mag = np.where(np.isfinite(mag), mag, 0.0)
+    # zero, and magnitudes below 1e-290 (whose scale factor would overflow), stay as they are
+    keep = ~np.isfinite(mag) | (mag < -290.0)
+    mag = np.where(keep, 0.0, mag)
     up = 10.0 ** np.clip(6.0 - mag, 0.0, None)
     down = 10.0 ** np.clip(mag - 6.0, 0.0, None)
-    return np.where(mag < 6.0, np.rint(block * up) / up, np.rint(block / down) * down)
+    rounded = np.where(mag < 6.0, np.rint(block * up) / up, np.rint(block / down) * down)
+    rounded = np.where(keep, block, rounded)
+    # beyond 1e22 powers of ten are inexact doubles: decimal formatting (implausible values, rare)
+    for index in zip(*np.nonzero(mag > 21.0), strict=True):
+        rounded[index] = _sig7(float(block[index]))
+    return rounded
 
 
 class Resolution:

@@ -18,7 +18,7 @@ from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
-from gateway.lineproto import DeviceKind, telemetry_lines
+from gateway.lineproto import DeviceKind, Resolution, telemetry_lines
 from gateway.liveness import Liveness
 from gateway.metrics import Metrics
 
@@ -127,10 +127,12 @@ async def test_analytics_error_dead_letters_the_culprit_and_keeps_the_batch(
 async def test_line_protocol_error_dead_letters_one_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def lines(msg: Telemetry, site: str, kind: DeviceKind = "pile") -> list[str]:
+    def lines(
+        msg: Telemetry, site: str, kind: DeviceKind = "pile", res: Resolution | None = None
+    ) -> list[str]:
         if msg.device == "bad":
             raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")
-        return telemetry_lines(msg, site, kind)
+        return telemetry_lines(msg, site, kind, res)
 
     monkeypatch.setattr(pipeline_module, "telemetry_lines", lines)
     p, spool, _ = _pipeline(tmp_path, ThresholdRule())

@@ -40,3 +40,10 @@ def test_a_column_with_a_gap_takes_the_per_value_path() -> None:
     got = res.columns(("voltage", "state"), [[384 * 0.1, None], [1.0, 4.0]])
     assert got == [[38.4, None], [1, 4]]
     assert type(got[1][0]) is int
+
+
+def test_float32_extremes_never_become_nan() -> None:
+    res = resolution(load_profile(PROFILE_DIR / "vx-pile-12.yaml"))
+    extremes = [0.0, -0.0, 1e-310, 5e-324, 1.4e-45, 3.4028234663852886e38, -1.7976931348623157e308, 1e22]
+    (got,) = res.columns(("power",), [extremes])
+    assert got == [round_one(v, F32) for v in extremes]

@@ -35,6 +35,7 @@ from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
 from gateway.liveness import Liveness
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
@@ -121,6 +122,13 @@ class Gateway:
                     clock=self.clock,
                 )
             )
+            public_url = cfg.notify.public_url or f"http://127.0.0.1:{cfg.http.port}"
+            self.notifier = await stack.enter_async_context(
+                Notifier(
+                    cfg.notify, site=cfg.site, public_url=public_url, metrics=self.metrics, clock=self.clock
+                )
+            )
+            self.notifier.seed(self.state.alerts(limit=10_000, open_only=True))
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
@@ -133,6 +141,7 @@ class Gateway:
                 policy=policy,
                 publish=self.mqtt.publish,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
+                notify=self.notifier.submit,
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(

@@ -44,6 +44,7 @@ from gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], None]
+Notify = Callable[[Sequence[Alert]], None]
 DeadItem = tuple[float, str, str, str, bytes]
 
 
@@ -82,6 +83,7 @@ class IngestPipeline:
         policy: TimePolicy,
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
+        notify: Notify | None = None,
     ) -> None:
         self.site = site
         self.profile_dirs = profile_dirs
@@ -93,6 +95,7 @@ class IngestPipeline:
         self.metrics = metrics
         self.policy = policy
         self.publish = publish
+        self.notify = notify  # must not block: gateway.notify.Notifier.submit queues
         self.book = AlertBook(state)
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
@@ -227,6 +230,8 @@ class IngestPipeline:
         for a in alerts:
             self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
         self.metrics.inc("cw_alerts_published_total", len(alerts))
+        if self.notify is not None:
+            self.notify(alerts)
 
     async def raise_gateway_alerts(self, changes: Sequence[AlertChange]) -> None:
         """:meth:`raise_alerts` for conditions found outside a batch; holds the batch lock."""

@@ -51,7 +51,7 @@ class NotifyWorker:
         self.metrics = metrics
         self.backoff = backoff
         self.timeout_s = timeout_s
-        self._queue: asyncio.Queue[NotifyItem] = asyncio.Queue(queue_max)
+        self._queue: asyncio.Queue[tuple[float, NotifyItem]] = asyncio.Queue(queue_max)
         self._signal = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -99,7 +99,7 @@ class NotifyWorker:
     def submit(self, item: NotifyItem) -> None:
         """Queue one alert change (never blocks; a full queue drops it, counted)."""
         try:
-            self._queue.put_nowait(item)
+            self._queue.put_nowait((self.clock.time(), item))
         except asyncio.QueueFull:
             self.metrics.inc("cw_notify_dropped_total", channel=self.name)
             if not self._dropping:
@@ -122,13 +122,12 @@ class NotifyWorker:
         await self._idle.wait()
 
     def _take(self) -> None:
-        items = []
+        held = 0
         while not self._queue.empty():
-            items.append(self._queue.get_nowait())
-        if items:
-            held = self.policy.offer(items, self.clock.time())
-            if held:
-                self.metrics.inc("cw_notify_suppressed_total", held, channel=self.name)
+            at, item = self._queue.get_nowait()
+            held += self.policy.offer([item], at)  # grouped by when the change was submitted
+        if held:
+            self.metrics.inc("cw_notify_suppressed_total", held, channel=self.name)
 
     async def _run(self) -> None:
         while True:

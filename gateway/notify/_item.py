@@ -37,8 +37,8 @@ class NotifyItem(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def key(self) -> str:
-        """The condition (device, port, kind), stable across the alert's episodes."""
-        return f"{self.device}.{'-' if self.port is None else self.port}.{self.kind}"
+        """The condition (site, device, port, kind), stable across the alert's episodes."""
+        return f"{self.site}/{self.device}.{'-' if self.port is None else self.port}.{self.kind}"
 
 
 def printed_port(port: int | None) -> int | None:

@@ -122,13 +122,15 @@ class Gateway:
                     clock=self.clock,
                 )
             )
-            public_url = cfg.notify.public_url or f"http://127.0.0.1:{cfg.http.port}"
             self.notifier = await stack.enter_async_context(
                 Notifier(
-                    cfg.notify, site=cfg.site, public_url=public_url, metrics=self.metrics, clock=self.clock
+                    cfg.notify,
+                    site=cfg.site,
+                    public_url=cfg.notify.public_url,
+                    metrics=self.metrics,
+                    clock=self.clock,
                 )
             )
-            self.notifier.seed(self.state.alerts(limit=10_000, open_only=True))
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
@@ -148,6 +150,9 @@ class Gateway:
                 ApiServer(self, cfg.http.bind, cfg.http.port, token=api_token(cfg.http))
             )
             self.http_port = api.port
+            if not self.notifier.public_url:  # links to the port actually bound (0 = ephemeral)
+                self.notifier.public_url = f"http://127.0.0.1:{api.port}"
+            self.notifier.seed(self.state.alerts(limit=10_000, open_only=True))
         except BaseException:
             await stack.aclose()
             raise

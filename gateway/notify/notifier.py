@@ -83,13 +83,6 @@ class Notifier:
         self._pending: dict[str, None] = {}
         self._stack = AsyncExitStack()
 
-    def worker(self, name: str) -> NotifyWorker:
-        """The worker of channel ``name`` (KeyError when it is not configured)."""
-        for w, _ in self.workers:
-            if w.name == name:
-                return w
-        raise KeyError(name)
-
     async def __aenter__(self) -> Self:
         try:
             for w, _ in self.workers:

@@ -10,7 +10,7 @@ Order per batch, which is what makes the guarantees hold:
 4. save the dedupe marks (after the commit: a crash in between re-accepts a few messages whose
    points then overwrite themselves, since timestamps come from the source — never a loss);
 5. queue acks (published by the gateway every ``ack_interval``), turn alert changes into
-   published + stored alerts.
+   published + stored alerts, handed to ``notify`` (the gateway's notifier; it only queues).
 
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.

@@ -97,7 +97,10 @@ async def test_gateway_notifies_alertmanager_and_webhook(
     async with Gateway(msgspec.structs.replace(cfg)) as gw:
         await gw.mqtt.wait_connected(10)
         await am_has(lambda a: len(a) == 1 and a[0]["updatedAt"] != first_update, "re-posted after restart")
-        assert gw.metrics.get("cw_notify_sent_total", channel="alertmanager") == 1
+        # the metric counts once the POST has answered, a moment after Alertmanager shows it
+        await wait_for(
+            lambda: gw.metrics.get("cw_notify_sent_total", channel="alertmanager") == 1, 5, "am sent"
+        )
         # the threshold rule keeps no state across restarts: it sees the port hot again (the
         # alert book knows it is open: no new alert), then cool
         raw_publish(mosquitto.port, [_tel(s, 95.0) for s in range(3, 6)] + [_tel(6, 50.0)])

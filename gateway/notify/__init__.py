@@ -6,7 +6,7 @@ templates) → ``channels`` (wire formats) → ``policy`` (grouping, rate limit,
 ingest pipeline's hook).
 """
 
-from gateway.notify._item import NotifyItem, evidence_url, printed_port
+from gateway.notify._item import NotifyItem, evidence_url, from_alert, printed_port
 from gateway.notify.channels import DeliveryError, TransientDeliveryError, dingtalk_sign
 from gateway.notify.notifier import Notifier
 from gateway.notify.policy import GroupPolicy, ResendPolicy
@@ -22,5 +22,6 @@ __all__ = [
     "TransientDeliveryError",
     "dingtalk_sign",
     "evidence_url",
+    "from_alert",
     "printed_port",
 ]

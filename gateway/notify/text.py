@@ -68,7 +68,6 @@ WORDS = {
     "site": "站点",
     "device": "设备",
     "port": "端口",
-    "pile_wide": "整桩",
     "value": "数值",
     "detail": "详情",
     "time": "时间",
@@ -98,10 +97,10 @@ def kind_name(kind: str) -> tuple[str, str]:
 
 
 def where(item: NotifyItem) -> str:
-    """``设备 pile-01 · 端口 3``."""
+    """``设备 pile-01 · 端口 3`` (``设备 lift-1`` for an alert of the whole device)."""
     port = printed_port(item.port)
-    spot = WORDS["pile_wide"] if port is None else f"{WORDS['port']} {port}"
-    return f"{WORDS['device']} {item.device} · {spot}"
+    device = f"{WORDS['device']} {item.device}"
+    return device if port is None else f"{device} · {WORDS['port']} {port}"
 
 
 def value(item: NotifyItem) -> str:

@@ -13,7 +13,8 @@ from chargewatch.messages import Alert
 from chargewatch.retry import Backoff
 from gateway.config import DingTalkConfig, NotifyConfig, WebhookConfig, WeComConfig
 from gateway.metrics import Metrics
-from gateway.notify import Notifier, dingtalk_sign
+from gateway.notify import Notifier, dingtalk_sign, from_alert
+from gateway.notify.channels import WeComRobot
 from tests.gateway.notify.receiver import Receiver
 
 T0 = 1_764_820_800.0  # 2025-12-04 12:00:00 Beijing time
@@ -71,7 +72,7 @@ async def test_wecom_sends_one_chinese_markdown_message_per_window(
     assert "严重 · 告警 · 插座过温" in content
     assert "严重 · 告警 · 烟雾报警" in content
     assert "设备 pile-1 · 端口 3" in content  # wire port 2 is printed "3" on the pile
-    assert "设备 pile-2 · 整桩" in content
+    assert "设备 pile-2\n" in content  # a pile-wide alert names no port
     assert "插座温度 82.3 °C" in content
     assert "2025-12-04 12:00:00（北京时间）" in content
     assert "(http://cw.local:8080/#/alerts/pile-1.2.socket_overtemp.1)" in content
@@ -228,3 +229,13 @@ async def test_grouped_alerts_are_sent_at_shutdown(receiver: Receiver) -> None:
         await n.sync()
         assert receiver.requests == []
     assert len(receiver.requests) == 1
+
+
+def test_wecom_content_fits_its_4096_byte_limit() -> None:
+    robot = WeComRobot("http://127.0.0.1:1/w", "k", max_items=50)
+    items = [from_alert(_alert(i), "xh-01", "http://cw.local:8080") for i in range(40)]
+    content = robot.content([i for i in items if i is not None])
+    assert len(content.encode()) <= 4096
+    shown = content.count("严重 · 告警 · 插座过温")
+    assert 1 < shown < 40
+    assert f"另有 {40 - shown} 条未列出" in content

@@ -24,7 +24,7 @@ from gateway.notify.channels import Alertmanager, Channel, DingTalkRobot, Webhoo
 from gateway.notify.policy import GroupPolicy, Policy, ResendPolicy
 from gateway.notify.worker import NotifyWorker
 
-_PENDING_KEEP = 10_000  # pending ids remembered (to drop the resolution of one that never fired)
+_OPEN_KEEP = 10_000  # open alert ids remembered (when each began firing; None = still pending)
 
 
 def channels(cfg: NotifyConfig) -> list[tuple[Channel, Policy, str]]:
@@ -80,7 +80,7 @@ class Notifier:
             )
             for channel, pol, floor in channels(cfg)
         ]
-        self._pending: dict[str, None] = {}
+        self._open: dict[str, float | None] = {}
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -100,23 +100,28 @@ class Notifier:
     def submit(self, alerts: Sequence[Alert]) -> None:
         """The pipeline's hook: queue each firing or resolved alert on every channel (never blocks)."""
         for alert in alerts:
-            if alert.state == "pending":
-                self._pending[alert.id] = None
-                if len(self._pending) > _PENDING_KEEP:
-                    del self._pending[next(iter(self._pending))]
-                continue
-            was_pending = alert.id in self._pending
-            self._pending.pop(alert.id, None)
-            if was_pending and alert.state == "resolved":
-                continue  # it never fired: nobody was told, nothing to take back
-            item = from_alert(alert, self.site, self.public_url)
+            if alert.state == "resolved":
+                began = self._open.pop(alert.id, alert.ts)
+                if began is None:
+                    continue  # it never fired: nobody was told, nothing to take back
+            else:
+                began = self._open.get(alert.id) or (alert.ts if alert.state == "firing" else None)
+                self._remember(alert.id, began)
+            item = from_alert(alert, self.site, self.public_url, first_ts=began)
             if item is not None:
                 self._fan_out([item])
+
+    def _remember(self, alert_id: str, began: float | None) -> None:
+        self._open[alert_id] = began
+        if len(self._open) > _OPEN_KEEP:
+            del self._open[next(iter(self._open))]
 
     def seed(self, rows: Sequence[AlertRow]) -> None:
         """At start-up: alerts still firing in the alert book, so Alertmanager keeps seeing them
         (the chat robots were told before the restart and are not told again)."""
         items = [i for i in (from_row(r, self.site, self.public_url) for r in rows) if i is not None]
+        for item in items:
+            self._remember(item.id, item.first_ts)
         for w, floor in self.workers:
             if isinstance(w.policy, ResendPolicy):
                 for item in items:

@@ -137,7 +137,7 @@ def description(item: NotifyItem) -> str:
         f"{WORDS['detail']}：{item.message}",
         f"{WORDS['time']}：{local_time(item.ts)}（{WORDS['tz']}）",
     ]
-    if item.state == "resolved":
+    if item.state == "resolved" and item.first_ts < item.ts:
         lines.append(f"{WORDS['since']}：{local_time(item.first_ts)}")
     if item.repeats:
         lines.append(WORDS["repeats"].format(n=item.repeats))
@@ -177,6 +177,8 @@ def markdown(items: Sequence[NotifyItem], max_items: int, colour: bool) -> str:
         out += ["", (_colour(item, head) if colour else head) + f" ({en})"]
         out += [f"> {where(item)}", f"> {WORDS['value']}：{value(item)}"]
         out.append(f"> {WORDS['time']}：{local_time(item.ts)}（{WORDS['tz']}）")
+        if item.state == "resolved" and item.first_ts < item.ts:
+            out.append(f"> {WORDS['since']}：{local_time(item.first_ts)}")
         if item.repeats:
             out.append("> " + WORDS["repeats"].format(n=item.repeats))
         out.append(f"> [{WORDS['evidence']} / evidence]({item.url})")

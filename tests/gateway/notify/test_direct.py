@@ -76,7 +76,10 @@ async def test_wecom_sends_one_chinese_markdown_message_per_window(
     assert "插座温度 82.3 °C" in content
     assert "2025-12-04 12:00:00（北京时间）" in content
     assert "(http://cw.local:8080/#/alerts/pile-1.2.socket_overtemp.1)" in content
-    assert "已恢复 1 条" in second.body["markdown"]["content"]
+    resolved = second.body["markdown"]["content"]
+    assert "已恢复 1 条" in resolved
+    assert "时间：2025-12-04 12:01:00（北京时间）" in resolved
+    assert "开始于：2025-12-04 12:00:00" in resolved  # when it began firing, remembered by the notifier
     assert metrics.get("cw_notify_sent_total", channel="wecom") == 2
 
 

@@ -28,6 +28,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
     "nab": ("evaluation.nab", "the generic detector's NAB scores (3 profiles) and µs per sample"),
+    "fuzz": ("gateway.bench_fuzz", "hostile inputs through the real ingest path: inputs/s, uncaught = 0"),
 }
 
 

@@ -137,7 +137,8 @@ class Gateway:
                     clock=self.clock,
                 )
             )
-            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
+            limits = cfg.limits
+            policy = TimePolicy(limits.max_future_skew_s, limits.retention_s, limits.stale_after_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
                 spool=self.spool,

@@ -97,6 +97,8 @@ class LimitsConfig(_Section):
 
     max_future_skew_s: Positive = 300.0
     retention_s: Positive = 400 * 86400.0
+    #: readings older than this on arrival are stored and counted but never open or resolve an alert
+    stale_after_s: Annotated[float, msgspec.Meta(ge=10)] = 300.0
     gap_timeout_s: Positive = 30.0
     ack_interval_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.15
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
@@ -289,6 +291,11 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
         )
     _check_notify(cfg.notify, where)
+    if cfg.limits.stale_after_s >= cfg.limits.retention_s:
+        raise ConfigError(
+            f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
+            f"limits.retention_s ({cfg.limits.retention_s:g}). Fix: lower it, e.g. to 300"
+        )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
     try:

@@ -14,6 +14,14 @@ _HELP: dict[str, tuple[str, str]] = {
     "cw_ingest_port_samples_total": ("counter", "Port samples accepted and spooled"),
     "cw_ingest_rejected_total": ("counter", "Messages rejected and dead-lettered, by reason"),
     "cw_ingest_duplicates_total": ("counter", "Messages dropped as duplicates of a stored seq"),
+    "cw_ingest_stale_total": (
+        "counter",
+        "Messages older than limits.stale_after_s on arrival (stored, not analysed)",
+    ),
+    "cw_ingest_analytics_errors_total": (
+        "counter",
+        "Messages (or ticks) the analytics raised on; dead-lettered",
+    ),
     "cw_ingest_late_total": ("counter", "Messages that arrived out of order and filled a hole"),
     "cw_ingest_gaps_total": ("counter", "Seq intervals missing for longer than the gap timeout"),
     "cw_ingest_gap_seqs_total": ("counter", "Seqs inside reported gaps"),

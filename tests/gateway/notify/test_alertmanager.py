@@ -68,7 +68,10 @@ async def _am_alerts(am: Alertmanager, want: Callable[[list[dict[str, Any]]], bo
         await asyncio.sleep(0.1)
 
 
-def _item(seq: int, t0: float, temps: list[float | None]) -> tuple[str, bytes, float]:
+def _item(seq: int, t0: float, hot: float) -> tuple[str, bytes, float]:
+    """cw-pile-10 telemetry (its 10 ports) with port index 2 (printed "3") at ``hot`` °C."""
+    temps: list[float | None] = [30.0] * 10
+    temps[2] = hot
     msg = Telemetry(
         device="pile-7",
         boot=1,
@@ -103,8 +106,8 @@ async def test_overheating_port_fires_and_resolves_in_alertmanager(
             notify=notifier.submit,
         )
         t0 = time.time() - 30
-        for seq in range(3):  # port index 2 (printed "3") at 85 °C, three samples in a row
-            await pipeline.handle([_item(seq, t0, [30.0, 31.0, 85.0 + seq])])
+        for seq in range(3):  # port index 2 (printed "3") over 80 °C, three samples in a row
+            await pipeline.handle([_item(seq, t0, 85.0 + seq)])
         await notifier.sync()
 
         alerts = await _am_alerts(am, lambda a: len(a) == 1)
@@ -131,7 +134,7 @@ async def test_overheating_port_fires_and_resolves_in_alertmanager(
         assert first["status"] == "firing"
         assert first["alerts"][0]["annotations"]["summary"] == ann["summary"]
 
-        await pipeline.handle([_item(3, t0, [30.0, 31.0, 60.0])])  # cooled below clear_below
+        await pipeline.handle([_item(3, t0, 60.0)])  # cooled below clear_below
         await notifier.sync()
         await _am_alerts(am, lambda a: a == [])  # resolved alerts leave the active list
         hooks = await receiver.wait(2)

@@ -31,13 +31,16 @@ receivers: [{name: hook}]
 
 
 def _tel(seq: int, temp: float) -> tuple[str, bytes, bool]:
+    """cw-pile-10 telemetry (its 10 ports) with port index 4 (printed "5") at ``temp`` °C."""
+    temps: list[float | None] = [30.0] * 10
+    temps[4] = temp
     msg = Telemetry(
         device="pile-3",
         boot=1,
         seq=seq,
         ts=time.time() - 5 + seq * 0.01,
         model="cw-pile-10",
-        ports={"socket_temp": [30.0, 30.0, 30.0, 30.0, temp], "power": [200.0] * 5},
+        ports={"socket_temp": temps, "power": [200.0] * 10},
     )
     return topics.device_topic("pile-3", topics.TELEMETRY), encode(msg), False
 

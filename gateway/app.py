@@ -28,11 +28,12 @@ from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password,
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
+from gateway.ingest.limits import Admission
 from gateway.ingest.mqtt import MqttSession
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
-from gateway.liveness import Liveness
+from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
@@ -76,7 +77,9 @@ class Gateway:
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
         offline_after = max(keepalive, cfg.liveness.offline_factor * keepalive - cfg.liveness.tick_s)
-        self.liveness = Liveness(offline_after)
+        self.known = KnownDevices()
+        self.liveness = Liveness(offline_after, self.known, cfg.limits.max_devices)
+        self.admission = Admission(cfg.limits, self.metrics, self.known, self.liveness.agent_of)
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
@@ -108,7 +111,10 @@ class Gateway:
             if self.hook is not None and self.hook.load():
                 log.info(kv("analytics_checkpoint_loaded", path=self.hook.path))
             tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
-            tracker.load(self.state.load_marks())
+            marks = self.state.load_marks()
+            tracker.load(marks)
+            for device, _boot in marks:
+                self.known.add(device)
             will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
             filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
             self.mqtt = await stack.enter_async_context(
@@ -118,6 +124,7 @@ class Gateway:
                     password=mqtt_password(cfg.mqtt),
                     will=will,
                     clock=self.clock,
+                    admit=self.admission.admit,
                 )
             )
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
@@ -203,6 +210,9 @@ class Gateway:
     async def _ingest_loop(self) -> None:
         while True:
             batch = await self.mqtt.next_batch(self.cfg.limits.batch_max, idle=1.0)
+            refused = self.admission.take_dead()
+            if refused:
+                self.state.dead_letter(refused)
             if batch:
                 await self.pipeline.handle(batch)
 
@@ -256,6 +266,8 @@ class Gateway:
         online = sum(d.online for d in self.liveness.devices.values())
         m.set("cw_devices_online", float(online))
         m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
+        m.set("cw_devices_known", float(len(self.known)))
+        m.set("cw_devices_on_trial", float(len(self.admission.trial)))
 
     async def _store_config_alert(self, failing: bool, error: str) -> None:
         """Fire (or resolve) the gateway's ``store_config`` alert: 401/403/404 from the store.

@@ -101,6 +101,17 @@ class LimitsConfig(_Section):
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     dead_letter_payload_bytes: Annotated[int, msgspec.Meta(ge=64, le=65536)] = 2048
     dead_letter_keep: Annotated[int, msgspec.Meta(ge=100)] = 100_000
+    #: per device id (topic), before decoding; over it → dead letter rate_limited
+    device_msgs_per_s: Positive = 50.0
+    device_burst: Annotated[float, msgspec.Meta(ge=1)] = 500.0
+    #: per agent: its status plus every device its last status listed
+    agent_msgs_per_s: Positive = 500.0
+    agent_burst: Annotated[float, msgspec.Meta(ge=1)] = 5000.0
+    #: device ids never accepted before that may start sending per minute / in all
+    new_devices_per_min: Annotated[int, msgspec.Meta(ge=1)] = 60
+    max_devices: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    #: dead-letter rows kept per (reason, source) and minute for refused floods; the rest counted
+    dead_letter_sample_per_min: Annotated[int, msgspec.Meta(ge=1)] = 20
 
 
 class LivenessConfig(_Section):

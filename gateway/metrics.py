@@ -13,6 +13,12 @@ _HELP: dict[str, tuple[str, str]] = {
     "cw_ingest_messages_total": ("counter", "Device messages accepted and spooled"),
     "cw_ingest_port_samples_total": ("counter", "Port samples accepted and spooled"),
     "cw_ingest_rejected_total": ("counter", "Messages rejected and dead-lettered, by reason"),
+    "cw_ingest_dead_letters_sampled_out_total": (
+        "counter",
+        "Refused messages counted but not kept as dead-letter rows (flood sampling), by reason",
+    ),
+    "cw_devices_known": ("gauge", "Device ids with an accepted message (bounded by max_devices)"),
+    "cw_devices_on_trial": ("gauge", "New device ids holding a budget slot, not yet accepted"),
     "cw_ingest_duplicates_total": ("counter", "Messages dropped as duplicates of a stored seq"),
     "cw_ingest_late_total": ("counter", "Messages that arrived out of order and filled a hole"),
     "cw_ingest_gaps_total": ("counter", "Seq intervals missing for longer than the gap timeout"),

@@ -7,7 +7,9 @@ per-message thread hand-off and no GIL contention with the pipeline. ``on_messag
 ``(topic, payload, received)`` to a list and wakes the consumer when the list stops being empty;
 :meth:`MqttSession.next_batch` takes the list (whole when it fits). Past ``max_inbox`` waiting
 messages the session stops reading the socket until the pipeline catches up, so the broker
-queues (``max_queued_messages``) instead of this process growing without bound.
+queues (``max_queued_messages``) instead of this process growing without bound. An ``admit``
+check (gateway/ingest/limits.py: rate limits, new-device budget) runs first, on the topic
+alone, so a flood is refused before it takes inbox space or any decoding.
 
 Session: persistent (``clean_session=False``, a fixed client id — config.py refuses anything
 else) at QoS 1, subscriptions renewed (and their SUBACK awaited) on every connect: a broker
@@ -35,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -48,6 +51,7 @@ from gateway.config import MqttConfig
 log = logging.getLogger(__name__)
 
 Inbound = tuple[str, bytes, float]
+Admit = Callable[[str, bytes, float], bool]
 
 MAX_INFLIGHT = 100
 
@@ -73,8 +77,10 @@ class MqttSession:
         backoff: Backoff | None = None,
         max_inbox: int = 50_000,
         clock: Clock | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.cfg = cfg
+        self._admit = admit
         self._now = (clock or SystemClock()).time
         self.filters = filters
         self.backoff = backoff or Backoff(initial=0.2, cap=30.0)
@@ -111,8 +117,11 @@ class MqttSession:
             raise MqttError(cfg.url, self._detail(exc)) from exc
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        received = self._now()
+        if self._admit is not None and not self._admit(topic, payload, received):
+            return
         inbox = self._inbox
-        inbox.append((topic, payload, self._now()))
+        inbox.append((topic, payload, received))
         if len(inbox) == 1:
             self._wake.set()
         elif len(inbox) > self.max_inbox and self._conn is not None:

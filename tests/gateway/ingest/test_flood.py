@@ -1,0 +1,142 @@
+"""Floods through real Mosquitto and the real gateway: real devices lose nothing, every flood
+message is accounted for by reason, no offline page for ids never accepted, bounded state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from chargewatch import topics
+from gateway.app import Gateway
+from gateway.bench_flood import by_reason, telemetry
+from gateway.config import GatewayConfig, LimitsConfig, StoreConfig
+from gateway.metrics import parse_text
+from tests.gateway.ingest.support import ResendingPublisher, http_text, make_config, wait_for
+from tests.support.servers import Mosquitto, running
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def roomy_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """Mosquitto that never drops for a slow subscriber, so every flood message is countable."""
+    workdir = tmp_path / "mosquitto"
+    workdir.mkdir()
+    server = Mosquitto(workdir, "max_queued_messages 0\nmax_queued_bytes 0")
+    with running(server):
+        yield server
+
+
+def _config(tmp: Path, port: int, **limits: float) -> GatewayConfig:
+    cfg = make_config(tmp, port, "http://unused", keepalive=1.0, analytics="pipeline")
+    return msgspec.structs.replace(
+        cfg,
+        store=StoreConfig(kind="sqlite", path=str(tmp / "ts.sqlite")),
+        limits=LimitsConfig(ack_interval_s=0.1, **limits),  # type: ignore[arg-type]
+    )
+
+
+def _flood(port: int, items: list[tuple[str, int]]) -> None:
+    """Publish (device, seq) telemetry at QoS 1 as fast as the broker takes it."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{time.monotonic_ns()}")
+    client.max_inflight_messages_set(500)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = [
+            client.publish(topics.device_topic(d, topics.TELEMETRY), telemetry(d, seq), qos=1)
+            for d, seq in items
+        ]
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def test_real_devices_lose_nothing_and_every_flood_message_is_accounted_for(
+    tmp_path: Path, roomy_mosquitto: Mosquitto
+) -> None:
+    port = roomy_mosquitto.port
+    cfg = _config(
+        tmp_path, port, device_msgs_per_s=5, device_burst=20, new_devices_per_min=30, max_devices=500
+    )
+    flood_one = [("flood-0", seq) for seq in range(2000)]
+    flood_many = [(f"new-{i}", 0) for i in range(1000)]
+    sent = len(flood_one) + len(flood_many)
+    async with Gateway(cfg) as gw:
+        await gw.mqtt.wait_connected(10)
+        real = ResendingPublisher(port, ["real-1", "real-2"], resend_after=1000.0)  # never re-sends
+        try:
+            for device in real.devices:
+                real.send(real.telemetry(device))
+            await real.settle(10)  # known before the flood
+            _flood(port, flood_one + flood_many)
+            for _ in range(10):
+                for device in real.devices:
+                    real.send(real.telemetry(device))
+            await real.settle(20)
+            assert len(real.acked) == real.published() == 22
+
+            def accounted() -> float:
+                refused = gw.metrics.total("cw_ingest_rejected_total")
+                return gw.metrics.get("cw_ingest_messages_total") - real.published() + refused
+
+            await wait_for(lambda: accounted() >= sent, 30, "every flood message accounted for")
+            assert accounted() == sent
+            text = await http_text(gw.http_port, "/metrics")
+            refused = by_reason(text, "cw_ingest_rejected_total")
+            assert refused["unknown_device_budget"] >= 1000 - 30
+            assert refused["rate_limited"] >= 2000 - 20 - 30  # burst + ≤ a few s at 5/s
+            sampled = by_reason(text, "cw_ingest_dead_letters_sampled_out_total")
+            rows = gw.state.dead_letter_counts()
+            assert (
+                rows["unknown_device_budget"] + sampled["unknown_device_budget"]
+                == (refused["unknown_device_budget"])
+            )
+            assert rows["unknown_device_budget"] == 20  # one source: the first 20 kept this minute
+            assert parse_text(text)["cw_devices_known"] <= 2 + 1 + 30
+
+            await wait_for(lambda: not gw.liveness.online("real-1"), 10, "the silence to be judged")
+            await wait_for(lambda: not gw.liveness.online("flood-0"), 10, "the flood id judged")
+            offline = {a.device for a in gw.state.alerts(10_000) if a.kind == "device_offline"}
+            flood_ids = {d for d, _ in flood_one + flood_many}
+            assert {"real-1", "real-2"} <= offline
+            assert offline & flood_ids <= {d for d in flood_ids if d in gw.known}
+            assert len(offline & flood_ids) <= 31  # never more than the new-device budget
+        finally:
+            real.close()
+
+
+async def test_state_per_device_is_bounded_by_max_devices(tmp_path: Path, roomy_mosquitto: Mosquitto) -> None:
+    port = roomy_mosquitto.port
+    cfg = _config(tmp_path, port, new_devices_per_min=100_000, max_devices=40)
+    ids = [(f"id-{i}", 0) for i in range(3000)]
+    async with Gateway(cfg) as gw:
+        await gw.mqtt.wait_connected(10)
+        _flood(port, ids)
+
+        def handled() -> float:
+            return gw.metrics.get("cw_ingest_messages_total") + gw.metrics.total("cw_ingest_rejected_total")
+
+        await wait_for(lambda: handled() >= len(ids), 30, "every message handled")
+        assert gw.metrics.get("cw_ingest_messages_total") == 40
+        assert gw.hook is not None
+        sizes = {
+            "known": len(gw.known),
+            "trial": len(gw.admission.trial),
+            "device buckets": len(gw.admission.devices),
+            "liveness": len(gw.liveness.devices),
+            "pipeline.last": len(gw.pipeline.last),
+            "seq marks": len({d for d, _ in gw.pipeline.tracker.states}),
+            "analytics piles": len(gw.hook.pipeline.piles),
+            "analytics last_seen": len(gw.hook.pipeline.last_seen),
+        }
+        assert max(sizes.values()) <= 40, sizes
+        assert sizes["known"] == 40

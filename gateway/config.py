@@ -172,8 +172,19 @@ def store_token(cfg: StoreConfig) -> str:
 
 
 def api_token(cfg: HttpConfig) -> str:
-    """The API's bearer token from the environment or a file ('' when none is configured)."""
-    return _secret("http", cfg.token_env, cfg.token_file, "token")
+    """The API's bearer token from the environment or a file ('' when none is configured).
+
+    A configured source that yields an empty token is refused: it would leave the API open
+    while the config says it is protected.
+    """
+    token = _secret("http", cfg.token_env, cfg.token_file, "token")
+    if (cfg.token_env or cfg.token_file) and not token.strip():
+        source = f"${cfg.token_env}" if cfg.token_env else f"file {cfg.token_file!r}"
+        raise ConfigError(
+            f"http: the API token from {source} is empty: that would leave the API open. "
+            "Fix: put a long random token there (e.g. `openssl rand -hex 32`)"
+        )
+    return token
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -240,4 +251,9 @@ def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
 def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway YAML file."""
     cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
-    return validate_config(cfg, str(path))
+    validate_config(cfg, str(path))
+    try:
+        api_token(cfg.http)  # an empty or missing token is refused at load, not at first use
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import re
 import subprocess
 import sys
@@ -60,6 +61,10 @@ from gateway.config import (
 
 PORTS = 10
 AGENT = "bench-agent"
+#: the real devices are trusted (read on the trusted session) after this much good behaviour;
+#: shorter than the default 30 s so the warm-up stays short
+TRUST_AFTER_S = 2.0
+WARM_UP_S = 4.0
 _SAMPLE = re.compile(r'^(\w+)\{reason="([^"]*)"\} (\S+)$')
 
 
@@ -82,14 +87,21 @@ def telemetry(device: str, seq: int, boot: int = 1) -> bytes:
     )
 
 
-def flood(port: int, ids: list[str], seconds: float, max_msgs: int, sent: Any) -> None:
-    """Publish valid telemetry round-robin over ``ids`` as fast as possible (QoS 0); the count
-    goes to ``sent`` (a multiprocessing value). Runs in a child process."""
+def flood(port: int, ids: list[str], limits: tuple[float, int], sync: tuple[Any, Any, Any]) -> None:
+    """Publish valid telemetry round-robin over ``ids`` as fast as possible (QoS 0) for
+    ``limits`` = (seconds, at most messages) once ``go`` is set; ``sync`` = (out, ready, go):
+    ``out`` (a shared array) gets [count, start, end] on the monotonic clock (one clock for
+    every process on Linux). Runs in a child process."""
+    seconds, max_msgs = limits
+    out, ready, go = sync
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{ids[0]}-{time.monotonic_ns()}")
     client.connect("127.0.0.1", port)
     client.loop_start()
+    ready.set()
+    go.wait(120)
     n = 0
-    end = time.monotonic() + seconds
+    start = time.monotonic()
+    end = start + seconds
     try:
         while n < max_msgs and time.monotonic() < end:
             device = ids[n % len(ids)]
@@ -100,7 +112,7 @@ def flood(port: int, ids: list[str], seconds: float, max_msgs: int, sent: Any) -
             if n % 500 == 0:
                 info.wait_for_publish(10)  # bounds the client's own queue
     finally:
-        sent.value = n
+        out[:] = [float(n), start, time.monotonic()]
         client.disconnect()
         client.loop_stop()
 
@@ -189,6 +201,12 @@ def _metric(metrics_text: str, name: str) -> float:
     )
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of ``pid`` in MB."""
     fields = dict(
@@ -232,7 +250,7 @@ def bench_config(tmp: Path, mqtt_port: int, store: StoreConfig) -> GatewayConfig
             analytics_path=str(tmp / "analytics.ckpt"),
         ),
         http=HttpConfig(port=free_port()),
-        limits=LimitsConfig(),
+        limits=LimitsConfig(trust_after_s=TRUST_AFTER_S),
         liveness=LivenessConfig(device_keepalive_s=5.0, tick_s=0.5),
     )
 
@@ -248,21 +266,31 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         with gateway_process(cfg, tmp) as gw:
             real = RealDevices(port, [f"real-{i}" for i in range(args.devices)])
             try:
-                real.run(3.0)  # warm-up: the real devices become known
+                real.run(WARM_UP_S)  # the real devices become known, then trusted
+                before = _get(f"http://127.0.0.1:{cfg.http.port}/metrics").decode()
+                trusted = _metric(before, "cw_devices_trusted")
                 ctx = mp.get_context("spawn")
-                one, many = ctx.Value("q", 0), ctx.Value("q", 0)
                 ids = [f"new-{i}" for i in range(args.new_ids)]
+                go = ctx.Event()
+                flooders = [
+                    (["flood-0"], ctx.Array("d", 3), ctx.Event()),
+                    (ids, ctx.Array("d", 3), ctx.Event()),
+                ]
                 procs = [
                     ctx.Process(
-                        target=flood, args=(port, ["flood-0"], args.flood_seconds, args.flood_max, one)
-                    ),
-                    ctx.Process(target=flood, args=(port, ids, args.flood_seconds, args.flood_max, many)),
+                        target=flood, args=(port, who, (args.flood_seconds, args.flood_max), (out, ready, go))
+                    )
+                    for who, out, ready in flooders
                 ]
-                t0 = time.monotonic()
                 for p in procs:
                     p.start()
-                real.run(args.flood_seconds)
-                t1 = time.monotonic()
+                for _who, _out, ready in flooders:
+                    if not ready.wait(max(1.0, deadline - time.monotonic())):
+                        raise BenchError("a flood publisher did not connect in time")
+                go.set()
+                cpu0 = _cpu_s(gw.pid)
+                real.run(args.flood_seconds + 1.0)  # the flood runs within this
+                cpu1 = _cpu_s(gw.pid)
                 for p in procs:
                     p.join(max(1.0, deadline - time.monotonic()))
                     if p.exitcode is None:
@@ -275,11 +303,13 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                 alerts = json.loads(_get(f"http://127.0.0.1:{cfg.http.port}/api/alerts"))
             finally:
                 real.close()
+    t0 = min(out[1] for _who, out, _ready in flooders)
+    t1 = max(out[2] for _who, out, _ready in flooders)
     during = real.window(t0, t1)
     refused = by_reason(text, "cw_ingest_rejected_total")
     sampled_out = sum(by_reason(text, "cw_ingest_dead_letters_sampled_out_total").values())
     real_acked = len(real.staleness)
-    flood_sent = float(one.value + many.value)
+    flood_sent = float(sum(out[0] for _who, out, _ready in flooders))
     flood_accepted = _metric(text, "cw_ingest_messages_total") - real_acked
     flood_ids = {"flood-0", *ids}
     out = {
@@ -289,6 +319,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         "staleness_p50_s": pct(during, 0.50),
         "staleness_p99_s": pct(during, 0.99),
         "staleness_max_s": during[-1] if during else float("nan"),
+        "trusted_devices_at_flood_start": trusted,
         "flood_seconds": t1 - t0,
         "flood_sent": flood_sent,
         "flood_msgs_per_s": flood_sent / (t1 - t0),
@@ -300,6 +331,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     out["offline_alerts_for_flood_ids"] = float(
         sum(1 for a in alerts if a["kind"] == "device_offline" and a["device"] in flood_ids)
     )
+    out["gateway_cpu_share_during_flood"] = (cpu1 - cpu0) / (args.flood_seconds + 1.0)
     out["gateway_rss_mb"] = rss
     out["gateway_peak_rss_mb"] = peak
     return out
@@ -318,7 +350,7 @@ def main(argv: list[str]) -> int:
     """Entry point of ``chargewatch bench flood``."""
     parser = argparse.ArgumentParser(prog="chargewatch bench flood", description=__doc__)
     parser.add_argument("--devices", type=int, default=10, help="real devices at 1 Hz each")
-    parser.add_argument("--flood-seconds", type=float, default=15.0)
+    parser.add_argument("--flood-seconds", type=float, default=10.0)
     parser.add_argument(
         "--flood-max", type=int, default=300_000, help="messages per flood publisher, at most"
     )

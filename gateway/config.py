@@ -102,16 +102,27 @@ class LimitsConfig(_Section):
     dead_letter_payload_bytes: Annotated[int, msgspec.Meta(ge=64, le=65536)] = 2048
     dead_letter_keep: Annotated[int, msgspec.Meta(ge=100)] = 100_000
     #: per device id (topic), before decoding; over it → dead letter rate_limited
-    device_msgs_per_s: Positive = 50.0
-    device_burst: Annotated[float, msgspec.Meta(ge=1)] = 500.0
+    #: (defaults: an agent's backlog drain, 2,000 msgs/s, passes whole; one device's long
+    #: backlog drains at 200/s after a 4,000-message burst, the rest is re-sent later)
+    device_msgs_per_s: Positive = 200.0
+    device_burst: Annotated[float, msgspec.Meta(ge=1)] = 4000.0
     #: per agent: its status plus every device its last status listed
-    agent_msgs_per_s: Positive = 500.0
-    agent_burst: Annotated[float, msgspec.Meta(ge=1)] = 5000.0
+    agent_msgs_per_s: Positive = 2000.0
+    agent_burst: Annotated[float, msgspec.Meta(ge=1)] = 40000.0
     #: device ids never accepted before that may start sending per minute / in all
     new_devices_per_min: Annotated[int, msgspec.Meta(ge=1)] = 60
     max_devices: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     #: dead-letter rows kept per (reason, source) and minute for refused floods; the rest counted
     dead_letter_sample_per_min: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: a known device not refused for this long is read on the trusted MQTT session (routing.py)
+    trust_after_s: Positive = 30.0
+    #: steady rate of a trusted device: faster (a backlog drain, a flood) and it is read on the
+    #: discovery session again — its messages are still accepted up to device_msgs_per_s there
+    steady_msgs_per_s: Positive = 10.0
+    steady_burst: Annotated[float, msgspec.Meta(ge=1)] = 50.0
+    #: messages a second the discovery session reads at most (new and distrusted ids, floods);
+    #: beyond it the broker drops that session's excess, never the trusted session's
+    discovery_read_per_s: Positive = 3000.0
 
 
 class LivenessConfig(_Section):

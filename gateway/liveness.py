@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from chargewatch.logs import kv
@@ -43,6 +43,9 @@ class KnownDevices:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ reaches the inbox, the pipeline or the broker's queue for the gateway:
   a minute and ``max_devices`` ids in all (known + on trial). Without a slot the message is
   dead-lettered as ``unknown_device_budget``. A slot is held for :data:`TRIAL_S` seconds; the
   first accepted message makes the device known for good.
+* **steadiness** — a device faster than ``steady_msgs_per_s`` (after ``steady_burst``) is not
+  refused for it, only marked distrusted (``distrusted_at``): routing.py then reads it on the
+  discovery session, not the trusted one.
 * **rate limits** — a token bucket per device (``device_msgs_per_s``, ``device_burst``) and per
   agent (``agent_msgs_per_s``, ``agent_burst``: its status topic and every device its last
   status listed). Over the limit the message is dead-lettered as ``rate_limited``.
@@ -134,17 +137,23 @@ class Admission:
         n = cfg.max_devices
         self.devices = Buckets(cfg.device_msgs_per_s, cfg.device_burst, n)
         self.agents = Buckets(cfg.agent_msgs_per_s, cfg.agent_burst, n)
+        self.steady = Buckets(cfg.steady_msgs_per_s, cfg.steady_burst, n)
         self._new: TokenBucket | None = None
         self.trial: OrderedDict[str, float] = OrderedDict()
         self.dead = DeadLetterSampler(cfg.dead_letter_sample_per_min, metrics, 2 * n + 1)
+        #: when each known device last gave reason for distrust: refused, or accepted the first time
+        self.distrusted_at: dict[str, float] = {}
+        self._now = 0.0
         self._budget_full_logged = False
         known.on_add = self._became_known
 
     def _became_known(self, device: str) -> None:
         self.trial.pop(device, None)
+        self.distrusted_at[device] = self._now
 
     def admit(self, topic: str, payload: bytes, received: float) -> bool:
         """Whether to pass the message on; a refused one is counted and maybe dead-lettered."""
+        self._now = received
         if topic.startswith(_AGENT):
             agent = topic[len(_AGENT) :].partition("/")[0]
             return self._agent_ok(agent, topic, payload, received)
@@ -156,10 +165,20 @@ class Admission:
             self.dead.add("*", item)
             return False
         if not self.devices.take(device, received):
+            self._distrust(device, received)
             self.dead.add(device, (received, topic, "rate_limited", f"device {device}", payload))
             return False
         agent = self.agent_of(device)
-        return not agent or self._agent_ok(agent, topic, payload, received)
+        if agent and not self._agent_ok(agent, topic, payload, received):
+            self._distrust(device, received)
+            return False
+        if not self.steady.take(device, received):
+            self._distrust(device, received)  # accepted, but too busy to be trusted (routing.py)
+        return True
+
+    def _distrust(self, device: str, now: float) -> None:
+        if device in self.known:  # bounded: known ids only (trial ids come and go)
+            self.distrusted_at[device] = now
 
     def _agent_ok(self, agent: str, topic: str, payload: bytes, received: float) -> bool:
         if self.agents.take(agent, received):

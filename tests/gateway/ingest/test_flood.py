@@ -65,7 +65,13 @@ async def test_real_devices_lose_nothing_and_every_flood_message_is_accounted_fo
 ) -> None:
     port = roomy_mosquitto.port
     cfg = _config(
-        tmp_path, port, device_msgs_per_s=5, device_burst=20, new_devices_per_min=30, max_devices=500
+        tmp_path,
+        port,
+        device_msgs_per_s=5,
+        device_burst=20,
+        new_devices_per_min=30,
+        max_devices=500,
+        trust_after_s=0.5,
     )
     flood_one = [("flood-0", seq) for seq in range(2000)]
     flood_many = [(f"new-{i}", 0) for i in range(1000)]
@@ -76,13 +82,25 @@ async def test_real_devices_lose_nothing_and_every_flood_message_is_accounted_fo
         try:
             for device in real.devices:
                 real.send(real.telemetry(device))
-            await real.settle(10)  # known before the flood
+            await real.settle(10)  # known before the flood …
+            await wait_for(lambda: set(gw.router.trusted) == {"real-1", "real-2"}, 10, "real devices trusted")
+            assert set(gw.trusted_mqtt.filters) == {
+                topics.device_filter(leaf, d)
+                for d in real.devices
+                for leaf in (topics.TELEMETRY, topics.EVENT)
+            }  # … and read on their own MQTT session
             _flood(port, flood_one + flood_many)
             for _ in range(10):
                 for device in real.devices:
                     real.send(real.telemetry(device))
             await real.settle(20)
             assert len(real.acked) == real.published() == 22
+            assert "flood-0" not in gw.router.trusted
+            assert not any("flood-0" in f for f in gw.trusted_mqtt.filters)
+
+            def copies() -> float:
+                m = gw.metrics
+                return m.get("cw_ingest_copies_dropped_total") + m.get("cw_ingest_copies_released_total")
 
             def accounted() -> float:
                 refused = gw.metrics.total("cw_ingest_rejected_total")
@@ -102,6 +120,12 @@ async def test_real_devices_lose_nothing_and_every_flood_message_is_accounted_fo
             )
             assert rows["unknown_device_budget"] == 20  # one source: the first 20 kept this minute
             assert parse_text(text)["cw_devices_known"] <= 2 + 1 + 30
+            # the 20 messages sent while trusted also came on discovery: each copy dropped there
+            # (the trusted session had it) or released (it never had it), never stored twice
+            await wait_for(lambda: copies() >= 20, 10, "every discovery copy settled")
+            assert copies() == 20
+            assert gw.router.held == {}
+            assert gw.metrics.get("cw_ingest_duplicates_total") == 0
 
             await wait_for(lambda: not gw.liveness.online("real-1"), 10, "the silence to be judged")
             await wait_for(lambda: not gw.liveness.online("flood-0"), 10, "the flood id judged")

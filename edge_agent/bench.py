@@ -42,7 +42,7 @@ async def _start_sim(workdir: Path, n: int) -> tuple[asyncio.subprocess.Process,
     site = workdir / "site.yaml"
     site.write_text(_site(n))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chargewatch", "sim", "--site", str(site), "--log-level", "WARNING",
+        sys.executable, "-m", "chargewatch_cli", "sim", "--site", str(site), "--log-level", "WARNING",
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,8 +23,9 @@ from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import encode
-from chargewatch.profiles import PROFILE_DIR, load_profile
+from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
+from gateway.api.server import series_fields
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
@@ -71,11 +73,11 @@ class Gateway:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.hook: PipelineHook | None = None
+        self.profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            profiles = {p.model: p for p in map(load_profile, sorted(PROFILE_DIR.glob("*.yaml")))}
-            self.hook = PipelineHook(Pipeline(profiles=profiles), cfg.spool.analytics_path)
+            self.hook = PipelineHook(Pipeline(profiles=self.profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
             r = cfg.rule
@@ -169,10 +171,17 @@ class Gateway:
                 metrics=self.metrics,
                 policy=policy,
                 publish=self.trusted_mqtt.publish,
+                profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(
-                ApiServer(self, cfg.http.bind, cfg.http.port, token=api_token(cfg.http))
+                ApiServer(
+                    self,
+                    cfg.http.bind,
+                    cfg.http.port,
+                    token=api_token(cfg.http),
+                    fields=series_fields(self.profiles.values()),
+                )
             )
             self.http_port = api.port
         except BaseException:

@@ -222,7 +222,16 @@ def gateway_process(cfg: GatewayConfig, tmp: Path) -> Iterator[subprocess.Popen[
     path.write_bytes(msgspec.yaml.encode(cfg))
     with (tmp / "gateway.log").open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chargewatch", "gateway", "--config", str(path), "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "chargewatch_cli",
+                "gateway",
+                "--config",
+                str(path),
+                "--log-level",
+                "WARNING",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

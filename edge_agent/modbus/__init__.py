@@ -12,6 +12,7 @@ from edge_agent.modbus.errors import (
     WriteNotVerifiedError,
 )
 from edge_agent.modbus.planner import Block, Slot, plan_blocks
+from edge_agent.modbus.transitions import TransitionTracker
 
 __all__ = [
     "Block",
@@ -27,6 +28,7 @@ __all__ = [
     "PolledDevice",
     "ResponseMismatchError",
     "Slot",
+    "TransitionTracker",
     "WriteNotVerifiedError",
     "plan_blocks",
 ]

@@ -23,7 +23,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
@@ -34,7 +34,7 @@ from aiohttp.typedefs import Middleware
 
 from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
-from chargewatch.profiles import PROFILE_DIR, load_profile
+from chargewatch.profiles import DeviceProfile, load_profiles
 from gateway.api._dashboard import DASHBOARD_HTML
 from gateway.store.base import Row
 from gateway.store.errors import StoreError
@@ -51,11 +51,10 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def series_fields() -> dict[str, frozenset[str]]:
-    """Fields each series measurement stores, from the bundled device profiles."""
+def series_fields(profiles: Iterable[DeviceProfile] | None = None) -> dict[str, frozenset[str]]:
+    """Fields each series measurement stores, from ``profiles`` (default: the bundled ones)."""
     out: dict[str, set[str]] = {"port": set(), "pile": set(), "blocker": set()}
-    for path in sorted(PROFILE_DIR.glob("*.yaml")):
-        profile = load_profile(path)
+    for profile in load_profiles().values() if profiles is None else profiles:
         out["port"].update(p.name for p in profile.port_points)
         out[profile.kind].update(p.name for p in profile.device_points)
     return {m: frozenset(names | {"boot", "seq", "flags"}) for m, names in out.items()}

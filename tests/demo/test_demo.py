@@ -18,7 +18,7 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "chargewatch",
+            "chargewatch_cli",
             "demo",
             "--seconds",
             "45",

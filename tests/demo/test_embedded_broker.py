@@ -6,7 +6,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from chargewatch.demo.broker import EmbeddedBroker
+from demo.broker import EmbeddedBroker
 
 N = 300
 

@@ -30,8 +30,8 @@ def test_bench_agent_json_end_to_end() -> None:
     """``chargewatch bench agent --json`` (its own sim process and Mosquitto) prints the agreed keys."""
     require("mosquitto", "mosquitto")
     out = subprocess.run(
-        [sys.executable, "-m", "chargewatch", "bench", "agent", "--json", "--piles", "5", "--seconds", "1",
-         "--drain", "500"],
+        [sys.executable, "-m", "chargewatch_cli", "bench", "agent", "--json", "--piles", "5",
+         "--seconds", "1", "--drain", "500"],
         cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     figures = json.loads(out.stdout.strip().splitlines()[-1])

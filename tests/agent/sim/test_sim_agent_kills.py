@@ -52,7 +52,7 @@ async def _start(config: Path, log: Path) -> tuple[asyncio.subprocess.Process, i
     """Start the agent process; return it and its boot id once it logged ``agent_started``."""
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chargewatch", "agent", "--config", str(config), "--log-level", "INFO",
+            sys.executable, "-m", "chargewatch_cli", "agent", "--config", str(config), "--log-level", "INFO",
             cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
     try:

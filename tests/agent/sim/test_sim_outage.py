@@ -47,7 +47,7 @@ async def _sim(tmp: Path) -> tuple[asyncio.subprocess.Process, list[dict[str, ob
     )
     site.write_text(f"site: outage\nstart_time: 2025-07-15T12:00:00+08:00\nseed: 3\ndevices:\n{devices}\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chargewatch", "sim", "--site", str(site), "--speed", str(SPEED),
+        sys.executable, "-m", "chargewatch_cli", "sim", "--site", str(site), "--speed", str(SPEED),
         "--log-level", "WARNING", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None

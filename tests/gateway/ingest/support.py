@@ -184,7 +184,7 @@ def write_config(cfg: GatewayConfig, path: Path) -> Path:
 
 
 class GatewayProcess:
-    """``python -m chargewatch gateway --config ...`` as a child we kill by PID."""
+    """``python -m chargewatch_cli gateway --config ...`` as a child we kill by PID."""
 
     def __init__(self, config: Path, http_port: int, log: Path) -> None:
         self.config = config
@@ -195,7 +195,7 @@ class GatewayProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chargewatch", "gateway", "--config", str(self.config)],
+                [sys.executable, "-m", "chargewatch_cli", "gateway", "--config", str(self.config)],
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,

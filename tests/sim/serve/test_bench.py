@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_bench_sim_json_last_line() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "chargewatch", "bench", "sim", "--json", "--piles", "4", "--seconds", "2"],
+        [sys.executable, "-m", "chargewatch_cli", "bench", "sim", "--json", "--piles", "4", "--seconds", "2"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "chargewatch", "sim", *args],
+        [sys.executable, "-m", "chargewatch_cli", "sim", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from analytics.eval.scoring import HAZARDS
-from analytics.evaluate import main
+from evaluation.cli import main
+from evaluation.scoring import HAZARDS
 from firmware_sim.faults.kinds import KINDS
 
 KEYS = {

@@ -1,9 +1,9 @@
 """``chargewatch eval``: score the analytics on the simulator's labelled scenarios.
 
-Runs ``--suites`` labelled suites (one per seed, see :mod:`analytics.eval.runner`) through
+Runs ``--suites`` labelled suites (one per seed, see :mod:`evaluation.runner`) through
 :class:`analytics.Pipeline` and prints per fault kind: recall, precision, median and worst
 lead before the critical moment, median lead over the fixed 80 °C / 30 s threshold, and the
-false alerts per 1,000 normal port-hours (definitions: :mod:`analytics.eval.scoring`).
+false alerts per 1,000 normal port-hours (definitions: :mod:`evaluation.scoring`).
 Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock); ``--train``
 runs the training seeds the defaults were tuned on. ``--json`` prints the figures as the
 last line: ``{"kinds": {kind: {...}}, "false_alerts_per_1000_port_hours": …,
@@ -17,10 +17,10 @@ import json
 import sys
 import time
 
-from analytics.eval.plan import SuiteSize
-from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, evaluate, plan_seeds
-from analytics.eval.scoring import HAZARDS, Score
 from chargewatch.errors import ConfigError
+from evaluation.plan import SuiteSize
+from evaluation.runner import EVAL_BASE, TRAIN_SEEDS, evaluate, plan_seeds
+from evaluation.scoring import HAZARDS, Score
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:

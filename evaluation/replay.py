@@ -24,14 +24,11 @@ from dataclasses import dataclass, field
 import msgspec
 
 from chargewatch.messages import Event, EventKind, Telemetry
-from edge_agent.modbus.decode import DeviceDecoder
-from edge_agent.modbus.planner import plan_blocks
-from edge_agent.modbus.transitions import TransitionTracker
+from edge_agent.modbus import DeviceDecoder, TransitionTracker, plan_blocks
+from firmware_sim import RegisterImage
 from firmware_sim.devices import Blocker, Pile
-from firmware_sim.faults.kinds import Label
-from firmware_sim.faults.scenario import Scenario
+from firmware_sim.faults import Label, Scenario
 from firmware_sim.offline import build_devices
-from firmware_sim.registers import RegisterImage
 
 #: missed polls before the agent reports ``device_down`` (the agent's default ``down_after``)
 DOWN_AFTER = 2

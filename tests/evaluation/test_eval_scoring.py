@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.eval import AlertFired, Episode, Run, Score, episodes_from, plan_seeds, score_run
-from analytics.eval.scoring import GRACE_S
 from chargewatch.errors import ConfigError
+from evaluation import AlertFired, Episode, Run, Score, episodes_from, plan_seeds, score_run
+from evaluation.scoring import GRACE_S
 from firmware_sim.faults.kinds import label
 
 T0 = 1_000_000.0

@@ -22,7 +22,7 @@ Definitions (what ``chargewatch eval`` reports):
   on a port whose charge had ended, so no current ever heats it — has no physical signature).
 * **Lead** = ``critical − first detection``; only episodes that reached critical have one.
   **Fixed baseline** = first time, at or after onset, that the decoded ``socket_temp`` of the
-  port stayed ≥ 80 °C for 30 s (:class:`analytics.eval.baseline.FixedThreshold`);
+  port stayed ≥ 80 °C for 30 s (:class:`evaluation.baseline.FixedThreshold`);
   ``lead_vs_fixed = fixed baseline − first detection``, where a baseline that never fired is
   replaced by ``critical`` (or the window end) and counted in ``fixed_never_fired``.
 * **Explained alert** — a matching alert firing while the episode is *active*: ``onset`` …
@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from firmware_sim.faults.kinds import KINDS, Label
+from firmware_sim.faults import KINDS, Label
 
 GRACE_S: Final = 600.0
 OVERHEATING: Final = frozenset(

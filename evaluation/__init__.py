@@ -1,10 +1,10 @@
 """Evaluation of the analytics on the simulator's labelled scenarios (``chargewatch eval``)."""
 
-from analytics.eval.baseline import FixedThreshold
-from analytics.eval.plan import SuiteSize, scenarios
-from analytics.eval.replay import Replay, Round
-from analytics.eval.runner import EVAL_BASE, TRAIN_SEEDS, Totals, evaluate, plan_seeds
-from analytics.eval.scoring import (
+from evaluation.baseline import FixedThreshold
+from evaluation.plan import SuiteSize, scenarios
+from evaluation.replay import Replay, Round
+from evaluation.runner import EVAL_BASE, TRAIN_SEEDS, Totals, evaluate, plan_seeds
+from evaluation.scoring import (
     DETECTS,
     OVERHEATING,
     AlertFired,

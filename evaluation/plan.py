@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import msgspec
 
 from chargewatch.profiles import find_profile
-from firmware_sim.faults.kinds import KINDS
-from firmware_sim.faults.scenario import DeviceSpec, FaultSpec, Scenario, validate_scenario
+from firmware_sim.faults import KINDS, DeviceSpec, FaultSpec, Scenario, validate_scenario
 from firmware_sim.offline import SUMMER_MIDNIGHT, suite
-from firmware_sim.physics.ambient import AmbientPreset
+from firmware_sim.physics import AmbientPreset
 
 _PILE_MODELS = ("cw-pile-10", "vx-pile-12")
 #: order in which normal days are taken from the suite (summer, mild, winter, summer)

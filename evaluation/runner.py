@@ -3,9 +3,9 @@
 Seeds: TRAINING seeds are ``TRAIN_SEEDS`` (1000–1999) and the only ones parameters may be tuned
 on. Evaluation seeds start at ``EVAL_BASE`` (never used in tuning) or, with ``--fresh``, at a
 base drawn from the clock; :func:`plan_seeds` refuses evaluation seeds inside the training range.
-Each seed builds the scenarios of :mod:`analytics.eval.plan` (normal days, and every fault
+Each seed builds the scenarios of :mod:`evaluation.plan` (normal days, and every fault
 kind many times on both pile models) and every scenario is replayed with a poll every
-``poll_s`` seconds (:mod:`analytics.eval.replay`) into a fresh :class:`analytics.Pipeline`
+``poll_s`` seconds (:mod:`evaluation.replay`) into a fresh :class:`analytics.Pipeline`
 per scenario, exactly as the gateway feeds it.
 """
 
@@ -16,14 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from analytics.eval.baseline import FixedThreshold
-from analytics.eval.plan import SuiteSize, scenarios
-from analytics.eval.replay import Replay
-from analytics.eval.scoring import AlertFired, Run, Score, episodes_from, score_run
 from analytics.pipeline import Pipeline, PipelineConfig
 from chargewatch.errors import ConfigError
 from chargewatch.profiles import DeviceProfile, find_profile
-from firmware_sim.faults.scenario import Scenario
+from evaluation.baseline import FixedThreshold
+from evaluation.plan import SuiteSize, scenarios
+from evaluation.replay import Replay
+from evaluation.scoring import AlertFired, Run, Score, episodes_from, score_run
+from firmware_sim.faults import Scenario
 
 TRAIN_SEEDS = range(1000, 2000)
 #: the documented default evaluation base (never used in tuning)

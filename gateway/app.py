@@ -31,10 +31,8 @@ from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
 from gateway.ingest.limits import Admission
-from gateway.ingest.mqtt import MqttSession
-from gateway.ingest.pacing import DiscoveryPacer
 from gateway.ingest.pipeline import IngestPipeline
-from gateway.ingest.routing import Router
+from gateway.ingest.sessions import IngestSessions
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
 from gateway.liveness import KnownDevices, Liveness
@@ -43,11 +41,6 @@ from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
-
-#: messages per discovery-session batch: the most a trusted batch waits behind
-DISCOVERY_BATCH = 50
-#: admitted discovery messages held in memory at most; beyond, the broker holds (or drops) them
-DISCOVERY_INBOX = 5000
 
 
 def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
@@ -90,8 +83,6 @@ class Gateway:
         self.liveness = Liveness(offline_after, self.known, cfg.limits.max_devices)
         self.admission = Admission(cfg.limits, self.metrics, self.known, self.liveness.agent_of)
         self._stack = AsyncExitStack()
-        self._trusted_idle = asyncio.Event()
-        self._trusted_idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
         self._degraded = False
@@ -127,39 +118,21 @@ class Gateway:
             for device, _boot in marks:
                 self.known.add(device)
             self.admission.distrusted_at.clear()  # devices with marks are trusted from the start
-            self.router = Router(
-                self.admission,
-                self.known,
-                tracker.seen,
-                self.metrics,
-                trust_after_s=cfg.limits.trust_after_s,
-            )
             will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
-            filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
-            self.mqtt = await stack.enter_async_context(
-                MqttSession(
-                    cfg.mqtt,
-                    [*filters, topics.STATUS_FILTER],
+            self.sessions = await stack.enter_async_context(
+                IngestSessions(
+                    cfg,
+                    admission=self.admission,
+                    known=self.known,
+                    seen=tracker.seen,
+                    metrics=self.metrics,
+                    clock=self.clock,
                     password=mqtt_password(cfg.mqtt),
                     will=will,
-                    clock=self.clock,
-                    admit=self.router.admit_discovery,
-                    read_per_s=cfg.limits.discovery_read_per_s,
-                    max_inbox=DISCOVERY_INBOX,
                 )
             )
-            self.trusted_mqtt = await stack.enter_async_context(
-                MqttSession(
-                    msgspec.structs.replace(cfg.mqtt, client_id=cfg.mqtt.client_id + "-known"),
-                    [],
-                    password=mqtt_password(cfg.mqtt),
-                    clock=self.clock,
-                    admit=self.router.admit_trusted,
-                )
-            )
-            self.router.session = self.trusted_mqtt
-            assert self.mqtt.read_budget is not None  # discovery_read_per_s is > 0 by schema
-            self.pacer = DiscoveryPacer(self.mqtt.read_budget, self.metrics)
+            self.mqtt, self.trusted_mqtt = self.sessions.discovery, self.sessions.trusted
+            self.router = self.sessions.router
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
@@ -170,7 +143,7 @@ class Gateway:
                 liveness=self.liveness,
                 metrics=self.metrics,
                 policy=policy,
-                publish=self.trusted_mqtt.publish,
+                publish=self.sessions.publish,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()
@@ -189,10 +162,7 @@ class Gateway:
             raise
         self._done = asyncio.get_running_loop().create_future()
         for name, fn in (
-            ("ingest", self._ingest_loop),
-            ("ingest-trusted", self._trusted_loop),
-            ("trust", self._trust_loop),
-            ("pace", self._pace_loop),
+            *self.sessions.loops(self.pipeline.handle, self.state.dead_letter),
             ("acks", self._ack_loop),
             ("tick", self._tick_loop),
             ("status", self._status_loop),
@@ -250,48 +220,9 @@ class Gateway:
             await asyncio.sleep(interval)
             await fn()
 
-    async def _ingest_loop(self) -> None:
-        """The discovery session's batches, plus held copies the trusted session never had.
-
-        Second in line: small batches, each only while no trusted batch is being handled and
-        the event loop keeps up (pacing.py), so trusted devices wait at most one small discovery
-        batch; a discovery backlog stays in the broker (which drops it there), not in front of
-        the trusted devices.
-        """
-        size = min(self.cfg.limits.batch_max, DISCOVERY_BATCH)
-        while True:
-            batch = await self.mqtt.next_batch(size, idle=self.router.hold_s / 2)
-            batch += self.router.release(self.clock.time())
-            refused = self.admission.take_dead()
-            if refused:
-                self.state.dead_letter(refused)
-            if batch:
-                await self._trusted_idle.wait()
-                await self.pacer.calm.wait()
-                await self.pipeline.handle(batch)
-
-    async def _trusted_loop(self) -> None:
-        while True:
-            batch = await self.trusted_mqtt.next_batch(self.cfg.limits.batch_max, idle=1.0)
-            if batch:
-                self._trusted_idle.clear()
-                try:
-                    await self.pipeline.handle(batch)
-                finally:
-                    self._trusted_idle.set()
-
-    async def _pace_loop(self) -> None:
-        await self.pacer.run()
-
-    async def _trust(self) -> None:
-        await self.router.trust_due(self.clock.time())
-
-    async def _trust_loop(self) -> None:
-        await self._every(1.0, self._trust)
-
     async def _flush_acks(self) -> None:
         for ack in self.pipeline.acks.take():
-            self.trusted_mqtt.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
+            self.sessions.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
             self.metrics.inc("cw_acks_published_total")
 
     async def _ack_loop(self) -> None:

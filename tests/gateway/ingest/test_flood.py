@@ -16,6 +16,7 @@ from chargewatch import topics
 from gateway.app import Gateway
 from gateway.bench_flood import by_reason, telemetry
 from gateway.config import GatewayConfig, LimitsConfig, StoreConfig
+from gateway.ingest.mqtt import Inbound, MqttSession
 from gateway.metrics import parse_text
 from tests.gateway.ingest.support import ResendingPublisher, http_text, make_config, wait_for
 from tests.support.servers import Mosquitto, running
@@ -168,3 +169,20 @@ async def test_state_per_device_is_bounded_by_max_devices(tmp_path: Path, roomy_
         }
         assert max(sizes.values()) <= 40, sizes
         assert sizes["known"] == 40
+
+
+async def test_a_read_budget_rests_the_socket_and_loses_nothing_the_broker_keeps(
+    tmp_path: Path, roomy_mosquitto: Mosquitto
+) -> None:
+    cfg = _config(tmp_path, roomy_mosquitto.port)
+    tel = topics.device_filter(topics.TELEMETRY)
+    async with MqttSession(cfg.mqtt, [tel], read_per_s=300.0) as session:
+        await session.wait_connected(10)
+        _flood(roomy_mosquitto.port, [(f"d{i % 7}", i) for i in range(900)])
+        got: list[Inbound] = []
+        while len(got) < 900:
+            batch = await session.next_batch(1000, idle=5.0)
+            assert batch, f"only {len(got)} of 900 arrived"
+            got += batch
+    assert len(got) == 900
+    assert session.rested >= 1  # 900 messages against a budget of 300 a second: it had to rest

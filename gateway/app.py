@@ -21,11 +21,13 @@ import msgspec
 from analytics import Pipeline
 from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
+from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
 from gateway.api.server import series_fields
+from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
@@ -41,6 +43,7 @@ from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
+_REPLY_SUFFIX = "/" + topics.CMD_REPLY
 
 
 def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
@@ -91,6 +94,7 @@ class Gateway:
         self._store_alert: bool | None = None  # unknown until the first status check
         self._checkpointed = self.clock.time()
         self.http_port = cfg.http.port
+        self.sender = load_sender(cfg.commands, self.clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -162,7 +166,7 @@ class Gateway:
             raise
         self._done = asyncio.get_running_loop().create_future()
         for name, fn in (
-            *self.sessions.loops(self.pipeline.handle, self.state.dead_letter),
+            *self.sessions.loops(self._handle, self.state.dead_letter),
             ("acks", self._ack_loop),
             ("tick", self._tick_loop),
             ("status", self._status_loop),
@@ -219,6 +223,31 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             await fn()
+
+    async def _handle(self, batch: list[tuple[str, bytes, float]]) -> None:
+        """One received batch: command replies to the audit trail, the rest to the pipeline."""
+        replies = [item for item in batch if item[0].endswith(_REPLY_SUFFIX)]
+        if replies:
+            batch = [item for item in batch if not item[0].endswith(_REPLY_SUFFIX)]
+            await self._audit_replies(replies)
+        if batch:
+            await self.pipeline.handle(batch)
+
+    async def _audit_replies(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        """Every command reply an agent published, as a ``command`` point (the audit trail)."""
+        lines: list[str] = []
+        for topic, payload, received in items:
+            try:
+                reply = decode_reply(topic, payload)
+                lines.append(reply_line(reply, self.cfg.site, received))
+            except ChargeWatchError as exc:
+                log.warning(kv("command_reply_invalid", topic=topic, error=exc))
+                self.metrics.inc("cw_command_replies_total", result="invalid")
+                continue
+            log.info(kv("command_reply", device=reply.device, id=reply.id, ok=reply.ok, reason=reply.reason))
+            self.metrics.inc("cw_command_replies_total", result=result_of(reply))
+        if lines:
+            await self.spool.append(lines, "command")
 
     async def _flush_acks(self) -> None:
         for ack in self.pipeline.acks.take():
@@ -346,6 +375,23 @@ class Gateway:
 
     def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
         return msgspec.structs.asdict(self.pipeline.book.acknowledge(alert_id, user, self.clock.time()))
+
+    async def send_command(
+        self, device: str, point: str, value: float, port: int | None, operator: str
+    ) -> dict[str, Any]:
+        """Sign and publish one command (audited as ``sent``); KeyError without a signing key."""
+        if self.sender is None:
+            raise KeyError("this gateway has no commands.signing_key_file")
+        cmd, payload = self.sender.make(device=device, point=point, value=value, port=port, operator=operator)
+        await self.spool.append([sent_line(cmd, self.sender.key_id, self.cfg.site)], "command")
+        self.sessions.publish(topics.device_topic(device, topics.CMD), payload)
+        self.metrics.inc("cw_commands_sent_total")
+        return {"id": cmd.id, "nonce": cmd.nonce, "device": device, "expires": cmd.expires}
+
+    async def commands(self, where: Mapping[str, str], start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """The audit trail: every command sent and every reply received, oldest first."""
+        rows = await self.store.series("command", AUDIT_FIELDS, where, start_ms, end_ms)
+        return [{"ts": row.ts, **row.tags, **row.fields} for row in rows]
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         return [msgspec.structs.asdict(d) for d in self.state.dead_letters(limit)]

@@ -43,6 +43,7 @@ _DEV = f"{topics.PREFIX}/dev/"
 _BOOT = re.compile(rb'"boot"\s*:\s*(\d{1,18})\b')
 _SEQ = re.compile(rb'"seq"\s*:\s*(\d{1,18})\b')
 Seen = Callable[[str, int, int], bool]
+_TRUSTED_LEAVES = frozenset({topics.TELEMETRY, topics.EVENT})
 
 
 def _key(device: str, payload: bytes) -> tuple[str, int, int] | None:
@@ -84,8 +85,9 @@ class Router:
         """The discovery session's check: trusted devices' copies are held or dropped."""
         if not topic.startswith(_DEV):
             return self.admission.admit(topic, payload, received)
-        device = topic[len(_DEV) :].partition("/")[0]
-        key = _key(device, payload) if device in self.trusted else None
+        device, _, leaf = topic[len(_DEV) :].partition("/")
+        copy = device in self.trusted and leaf in _TRUSTED_LEAVES
+        key = _key(device, payload) if copy else None
         if key is None:
             return self.admission.admit(topic, payload, received)
         if self.seen(*key):

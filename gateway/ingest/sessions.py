@@ -11,8 +11,8 @@ and hands the gateway its loops to run as tasks:
 * ``trust`` — every second, subscribe the trusted session to devices that earned it;
 * ``pace`` — the discovery read budget following the event loop's lag.
 
-Acks and alerts are published on the trusted session (``publish``): its PUBACKs never queue
-behind a flood.
+Acks, alerts and commands are published on the trusted session (``publish``): its PUBACKs
+never queue behind a flood. Command replies arrive on the discovery session.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class IngestSessions:
 
     async def __aenter__(self) -> Self:
         cfg, stack = self.cfg, self._stack
-        filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
+        filters = [topics.device_filter(leaf) for leaf in (topics.TELEMETRY, topics.EVENT, topics.CMD_REPLY)]
         try:
             self.discovery = await stack.enter_async_context(
                 MqttSession(

@@ -39,7 +39,7 @@ def _config(tmp: Path, port: int, **limits: float) -> GatewayConfig:
     return msgspec.structs.replace(
         cfg,
         store=StoreConfig(kind="sqlite", path=str(tmp / "ts.sqlite")),
-        limits=LimitsConfig(ack_interval_s=0.1, **limits),  # type: ignore[arg-type]
+        limits=LimitsConfig(ack_interval_s=0.1, stale_after_s=3600.0, **limits),  # type: ignore[arg-type]
     )
 
 

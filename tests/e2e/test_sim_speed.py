@@ -100,7 +100,7 @@ async def test_agent_stamps_with_the_device_clock_at_speed_and_no_false_alerts(
         unknown = await asyncio.to_thread(_status, gw.http_port, "/api/series?device=p2&port=0&field=volts")
         known = await asyncio.to_thread(_status, gw.http_port, "/api/series?device=p2&port=0&field=meter")
 
-    assert unknown == (400, "sqlite"), "an unknown field is a client error naming the store"
+    assert unknown[0] == 400, f"an unknown field is a client error, got {unknown}"
     assert known[0] == 200
     stamps = [r.ts / 1000 for r in piles]
     assert len(stamps) > 50, "the agent kept polling"

@@ -7,7 +7,8 @@ Every poll is handled in the bus task before the next one: interlocks first (a t
 relay off and reads it back), then the interlock events, the telemetry and the transition
 events are staged for the next group commit (one transaction per loop tick across all buses,
 see :class:`~edge_agent.outbox.GroupCommit`). Nothing on this path waits for the network or
-for an fsync.
+for an fsync: the outbox lives on its own writer thread (:class:`~edge_agent.outbox.OutboxWriter`)
+and the loop never makes a SQLite call.
 
 One :class:`~edge_agent.health.Health` collects poll success and latency from every bus and
 publish/ack figures from the link; it rides in the retained status and, with ``health_file``,
@@ -35,7 +36,7 @@ from edge_agent.modbus.decode import Decoded
 from edge_agent.modbus.errors import ModbusError
 from edge_agent.modbus.transitions import TransitionTracker
 from edge_agent.mqtt import MqttLink
-from edge_agent.outbox import GroupCommit, Outbox
+from edge_agent.outbox import GroupCommit, Outbox, OutboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class Agent:
         self._clock = clock or SystemClock()
         self._rng = rng
         self.outbox = Outbox(self.cfg.outbox)
+        self.store = OutboxWriter(self.outbox)
         self.health = Health(self._clock)
-        self.group = GroupCommit(self.outbox, self._fail)
+        self.group = GroupCommit(self.store, self._fail)
         self.buses: dict[str, BusCoordinator] = {}
         self.commands: CommandHandler | None = None
         self.link: MqttLink | None = None
@@ -67,8 +69,7 @@ class Agent:
 
     async def __aenter__(self) -> Agent:
         async with AsyncExitStack() as stack:
-            self.outbox.open()
-            stack.callback(self.outbox.close)
+            await stack.enter_async_context(self.store)
             await stack.enter_async_context(self.group)
             for bus_cfg in self.cfg.buses:
                 coordinator = BusCoordinator(
@@ -89,7 +90,7 @@ class Agent:
                 devices = [d.id for b in self.cfg.buses for d in b.devices]
                 link = MqttLink(
                     self.cfg.mqtt,
-                    self.outbox,
+                    self.store,
                     agent=self.cfg.agent_id,
                     devices=devices,
                     on_command=self.commands.handle,
@@ -132,10 +133,11 @@ class Agent:
         if self._failure is not None:
             raise self._failure
 
-    def refresh_health(self) -> dict[str, float]:
+    async def refresh_health(self) -> dict[str, float]:
         """Update the outbox figures of :attr:`health` and return its snapshot."""
         ob = self.outbox
-        self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+        oldest = await self.store.run(lambda: ob.oldest_age(self._clock.time()))
+        self.health.set_outbox(ob.depth(), oldest, ob.dropped_total)
         return self.health.snapshot()
 
     def _fail(self, exc: BaseException) -> None:
@@ -144,7 +146,7 @@ class Agent:
 
     async def _health_loop(self, path: Path) -> None:
         while True:
-            self.refresh_health()
+            await self.refresh_health()
             self.health.write_json(path)
             await asyncio.sleep(self.cfg.health_interval_s)
 

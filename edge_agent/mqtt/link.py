@@ -18,8 +18,9 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   never queue behind the whole backlog;
 * publishes again any row not acked within ``resend_timeout`` (at most ``drain_window`` a tick).
 
-Everything runs in the loop thread (see ``chargewatch.mqtt_transport``); the outbox is called
-synchronously.
+Everything runs in the loop thread (see ``chargewatch.mqtt_transport``); the outbox is reached
+through its :class:`~edge_agent.outbox.OutboxWriter` (an :class:`~edge_agent.outbox.Outbox`
+passed directly is used in place, for tests and benchmarks that own one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from chargewatch import __version__
@@ -42,7 +44,7 @@ from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_stat
 from edge_agent.health import Health
 from edge_agent.mqtt._commands import CommandDesk, CommandHandler
 from edge_agent.mqtt.settings import MqttSettings
-from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, Row
+from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxWriter, Row
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class MqttLink:
     def __init__(
         self,
         settings: MqttSettings,
-        outbox: Outbox,
+        outbox: Outbox | OutboxWriter,
         *,
         agent: str,
         devices: Sequence[str],
@@ -69,12 +71,13 @@ class MqttLink:
         health_file: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.outbox = outbox
+        self.store = outbox if isinstance(outbox, OutboxWriter) else OutboxWriter.inline(outbox)
+        self.outbox = self.store.outbox
         self.agent = agent
         self.devices = list(devices)
         self.health = health or Health()
         self.version = version
-        self._ob = outbox.settings
+        self._ob = self.outbox.settings
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._health_file = health_file
@@ -113,13 +116,13 @@ class MqttLink:
             max_inflight=s.max_inflight,
             will=will,
         )
-        self.outbox.add_listener(self)
+        await self.store.add_listener(self)
         self._runner = asyncio.create_task(self._run(), name=f"mqtt-link-{self.agent}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._apply_acks()
-        self.outbox.remove_listener(self)
+        await self._apply_acks()
+        await self.store.remove_listener(self)
         conn = self._conn
         if conn is not None and conn.connected:
             conn.publish(self._status_topic, self._status(online=False), retain=True)
@@ -182,9 +185,9 @@ class MqttLink:
         subs = [(device_topic(d, leaf), 1) for d in self.devices for leaf in (ACK, CMD)]
         await conn.subscribe(subs)
         self.health.connected = True
-        self._refresh_health()
+        await self._refresh_health()
         conn.publish(self._status_topic, self._status(online=True), retain=True)
-        upto = self.outbox.last_id()
+        upto = await self.store.run(self.outbox.last_id)
         self._connected.set()
         log.info(kv("mqtt_connected", agent=self.agent, broker=conn.ep.name, session=conn.session_present))
         try:
@@ -242,7 +245,10 @@ class MqttLink:
         chunk_max = max(1, int(self._ob.drain_rate * 0.05)) if self._ob.drain_rate > 0 else 10_000
         while True:
             room = await self._window()
-            rows = self.outbox.pending(prio=prio, after_id=after, upto_id=upto, limit=min(room, chunk_max))
+            query = partial(
+                self.outbox.pending, prio=prio, after_id=after, upto_id=upto, limit=min(room, chunk_max)
+            )
+            rows = await self.store.run(query)
             if not rows:
                 return sent
             if prio == TELEMETRY_PRIO:
@@ -287,7 +293,7 @@ class MqttLink:
                 due.append(rid)
             if not due:
                 continue
-            rows = self.outbox.rows(due)
+            rows = await self.store.run(partial(self.outbox.rows, due))
             for rid in set(due).difference(r.id for r in rows):
                 self._awaiting.pop(rid, None)
             log.info(kv("mqtt_resend", agent=self.agent, rows=len(rows), awaiting=len(self._awaiting)))
@@ -308,14 +314,15 @@ class MqttLink:
             )
         )
 
-    def _refresh_health(self) -> None:
+    async def _refresh_health(self) -> None:
         ob = self.outbox
-        self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+        oldest = await self.store.run(lambda: ob.oldest_age(self._clock.time()))
+        self.health.set_outbox(ob.depth(), oldest, ob.dropped_total)
 
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.status_interval)
-            self._refresh_health()
+            await self._refresh_health()
             if self._conn is not None:
                 self._conn.publish(self._status_topic, self._status(online=True), retain=True)
             if self._health_file is not None:
@@ -341,14 +348,17 @@ class MqttLink:
             log.warning(kv("ack_invalid", device=device, reason="not_an_ack_for_this_device"))
             return
         if not self._acks:
-            asyncio.get_running_loop().call_soon(self._apply_acks)
+            task = asyncio.create_task(self._apply_acks(), name=f"mqtt-acks-{self.agent}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._acks.append((msg.device, msg.boot, msg.ranges))
 
-    def _apply_acks(self) -> None:
-        """Every ack read from the socket in this loop tick, applied in one outbox transaction."""
+    async def _apply_acks(self) -> None:
+        """Every ack read from the socket until this runs, applied in one outbox transaction."""
         acks, self._acks = self._acks, []
         if acks:
-            self.health.acked += self.outbox.ack_many(acks)
+            deleted = await self.store.run(lambda: self.outbox.ack_many(acks))
+            self.health.acked += deleted  # after the await: another ack task may have counted meanwhile
 
     async def _command(self, device: str, payload: bytes) -> None:
         self.health.commands += 1

@@ -3,6 +3,7 @@
 from edge_agent.outbox.group import GroupCommit
 from edge_agent.outbox.settings import OutboxSettings
 from edge_agent.outbox.store import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxError, OutboxListener, Row
+from edge_agent.outbox.writer import OutboxWriter
 
 __all__ = [
     "EVENT_PRIO",
@@ -12,5 +13,6 @@ __all__ = [
     "OutboxError",
     "OutboxListener",
     "OutboxSettings",
+    "OutboxWriter",
     "Row",
 ]

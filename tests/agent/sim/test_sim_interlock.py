@@ -24,7 +24,7 @@ from tests.agent.sim.support import (
     agent_config,
     make_site,
     outbox_settings,
-    stored,
+    stored_in,
     until,
 )
 from tests.support.servers import Mosquitto
@@ -64,7 +64,7 @@ async def test_interlock_cuts_an_overheating_port_with_the_broker_down(
             assert isinstance(other, Pile)
             assert all(p.relay_on for p in other.ports)
             assert not agent.link.is_connected
-            msgs = stored(agent.outbox)
+            msgs = await stored_in(agent)
             trips = [m for m in msgs if isinstance(m, Event) and m.kind == "interlock"]
             assert [(e.device, e.port, e.data["rule"], e.data["verified"]) for e in trips] == [
                 ("p1", HOT_PORT, "socket_temp", True)

@@ -81,7 +81,7 @@ async def test_thirty_simulated_minutes_of_outage_drain_in_order(
         record = Committed()
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml"), rng=_MaxDelay()) as agent:
             assert agent.link is not None
-            agent.outbox.add_listener(record)
+            await agent.store.add_listener(record)
             mosquitto.stop()
             await asyncio.sleep(OUTAGE_SIM_S / SPEED)
             backlog = list(record.at)
@@ -95,7 +95,7 @@ async def test_thirty_simulated_minutes_of_outage_drain_in_order(
                 record.recording = False
                 keys = list(record.at)
                 await until(lambda: set(keys) <= set(acker.seen), within=30.0)
-            health = agent.refresh_health()
+            health = await agent.refresh_health()
     finally:
         proc.terminate()
         async with asyncio.timeout(15):

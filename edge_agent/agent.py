@@ -27,6 +27,7 @@ from pathlib import Path
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import EventKind
+from chargewatch.tasks import cancel_and_wait
 from edge_agent.commands import CommandHandler
 from edge_agent.config import LoadedConfig
 from edge_agent.health import Health
@@ -101,7 +102,7 @@ class Agent:
                 self.link = await stack.enter_async_context(link)
             if self.cfg.health_file is not None:
                 task = asyncio.create_task(self._health_loop(Path(self.cfg.health_file)), name="agent-health")
-                stack.push_async_callback(_cancel, task)
+                stack.push_async_callback(cancel_and_wait, task)
             log.info(
                 kv("agent_started", agent=self.cfg.agent_id, boot=self.outbox.boot, buses=len(self.buses))
             )
@@ -190,16 +191,6 @@ class Agent:
     async def _on_status(self, dev: PolledDevice, ts: float, up: bool, reason: str) -> None:
         data: EventData = {"reason": reason[:200], "unit": float(dev.cfg.unit)}
         self._stage_event(dev.cfg.id, ts, "device_up" if up else "device_down", None, data)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
 
 
 async def run_agent(loaded: LoadedConfig) -> None:

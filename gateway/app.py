@@ -23,6 +23,7 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import PROFILE_DIR, load_profile
+from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
@@ -156,15 +157,11 @@ class Gateway:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # already reported by _task_done; shutdown goes on
-                log.debug(kv("gateway_task_ended_with_error", task=task.get_name()))
+        tasks, self._tasks = self._tasks, []
+        try:
+            await cancel_and_wait(*tasks)
+        except Exception as exc:  # already reported by _task_done; shutdown goes on
+            log.debug(kv("gateway_task_ended_with_error", error=exc))
         if self.hook is not None:
             self.hook.save()
         try:

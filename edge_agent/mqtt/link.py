@@ -40,6 +40,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import Ack, AckRange, Status, decode_message, encode
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
+from chargewatch.tasks import cancel_and_wait
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
 from edge_agent.health import Health
 from edge_agent.mqtt._commands import CommandDesk, CommandHandler
@@ -126,16 +127,8 @@ class MqttLink:
         conn = self._conn
         if conn is not None and conn.connected:
             conn.publish(self._status_topic, self._status(online=False), retain=True)
-        tasks = [t for t in (*self._tasks, self._runner) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        runner, self._runner = self._runner, None
+        await cancel_and_wait(*self._tasks, runner)
 
     @property
     def is_connected(self) -> bool:
@@ -162,19 +155,20 @@ class MqttLink:
     # -- supervisor --------------------------------------------------------------------------
     async def _run(self) -> None:
         assert self._endpoint is not None
-        attempt = 0
+        retrying = self._backoff.start()
         failing = False
         while True:
             try:
                 async with Connection(self._endpoint, self._on_message) as conn:
-                    attempt, failing = 0, False
+                    retrying.succeeded()
+                    failing = False
                     await self._session(conn)
             except LinkError as exc:
                 if not failing:
                     log.warning(kv("mqtt_connect_failed", agent=self.agent, error=exc))
                 failing = True
-            delay = self._backoff.delay(attempt)
-            attempt += 1
+            delay = retrying.next_delay()
+            assert delay is not None, "reconnects are unbounded"
             log.debug(kv("mqtt_reconnect_in", agent=self.agent, delay_s=round(delay, 3)))
             await asyncio.sleep(delay)
 
@@ -191,6 +185,17 @@ class MqttLink:
         self._connected.set()
         log.info(kv("mqtt_connected", agent=self.agent, broker=conn.ep.name, session=conn.session_present))
         try:
+            # The group runs in a task of its own: on Python 3.11 a TaskGroup ended by a failing
+            # child leaves its parent's cancel request counted (cancelling() > 0), which would
+            # make every later cancel check in the supervisor believe it is being cancelled.
+            await asyncio.create_task(self._session_tasks(conn, upto), name=f"mqtt-session-{self.agent}")
+        finally:
+            self._conn = None
+            self._connected.clear()
+            self.health.connected = False
+
+    async def _session_tasks(self, conn: Connection, upto: int) -> None:
+        try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._drain(upto), name="mqtt-drain")
                 tg.create_task(self._resend_loop(), name="mqtt-resend")
@@ -198,10 +203,6 @@ class MqttLink:
                 tg.create_task(self._until_lost(conn), name="mqtt-watch")
         except* _SessionLostError:
             pass
-        finally:
-            self._conn = None
-            self._connected.clear()
-            self.health.connected = False
 
     async def _until_lost(self, conn: Connection) -> None:
         reason = await conn.wait_lost()

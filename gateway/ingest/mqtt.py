@@ -43,6 +43,7 @@ from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError, make_client
 from chargewatch.retry import Backoff
+from chargewatch.tasks import cancel_and_wait
 from gateway.config import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -176,10 +177,13 @@ class MqttSession:
             self._connected.clear()
 
     async def _supervise(self) -> None:
-        failures = 0
+        retrying = self.backoff.start()
         while True:
-            failures = 0 if await self._connection() else failures + 1
-            await asyncio.sleep(self.backoff.delay(max(0, failures - 1)))
+            if await self._connection():
+                retrying.succeeded()
+            delay = retrying.next_delay()
+            assert delay is not None, "reconnects are unbounded"
+            await asyncio.sleep(delay)
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._supervise(), name=f"mqtt-{self.cfg.client_id}")
@@ -189,15 +193,8 @@ class MqttSession:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Cancel the session: a live connection sends what is queued, then DISCONNECT."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Queue a QoS 1 publish (paho re-sends it after a reconnect)."""

@@ -22,9 +22,10 @@ import time
 from collections import defaultdict
 from urllib.parse import urlsplit
 
+from chargewatch.acks import acks_for
 from chargewatch.errors import MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import Ack, AckRange, Event, decode_device_message, encode
+from chargewatch.messages import Event, decode_device_message, encode
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
 from chargewatch.tasks import cancel_and_wait
@@ -33,17 +34,6 @@ from chargewatch.topics import ACK, EVENT, TELEMETRY, device_filter, device_topi
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int, int]
-
-
-def to_ranges(seqs: list[int]) -> list[AckRange]:
-    """Sorted, merged inclusive ranges covering ``seqs``."""
-    out: list[AckRange] = []
-    for s in sorted(set(seqs)):
-        if out and s == out[-1].hi + 1:
-            out[-1] = AckRange(out[-1].lo, s)
-        else:
-            out.append(AckRange(s, s))
-    return out
 
 
 class Acker:
@@ -150,11 +140,12 @@ class Acker:
             return 0
         pending, self._pending = self._pending, defaultdict(list)
         self._unflushed = 0
+        sent = 0
         for (device, boot), seqs in pending.items():
-            conn.publish(
-                device_topic(device, ACK), encode(Ack(device=device, boot=boot, ranges=to_ranges(seqs)))
-            )
-        return len(pending)
+            for ack in acks_for(device, boot, seqs):
+                conn.publish(device_topic(device, ACK), encode(ack))
+                sent += 1
+        return sent
 
     async def _run(self) -> None:
         retrying = Backoff(initial=0.1, cap=2.0).start()

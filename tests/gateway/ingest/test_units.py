@@ -15,7 +15,7 @@ from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, check
 from gateway.liveness import Liveness
-from gateway.metrics import Metrics, parse_text
+from gateway.metrics import Metrics, UnknownMetricError, parse_text
 
 NOW = 1_750_000_000.0
 POLICY = TimePolicy(max_future_skew=60.0, retention=86400.0)
@@ -156,6 +156,16 @@ def test_threshold_rule_and_book_make_one_alert_per_episode(tmp_path: Path) -> N
     assert acked.acked_by == "op"
     with pytest.raises(KeyError):
         book.acknowledge("nope", "op", NOW)
+
+
+def test_a_metric_name_not_declared_raises() -> None:
+    m = Metrics()
+    with pytest.raises(UnknownMetricError, match="cw_ingest_message_total"):
+        m.inc("cw_ingest_message_total")
+    with pytest.raises(UnknownMetricError, match="DECLARED"):
+        m.set("cw_spool_dept", 1.0)
+    assert "cw_ingest_message_total" not in m.render()
+    assert "cw_ingest_messages_total 0.0" in m.render(), "declared series are rendered before first use"
 
 
 def test_metrics_text_parses() -> None:

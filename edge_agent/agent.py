@@ -2,7 +2,7 @@
 
 ``async with Agent(loaded) as agent: await agent.wait_stopped()`` opens the outbox, starts the
 group commit, one coordinator per bus and, when the config has an ``mqtt:`` section, the MQTT
-link that drains the outbox and feeds commands to :class:`~edge_agent.commands.CommandHandler`.
+link that drains the outbox and feeds commands to :class:`~edge_agent.commands.CommandExecutor`.
 Every poll is handled in the bus task before the next one: interlocks first (a trip writes the
 relay off and reads it back), then the interlock events, the telemetry and the transition
 events are staged for the next group commit (one transaction per loop tick across all buses,
@@ -28,7 +28,7 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import EventKind
 from chargewatch.tasks import cancel_and_wait
-from edge_agent.commands import CommandHandler
+from edge_agent.commands import CommandExecutor
 from edge_agent.config import LoadedConfig
 from edge_agent.health import Health
 from edge_agent.interlocks import RELAY_POINT, DeviceInterlocks, Trip
@@ -59,7 +59,7 @@ class Agent:
         self.health = Health(self._clock)
         self.group = GroupCommit(self.store, self._fail)
         self.buses: dict[str, BusCoordinator] = {}
-        self.commands: CommandHandler | None = None
+        self.commands: CommandExecutor | None = None
         self.link: MqttLink | None = None
         self._interlocks: dict[str, DeviceInterlocks] = {}
         self._transitions: dict[str, TransitionTracker] = {}
@@ -86,7 +86,7 @@ class Agent:
                     self._interlocks[dev.id] = DeviceInterlocks(self.cfg.interlocks, profile)
                     self._transitions[dev.id] = TransitionTracker(profile)
                 self.buses[bus_cfg.name] = await stack.enter_async_context(coordinator)
-            self.commands = CommandHandler(self.cfg.commands, self.buses, self._clock)
+            self.commands = CommandExecutor(self.cfg.commands, self.buses, self._clock)
             if self.cfg.mqtt is not None:
                 devices = [d.id for b in self.cfg.buses for d in b.devices]
                 link = MqttLink(

@@ -22,7 +22,8 @@ from chargewatch.messages import ID_PATTERN, Command, CommandReply, decode_messa
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[Command], Awaitable[CommandReply]]
+#: what the link calls with each valid Command (the agent passes CommandExecutor.handle)
+CommandCallback = Callable[[Command], Awaitable[CommandReply]]
 _ID = re.compile(ID_PATTERN)
 _RECENT = 256
 
@@ -40,7 +41,7 @@ def _loose_id(raw: bytes) -> str | None:
 class CommandDesk:
     """Turns raw ``cmd`` payloads into replies; one per link."""
 
-    def __init__(self, handler: CommandHandler | None, clock: Clock, timeout: float) -> None:
+    def __init__(self, handler: CommandCallback | None, clock: Clock, timeout: float) -> None:
         self._handler = handler
         self._clock = clock
         self._timeout = timeout

@@ -43,7 +43,7 @@ from chargewatch.retry import Backoff
 from chargewatch.tasks import cancel_and_wait
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
 from edge_agent.health import Health
-from edge_agent.mqtt._commands import CommandDesk, CommandHandler
+from edge_agent.mqtt._commands import CommandCallback, CommandDesk
 from edge_agent.mqtt.settings import MqttSettings
 from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxWriter, Row
 
@@ -64,7 +64,7 @@ class MqttLink:
         *,
         agent: str,
         devices: Sequence[str],
-        on_command: CommandHandler | None = None,
+        on_command: CommandCallback | None = None,
         health: Health | None = None,
         version: str = __version__,
         clock: Clock | None = None,

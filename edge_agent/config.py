@@ -15,6 +15,7 @@ import msgspec
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
+from chargewatch.mqtt_config import old_keys
 from chargewatch.profiles import DeviceProfile, find_profile
 from edge_agent.mqtt.settings import MqttSettings
 from edge_agent.outbox.settings import OutboxSettings
@@ -223,5 +224,5 @@ def validate_config(agent: AgentConfig, path: Path | str = "<config>") -> Loaded
 
 def load_config(path: Path | str) -> LoadedConfig:
     """Read, decode and validate the agent config at ``path``."""
-    agent = decode_file(path, AgentConfig, "agent config", "configs/agent.example.yaml")
+    agent = decode_file(path, AgentConfig, "agent config", "configs/agent.example.yaml", old_keys())
     return validate_config(agent, path)

@@ -25,7 +25,7 @@ from chargewatch.messages import encode
 from chargewatch.profiles import PROFILE_DIR, load_profile
 from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
-from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
+from gateway.config import GatewayConfig, StoreConfig, api_token, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -116,7 +116,6 @@ class Gateway:
                 MqttSession(
                     cfg.mqtt,
                     [*filters, topics.STATUS_FILTER],
-                    password=mqtt_password(cfg.mqtt),
                     will=will,
                     clock=self.clock,
                 )

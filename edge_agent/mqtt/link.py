@@ -5,7 +5,7 @@ supervisor task that (re)connects with a persistent session and capped, jittered
 (:class:`chargewatch.retry.Backoff`). Per connection it:
 
 * sets the last will (retained ``Status(online=False)``) and publishes the retained online Status
-  (boot, version, devices, health), refreshed every ``status_interval``;
+  (boot, version, devices, health), refreshed every ``status_interval_s``;
 * subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
   a Command goes to ``on_command`` and its reply is published on ``cmd/reply``;
@@ -82,8 +82,8 @@ class MqttLink:
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._health_file = health_file
-        self._backoff = Backoff(initial=settings.backoff_initial, cap=settings.backoff_cap, rng=self._rng)
-        self._desk = CommandDesk(on_command, self._clock, settings.command_timeout)
+        self._backoff = Backoff(initial=settings.backoff_initial_s, cap=settings.backoff_cap_s, rng=self._rng)
+        self._desk = CommandDesk(on_command, self._clock, settings.command_timeout_s)
         self._status_topic = agent_status_topic(agent)
         self._topics = {d: (device_topic(d, TELEMETRY), device_topic(d, EVENT)) for d in self.devices}
         self._conn: Connection | None = None
@@ -100,22 +100,8 @@ class MqttLink:
     async def __aenter__(self) -> MqttLink:
         s = self.settings
         will = (self._status_topic, self._status(online=False))
-        self._endpoint = Endpoint(
-            host=s.host,
-            port=s.port,
-            client_id=s.client_id,
-            keepalive=s.keepalive,
-            session_expiry=s.session_expiry,
-            mqtt5=s.protocol == "5",
-            connect_timeout=s.connect_timeout,
-            username=s.username,
-            password=s.resolve_password(),
-            tls=s.tls,
-            ca_file=s.ca_file,
-            cert_file=s.cert_file,
-            key_file=s.key_file,
-            max_inflight=s.max_inflight,
-            will=will,
+        self._endpoint = s.endpoint(
+            session_expiry=s.session_expiry_s, mqtt5=s.protocol == "5", max_inflight=s.max_inflight, will=will
         )
         await self.store.add_listener(self)
         self._runner = asyncio.create_task(self._run(), name=f"mqtt-link-{self.agent}")
@@ -322,7 +308,7 @@ class MqttLink:
 
     async def _status_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.status_interval)
+            await asyncio.sleep(self.settings.status_interval_s)
             await self._refresh_health()
             if self._conn is not None:
                 self._conn.publish(self._status_topic, self._status(online=True), retain=True)

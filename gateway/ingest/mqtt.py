@@ -41,10 +41,10 @@ from typing import Self
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
-from chargewatch.mqtt_transport import Connection, Endpoint, LinkError, make_client
+from chargewatch.mqtt_config import MqttConfig
+from chargewatch.mqtt_transport import Connection, LinkError, make_client
 from chargewatch.retry import Backoff
 from chargewatch.tasks import cancel_and_wait
-from gateway.config import MqttConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,23 +88,8 @@ class MqttSession:
         self.connects = 0
         self.last_error = ""
         self._failing = False
-        self._ep = Endpoint(
-            host=cfg.host,
-            port=cfg.port,
-            client_id=cfg.client_id,
-            keepalive=cfg.keepalive_s,
-            clean_start=False,
-            mqtt5=False,
-            connect_timeout=cfg.connect_timeout_s,
-            username=cfg.username or None,
-            password=password or None,
-            tls=cfg.tls,
-            ca_file=cfg.ca_file or None,
-            cert_file=cfg.cert_file or None,
-            key_file=cfg.key_file or None,
-            max_inflight=MAX_INFLIGHT,
-            will=will,
-            setting_prefix="mqtt.",
+        self._ep = cfg.endpoint(
+            password=password or None, mqtt5=False, clean_start=False, max_inflight=MAX_INFLIGHT, will=will
         )
         try:
             self._client = make_client(self._ep)

@@ -69,7 +69,7 @@ async def test_crashes_lose_nothing_and_the_fault_raises_an_alert(
                 agent_buses(runner, poll_s=0.1, timeout_s=0.04, retries=1),
                 outbox_settings(tmp_path),
                 mqtt=MqttSettings(
-                    url=mosquitto.url, client_id="agent-e2e", backoff_initial=0.1, backoff_cap=0.5
+                    url=mosquitto.url, client_id="agent-e2e", backoff_initial_s=0.1, backoff_cap_s=0.5
                 ),
             )
             async with Agent(validate_config(cfg, tmp_path / "agent.yaml")) as agent:

@@ -50,7 +50,9 @@ async def test_broker_sigkill_while_the_agent_polls_the_simulator(
         cfg = agent_config(
             agent_buses(runner, pty=pty, poll_s=0.1, timeout_s=0.04, retries=1, drain_s=0.05),
             outbox_settings(tmp_path),
-            mqtt=MqttSettings(url=mosquitto.url, client_id="agent-sim", backoff_initial=0.1, backoff_cap=0.5),
+            mqtt=MqttSettings(
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.1, backoff_cap_s=0.5
+            ),
             health_file=str(tmp_path / "health.json"),
             health_interval_s=0.2,
         )

@@ -49,7 +49,9 @@ async def test_interlock_cuts_an_overheating_port_with_the_broker_down(
             agent_buses(runner, poll_s=0.1, timeout_s=0.04, retries=1),
             outbox_settings(tmp_path),
             interlocks=InterlockConfig(critical_socket_temp_c=90.0, confirm_samples=3),
-            mqtt=MqttSettings(url=mosquitto.url, client_id="agent-sim", backoff_initial=0.1, backoff_cap=0.5),
+            mqtt=MqttSettings(
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.1, backoff_cap_s=0.5
+            ),
         )
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml")) as agent:
             assert agent.link is not None

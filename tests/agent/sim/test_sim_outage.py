@@ -76,7 +76,9 @@ async def test_thirty_simulated_minutes_of_outage_drain_in_order(
         cfg = agent_config(
             buses,
             outbox_settings(tmp_path, resend_timeout=5.0, drain_rate=2000.0, reconnect_drain_delay_max=0.5),
-            mqtt=MqttSettings(url=mosquitto.url, client_id="agent-sim", backoff_initial=0.1, backoff_cap=0.3),
+            mqtt=MqttSettings(
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.1, backoff_cap_s=0.3
+            ),
         )
         record = Committed()
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml"), rng=_MaxDelay()) as agent:

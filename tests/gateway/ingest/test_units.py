@@ -8,7 +8,7 @@ import pytest
 
 from chargewatch.errors import ConfigError
 from chargewatch.messages import AckRange, Status, Telemetry, encode
-from gateway.config import load_config, mqtt_password
+from gateway.config import load_config
 from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, ThresholdRule
 from gateway.ingest.dedupe import SeqTracker, Verdict
@@ -180,20 +180,24 @@ def test_metrics_text_parses() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "needle"),
     [
-        ("mqtt: {client_id: gw1, clean_session: true}\n", "mqtt.clean_session"),
+        ("mqtt: {client_id: gw1, clean_session: true}\n", "`mqtt.clean_session` was removed"),
         ("mqtt: {client_id: ''}\n", "mqtt.client_id"),
-        ("mqtt: {client_id: gw-random-1}\n", "mqtt.client_id"),
+        ("mqtt: {client_id: gw-random-1}\n", "is not a stable id"),
+        (
+            "mqtt: {client_id: gw1, keepalive: 30}\n",
+            "`mqtt.keepalive` was renamed. Fix: write `mqtt.keepalive_s`",
+        ),
         ("mqtt: {client_id: gw1}\nbogus: 1\n", "bogus"),
         ("mqtt: {client_id: gw1, password: hunter2}\n", "password"),
         ("mqtt: {client_id: gw1}\nstore: {kind: influx_v2}\n", "store.org"),
-        ("mqtt: {client_id: gw1, password_env: CW_NOPE_NOT_SET}\n", "CW_NOPE_NOT_SET"),
+        ("mqtt: {client_id: gw1, username: gw, password_env: CW_NOPE_NOT_SET}\n", "CW_NOPE_NOT_SET"),
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path: Path, yaml_text: str, needle: str) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(yaml_text)
     with pytest.raises(ConfigError) as info:
-        mqtt_password(load_config(path).mqtt)
+        load_config(path).mqtt.resolve_password()
     assert str(path) in str(info.value) or "mqtt" in str(info.value)
     assert needle in str(info.value)
 
@@ -201,4 +205,4 @@ def test_config_errors_name_file_and_key(tmp_path: Path, yaml_text: str, needle:
 def test_example_config_is_valid() -> None:
     cfg = load_config(Path(__file__).resolve().parents[3] / "configs" / "gateway.example.yaml")
     assert cfg.mqtt.client_id == "cw-gateway-1"
-    assert not cfg.mqtt.clean_session
+    assert cfg.mqtt.keepalive_s == 30

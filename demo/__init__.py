@@ -135,14 +135,18 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
                 _write(workdir / "agent.yaml", agent_config(endpoints, broker.url, workdir))
             )
             clock = SimulatedTimeClock(sim)
-            async with Gateway(gw_cfg, clock=clock) as gw, Agent(agent_cfg, clock=clock):
-                print(f"ChargeWatch demo: dashboard at http://127.0.0.1:{gw.http_port}/ (Ctrl-C to stop)")
-                print(f"ChargeWatch demo: configs and data in {workdir}", flush=True)
-                try:
-                    async with asyncio.timeout(seconds):
-                        await stop.wait()
-                except TimeoutError:
-                    log.info(kv("demo_time_up", seconds=seconds))
+            async with Gateway(gw_cfg, clock=clock) as gw:
+                async with Agent(agent_cfg, clock=clock):
+                    print(f"ChargeWatch demo: dashboard at http://127.0.0.1:{gw.http_port}/ (Ctrl-C to stop)")
+                    print(f"ChargeWatch demo: configs and data in {workdir}", flush=True)
+                    try:
+                        async with asyncio.timeout(seconds):
+                            await stop.wait()
+                    except TimeoutError:
+                        log.info(kv("demo_time_up", seconds=seconds))
+                # The agent has stopped: write what the gateway accepted before summarising, so
+                # the summary describes the final state whatever the machine's speed.
+                await gw.spool.flush()
                 return {
                     "health": gw.health(),
                     "devices": [d["device"] for d in gw.devices()],

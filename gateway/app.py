@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,7 +23,7 @@ from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import encode
-from chargewatch.profiles import PROFILE_DIR, load_profile
+from chargewatch.profiles import load_profiles
 from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
 from gateway.config import GatewayConfig, StoreConfig, api_token, store_token
@@ -67,7 +68,7 @@ class Gateway:
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            profiles = {p.model: p for p in map(load_profile, sorted(PROFILE_DIR.glob("*.yaml")))}
+            profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
             self.hook = PipelineHook(Pipeline(profiles=profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
@@ -131,6 +132,7 @@ class Gateway:
                 metrics=self.metrics,
                 policy=policy,
                 publish=self.mqtt.publish,
+                profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(

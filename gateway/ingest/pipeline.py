@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import msgspec
@@ -80,8 +81,10 @@ class IngestPipeline:
         metrics: Metrics,
         policy: TimePolicy,
         publish: Publish,
+        profile_dirs: Sequence[Path] = (),
     ) -> None:
         self.site = site
+        self.profile_dirs = profile_dirs
         self.spool = spool
         self.state = state
         self.tracker = tracker
@@ -100,7 +103,7 @@ class IngestPipeline:
         kind = self._kinds.get(model)
         if kind is None:
             try:
-                kind = find_profile(model).kind
+                kind = find_profile(model, self.profile_dirs).kind
             except ConfigError:
                 log.warning(kv("unknown_model", model=model, stored_as="pile"))
                 kind = "pile"

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from chargewatch.errors import ChargeWatchError
+from chargewatch.statefile import SchemaVersionError, migrate
 from gateway.ingest.dedupe import SeqState, decode_state, encode_state
 
 _SCHEMA = """
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS alert (
     first_ts REAL, ts REAL, message TEXT, acked_at REAL, acked_by TEXT);
 CREATE INDEX IF NOT EXISTS alert_open ON alert (key, state);
 """
+MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
+"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions."""
 
 
 class StateError(ChargeWatchError):
@@ -78,7 +81,10 @@ class IngestState:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            migrate(self._db, self.path, "gateway ingest state", MIGRATIONS)
+        except SchemaVersionError:
+            self._db.close()
+            raise
         except sqlite3.Error as exc:
             raise StateError(self.path, f"cannot open ingest state: {exc}") from exc
         self._dead_count = self._scalar("SELECT COALESCE(MAX(id), 0) FROM dead_letter")

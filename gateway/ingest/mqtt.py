@@ -165,8 +165,10 @@ class MqttSession:
         retrying = self.backoff.start()
         while True:
             if await self._connection():
-                retrying.succeeded()
-            delay = retrying.next_delay()
+                retrying.succeeded()  # a lost session: reconnect after the first delay, uncounted
+                delay: float | None = self.backoff.delay(0)
+            else:
+                delay = retrying.next_delay()
             assert delay is not None, "reconnects are unbounded"
             await asyncio.sleep(delay)
 

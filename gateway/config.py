@@ -89,6 +89,17 @@ class ThresholdRuleConfig(_Section):
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
 
 
+class CommandsConfig(_Section):
+    """Signed operator commands (chargewatch.signing). Without a key the gateway sends none."""
+
+    signing_key_file: str = ""
+    """Ed25519 private key from ``chargewatch keygen`` (mode 0600); agents trust its ``.pub``."""
+    key_id: Annotated[str, msgspec.Meta(pattern=_ID)] = "gateway"
+    """The key id agents list under ``commands.trusted_keys[].id``."""
+    ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    """How long a command stays valid (agents refuse more than their ``max_validity_s``)."""
+
+
 class GatewayConfig(_Section):
     mqtt: MqttConfig
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
@@ -103,6 +114,7 @@ class GatewayConfig(_Section):
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
     #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
     profile_dirs: list[str] = msgspec.field(default_factory=list)
+    commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
 
 
 def _secret(where: str, env: str, file: str, key: str) -> str:

@@ -2,7 +2,15 @@
 
 from edge_agent.outbox.group import GroupCommit
 from edge_agent.outbox.settings import OutboxSettings
-from edge_agent.outbox.store import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxError, OutboxListener, Row
+from edge_agent.outbox.store import (
+    EVENT_PRIO,
+    TELEMETRY_PRIO,
+    Outbox,
+    OutboxError,
+    OutboxListener,
+    OutboxLockedError,
+    Row,
+)
 from edge_agent.outbox.writer import OutboxWriter
 
 __all__ = [
@@ -12,6 +20,7 @@ __all__ = [
     "Outbox",
     "OutboxError",
     "OutboxListener",
+    "OutboxLockedError",
     "OutboxSettings",
     "OutboxWriter",
     "Row",

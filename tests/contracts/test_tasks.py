@@ -60,3 +60,23 @@ async def test_our_own_cancellation_propagates() -> None:
     with pytest.raises(asyncio.CancelledError):
         await outer
     assert inner.done()
+
+
+async def test_cleanup_while_already_cancelled_completes() -> None:
+    cleaned: list[str] = []
+    inner = asyncio.create_task(_forever())
+
+    async def owner() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:  # unwinding our own cancellation: the helper must not cut the cleanup short
+            await cancel_and_wait(inner)
+            cleaned.append("after")
+
+    outer = asyncio.create_task(owner())
+    await asyncio.sleep(0)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert inner.cancelled()
+    assert cleaned == ["after"]

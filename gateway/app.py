@@ -40,6 +40,7 @@ from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
 from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
@@ -138,6 +139,15 @@ class Gateway:
             )
             self.mqtt, self.trusted_mqtt = self.sessions.discovery, self.sessions.trusted
             self.router = self.sessions.router
+            self.notifier = await stack.enter_async_context(
+                Notifier(
+                    cfg.notify,
+                    site=cfg.site,
+                    public_url=cfg.notify.public_url,
+                    metrics=self.metrics,
+                    clock=self.clock,
+                )
+            )
             limits = cfg.limits
             policy = TimePolicy(limits.max_future_skew_s, limits.retention_s, limits.stale_after_s)
             self.pipeline = IngestPipeline(
@@ -151,6 +161,7 @@ class Gateway:
                 policy=policy,
                 publish=self.sessions.publish,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
+                notify=self.notifier.submit,
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(
@@ -163,6 +174,9 @@ class Gateway:
                 )
             )
             self.http_port = api.port
+            if not self.notifier.public_url:  # links to the port actually bound (0 = ephemeral)
+                self.notifier.public_url = f"http://127.0.0.1:{api.port}"
+            self.notifier.seed(self.state.alerts(limit=10_000, open_only=True))
         except BaseException:
             await stack.aclose()
             raise

@@ -65,6 +65,10 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_mqtt_connected": ("gauge", "1 while the MQTT session is connected"),
     "cw_devices_online": ("gauge", "Devices currently online"),
     "cw_devices_offline": ("gauge", "Devices currently offline"),
+    "cw_notify_sent_total": ("counter", "Notification messages delivered, by channel"),
+    "cw_notify_failed_total": ("counter", "Notification messages given up after retries, by channel"),
+    "cw_notify_dropped_total": ("counter", "Alert changes dropped by a full notify queue, by channel"),
+    "cw_notify_suppressed_total": ("counter", "Alert changes held back by the per-alert rate limit"),
 }
 
 

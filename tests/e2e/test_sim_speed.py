@@ -28,7 +28,7 @@ from firmware_sim import SiteRunner
 from gateway.app import Gateway
 from gateway.config import LimitsConfig, StoreConfig
 from gateway.store import Row
-from tests.agent.sim.support import agent_buses, agent_config, make_site, outbox_settings, until
+from tests.agent.sim.support import agent_buses, agent_config, drained, make_site, outbox_settings, until
 from tests.gateway.ingest.support import make_config
 from tests.support.servers import Mosquitto
 
@@ -90,8 +90,8 @@ async def test_agent_stamps_with_the_device_clock_at_speed_and_no_false_alerts(
                 await agent.link.wait_connected()
             wall0, sim0 = time.time(), runner.time
             await until(lambda: runner.time - sim0 >= SIM_SECONDS, within=SIM_SECONDS / SPEED * 4)
-            upto = agent.outbox.last_id()
-            await until(lambda: not agent.outbox.pending(upto_id=upto, limit=1), within=20.0)
+            upto = await agent.store.run(agent.outbox.last_id)
+            await until(lambda: drained(agent, upto), within=20.0)
         await gw.spool.flush()
         start_ms, end_ms = int((wall0 - 60) * 1000), int((wall0 + 86400) * 1000)
         piles = await gw.store.series("pile", ["total_power"], {"device": "p1"}, start_ms, end_ms)

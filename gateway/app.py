@@ -76,7 +76,7 @@ class Gateway:
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
         offline_after = max(keepalive, cfg.liveness.offline_factor * keepalive - cfg.liveness.tick_s)
-        self.liveness = Liveness(offline_after)
+        self.liveness = Liveness(offline_after, cfg.liveness.drain_max_s, cfg.liveness.drain_settled_s)
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
@@ -131,6 +131,7 @@ class Gateway:
                 metrics=self.metrics,
                 policy=policy,
                 publish=self.mqtt.publish,
+                watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(
@@ -216,6 +217,10 @@ class Gateway:
 
     async def _tick(self) -> None:
         now = self.clock.time()
+        if self.mqtt.connected:
+            self.liveness.resume(now)
+        else:
+            self.liveness.pause()
         await self.pipeline.tick(now)
         if self.hook is not None and now - self._checkpointed >= self.cfg.checkpoint_every_s:
             self._checkpointed = now
@@ -284,13 +289,24 @@ class Gateway:
 
     # --- GatewayView -----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
+        """``ok`` (HTTP 200) or ``degraded`` (503) with the reasons: the broker link is down, or
+        the store has failed (or not answered) for ``spool.degraded_after_s``. The store error is
+        shown only while the trouble lasts."""
         st = self.spool.stats()
-        degraded = st.degraded or st.config_error
+        store_down = st.degraded or st.config_error
+        link_up = self.mqtt.connected
+        reasons: list[str] = []
+        if not link_up:
+            reasons.append("mqtt link down")
+        if store_down:
+            reasons.append(f"store failing for {st.failing_s:.0f} s: {st.last_error}")
         return {
-            "status": "degraded" if degraded else "ok",
-            "degraded": degraded,
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
+            "degraded": store_down,
             "store_error": st.last_error,
-            "mqtt_connected": self.mqtt.connected,
+            "store_failing_s": round(st.failing_s, 1),
+            "mqtt_connected": link_up,
             "spool_depth": st.depth_lines,
             "spool_oldest_age_s": round(st.oldest_age_s, 3),
             "dead_letters": int(self.metrics.total("cw_ingest_rejected_total")) + st.dead_letters,

@@ -1,12 +1,20 @@
 """Device liveness: online/offline from agent status, last wills and silence.
 
 * A device is online while it sends; silent for ``offline_after`` seconds (1.5 × keepalive by
-  default) it goes offline at the next :meth:`Liveness.tick`.
-* An agent's Status ``online=False`` (its last will, or a clean stop) takes all its devices
-  offline — unless the status belongs to an older boot than the one we know: a stale will,
-  delivered late or retained from a previous run, never overrides a fresh online.
+  default) while its agent is up it goes offline at the next :meth:`Liveness.tick` and is paged
+  (``device_offline``): the agent is there, the device is not.
+* An agent's Status ``online=False`` takes all its devices offline at once. A last will (the
+  broker saw the agent's session die) pages ONE ``agent_offline`` for the agent, not one per
+  device; a planned stop (``planned=True``, sent by a clean shutdown) pages nothing. Within one
+  boot an offline status is always honoured whatever its ``ts`` (the broker publishes the will
+  only after the session died); a status of an older boot never overrides a newer one.
+* While the gateway's own broker link is down (:meth:`pause`) nothing goes offline on silence,
+  and after it is back (:meth:`resume`) every device gets a full ``offline_after`` to be heard
+  from again: the gateway's outage is not the devices'.
+* An agent whose status reports a backlog older than ``settled_s`` is draining
+  (:meth:`draining`): the seq-gap judgement waits for it, so a blip stores no ``data_gap``.
 * Transitions are returned as :class:`Transition` items (and logged once each), so the gateway
-  can raise or resolve ``device_offline`` alerts.
+  can raise or resolve the alerts.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ class Transition:
     online: bool
     ts: float
     reason: str
+    #: the alert this transition raises or resolves
+    kind: str = "device_offline"
+    #: False: the state changes but nobody is paged (agent-wide or planned)
+    page: bool = True
 
 
 @dataclass
@@ -42,17 +54,24 @@ class _Agent:
     online: bool
     ts: float
     devices: list[str]
+    backlog_age_s: float = 0.0
+    hold_until: float = 0.0
 
 
 class Liveness:
     """Online state per device; ``now`` is always the gateway's clock (never the device's)."""
 
-    def __init__(self, offline_after: float) -> None:
+    def __init__(self, offline_after: float, drain_max_s: float = 150.0, settled_s: float = 5.0) -> None:
         self.offline_after = offline_after
+        self.drain_max_s = drain_max_s
+        self.settled_s = settled_s
         self.devices: dict[str, DeviceLive] = {}
         self._agents: dict[str, _Agent] = {}
+        self._paused = False
 
-    def _set(self, device: str, online: bool, now: float, reason: str, out: list[Transition]) -> None:
+    def _set(
+        self, device: str, online: bool, now: float, reason: str, out: list[Transition], *, page: bool = True
+    ) -> None:
         d = self.devices.get(device)
         if d is None:
             d = self.devices[device] = DeviceLive(online=online, last_seen=now if online else 0.0)
@@ -62,7 +81,7 @@ class Liveness:
             return
         if d.online != online:
             d.online = online
-            out.append(Transition(device, online, now, reason))
+            out.append(Transition(device, online, now, reason, page=page))
             log.info(kv("device_online" if online else "device_offline", device=device, reason=reason))
 
     def seen(self, device: str, now: float) -> list[Transition]:
@@ -73,34 +92,62 @@ class Liveness:
         return out
 
     def status(self, agent: str, st: Status, now: float) -> list[Transition]:
-        """An agent status (online, or offline / last will) arrived."""
+        """An agent status (online, offline by its last will, or a planned stop) arrived."""
         known = self._agents.get(agent)
         if known is not None and st.boot < known.boot:
             log.info(kv("stale_status_ignored", agent=agent, boot=st.boot, current_boot=known.boot))
             return []
-        if (
-            known is not None
-            and st.boot == known.boot
-            and not st.online
-            and known.online
-            and st.ts < known.ts
-        ):
-            log.info(kv("stale_status_ignored", agent=agent, boot=st.boot, ts=st.ts))
-            return []
         devices = st.devices or (known.devices if known else [])
-        self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices)
+        was_online = known is not None and known.online
+        new = self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices)
         out: list[Transition] = []
+        if st.online:
+            new.backlog_age_s = st.health.get("outbox_oldest_age_s", 0.0)
+            if new.backlog_age_s > self.settled_s:
+                held = known.hold_until if known is not None and known.hold_until > now else 0.0
+                new.hold_until = held or now + self.drain_max_s
+            out.append(Transition(agent, True, now, "agent_online", kind="agent_offline"))
+        elif was_online or known is None:
+            planned = st.planned
+            reason = "planned_stop" if planned else "last_will"
+            out.append(Transition(agent, False, now, reason, kind="agent_offline", page=not planned))
+            log.info(kv("agent_offline", agent=agent, boot=st.boot, reason=reason))
         for device in devices:
-            self._set(device, st.online, now, "agent_online" if st.online else "agent_offline", out)
+            reason = "agent_online" if st.online else ("planned_stop" if st.planned else "agent_offline")
+            self._set(device, st.online, now, reason, out, page=False)
             d = self.devices[device]
             d.agent = agent
             if st.online:
                 d.last_seen = now
         return out
 
+    def draining(self, device: str, now: float) -> bool:
+        """True while the agent of ``device`` may still hold older messages of it."""
+        d = self.devices.get(device)
+        agent = self._agents.get(d.agent) if d is not None else None
+        if agent is None:
+            return False
+        return agent.online and now < agent.hold_until
+
+    def pause(self) -> None:
+        """The gateway's broker link is down: silence proves nothing until :meth:`resume`."""
+        if not self._paused:
+            self._paused = True
+            log.info(kv("liveness_paused", reason="gateway_link_down"))
+
+    def resume(self, now: float) -> None:
+        """The link is back: every device gets a full ``offline_after`` from ``now``."""
+        if self._paused:
+            self._paused = False
+            for d in self.devices.values():
+                d.last_seen = max(d.last_seen, now)
+            log.info(kv("liveness_resumed", devices=len(self.devices)))
+
     def tick(self, now: float) -> list[Transition]:
-        """Devices silent for longer than ``offline_after`` go offline."""
+        """Devices silent for longer than ``offline_after`` go offline (never while paused)."""
         out: list[Transition] = []
+        if self._paused:
+            return out
         for device, d in self.devices.items():
             if d.online and now - d.last_seen > self.offline_after:
                 self._set(device, False, now, "silent", out)

@@ -4,7 +4,8 @@
 supervisor task that (re)connects with a persistent session and capped, jittered backoff
 (:class:`chargewatch.retry.Backoff`). Per connection it:
 
-* sets the last will (retained ``Status(online=False)``) and publishes the retained online Status
+* sets the last will (retained ``Status(online=False)``; a clean exit publishes it with
+  ``planned=True``) and publishes the retained online Status
   (boot, version, devices, health), refreshed every ``status_interval``;
 * subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
@@ -122,7 +123,7 @@ class MqttLink:
         self.outbox.remove_listener(self)
         conn = self._conn
         if conn is not None and conn.connected:
-            conn.publish(self._status_topic, self._status(online=False), retain=True)
+            conn.publish(self._status_topic, self._status(online=False, planned=True), retain=True)
         tasks = [t for t in (*self._tasks, self._runner) if t is not None]
         for task in tasks:
             task.cancel()
@@ -295,7 +296,7 @@ class MqttLink:
                 self._publish_row(row)
 
     # -- status and health -------------------------------------------------------------------
-    def _status(self, *, online: bool) -> bytes:
+    def _status(self, *, online: bool, planned: bool = False) -> bytes:
         return encode(
             Status(
                 agent=self.agent,
@@ -305,6 +306,7 @@ class MqttLink:
                 version=self.version,
                 devices=self.devices,
                 health=self.health.snapshot() if online else {},
+                planned=planned,
             )
         )
 

@@ -15,6 +15,7 @@ are reported once per interval. State is a plain dict that survives restarts (se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -112,15 +113,25 @@ class SeqTracker:
             del self.states[(device, boot)]
             self.dirty.add((device, boot))
 
-    def due_gaps(self, now: float) -> list[Gap]:
-        """Missing intervals without progress for ``gap_timeout`` s, each reported once."""
+    def due_gaps(self, now: float, draining: Callable[[str], bool] | None = None) -> list[Gap]:
+        """Missing intervals without progress for ``gap_timeout`` s, each reported once.
+
+        A device whose agent is still ``draining`` its backlog has its gap timers restarted:
+        the missing seqs may be in that backlog, so the gap is judged only after the drain.
+        """
         out: list[Gap] = []
         for (device, boot), st in self.states.items():
-            for gap in st.missing:
-                if not gap.reported and now - gap.since >= self.gap_timeout:
-                    gap.reported = True
-                    out.append(Gap(device, boot, gap.lo, gap.hi))
-                    self.dirty.add((device, boot))
+            due = [g for g in st.missing if not g.reported and now - g.since >= self.gap_timeout]
+            if not due:
+                continue
+            if draining is not None and draining(device):
+                for gap in due:
+                    gap.since = now
+                continue
+            for gap in due:
+                gap.reported = True
+                out.append(Gap(device, boot, gap.lo, gap.hi))
+                self.dirty.add((device, boot))
         return out
 
     def take_dirty(self) -> dict[tuple[str, int], SeqState | None]:

@@ -12,6 +12,10 @@ Order per batch, which is what makes the guarantees hold:
 5. queue acks (published by the gateway every ``ack_interval``), turn alert changes into
    published + stored alerts.
 
+Analytics act on event time per device (:class:`gateway.ingest.eventtime.EventClock`): each
+batch in source-time order, and a message older than what the analytics already consumed for
+its device (a backlog behind the live stream) is stored but never analysed.
+
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
 """
@@ -20,11 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-
-import msgspec
 
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
@@ -32,8 +34,9 @@ from chargewatch.logs import kv
 from chargewatch.messages import Alert, DeviceMessage, Status, Telemetry, decode_message, encode
 from chargewatch.profiles import find_profile
 from gateway.ingest.acks import AckBatcher
-from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, Severity
+from gateway.ingest.alerts import AlertBook, AlertChange, AlertState, Analytics, Severity
 from gateway.ingest.dedupe import SeqTracker, Verdict
+from gateway.ingest.eventtime import EventClock
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, check
 from gateway.lineproto import DeviceKind, event_lines, line, telemetry_lines, ts_ms
@@ -80,6 +83,7 @@ class IngestPipeline:
         metrics: Metrics,
         policy: TimePolicy,
         publish: Publish,
+        watermarks: Mapping[str, float] | None = None,
     ) -> None:
         self.site = site
         self.spool = spool
@@ -91,6 +95,7 @@ class IngestPipeline:
         self.policy = policy
         self.publish = publish
         self.book = AlertBook(state)
+        self.clock = EventClock(watermarks)
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
         self._kinds: dict[str, DeviceKind] = {}
@@ -197,6 +202,9 @@ class IngestPipeline:
                 if prev is None or msg.ts >= prev.ts:
                     last[msg.device] = msg
                 samples += max(map(len, msg.ports.values()), default=0)
+        late_before = self.clock.late_total
+        for msg in self.clock.live(b.accepted):
+            if isinstance(msg, Telemetry):
                 run.append(msg)
             else:
                 if run:
@@ -205,6 +213,8 @@ class IngestPipeline:
                 changes += self.analytics.process_event(msg)
         if run:
             changes += self.analytics.process_batch(run)
+        if self.clock.late_total != late_before:
+            self.metrics.inc("cw_analytics_late_total", self.clock.late_total - late_before)
         for device in dict.fromkeys(msg.device for msg in b.accepted):
             transitions += self.liveness.seen(device, now)
         for agent, st in b.statuses:
@@ -231,28 +241,29 @@ class IngestPipeline:
             await self.raise_alerts(changes)
 
     async def replay_alerts(self, limit: int = 1000) -> int:
-        """Re-spool the points of the newest alerts at start-up; returns how many lines.
+        """Re-spool the points of the newest published alert changes at start-up; returns how many.
 
         Closes the window between booking an alert and spooling its point (a kill -9 there):
-        the points carry the alert's own timestamps, so re-writing them is an overwrite.
+        the book keeps every change exactly as published, and the points carry the changes' own
+        timestamps, so re-writing them is an overwrite and the stored history stays equal to
+        the published one, state for state.
         """
-        lines: list[str] = []
-        for row in self.state.alerts(limit):
-            firing = Alert(
-                id=row.id,
-                device=row.device,
-                kind=row.kind,
-                severity=_severity(row.severity),
-                state="firing",
-                ts=row.first_ts,
-                port=row.port,
-                message=row.message,
+        lines = [
+            alert_line(
+                Alert(
+                    id=c.id,
+                    device=c.device,
+                    kind=c.kind,
+                    severity=_severity(c.severity),
+                    state=_state(c.state),
+                    ts=c.ts,
+                    port=c.port,
+                    message=c.message,
+                ),
+                self.site,
             )
-            lines.append(alert_line(firing, self.site))
-            if row.state == "resolved":
-                lines.append(
-                    alert_line(msgspec.structs.replace(firing, state="resolved", ts=row.ts), self.site)
-                )
+            for c in self.state.alert_changes(limit)
+        ]
         if lines:
             await self.spool.append(lines, "alert_replay")
         return len(lines)
@@ -269,7 +280,7 @@ class IngestPipeline:
     async def _tick(self, now: float) -> None:
         changes = list(self.analytics.tick(now)) + offline_changes(self.liveness.tick(now))
         await self.raise_alerts(changes)
-        gaps = self.tracker.due_gaps(now)
+        gaps = self.tracker.due_gaps(now, lambda device: self.liveness.draining(device, now))
         if gaps:
             lines = []
             for g in gaps:
@@ -284,17 +295,22 @@ class IngestPipeline:
 
 
 def offline_changes(transitions: Sequence[Transition]) -> list[AlertChange]:
-    """``device_offline`` alert changes from liveness transitions."""
+    """``device_offline`` / ``agent_offline`` alert changes from liveness transitions.
+
+    Going offline pages only when the transition says so (a silent device under a live agent,
+    an agent's last will); coming back resolves whatever is open (a no-op when nothing is).
+    """
     return [
         AlertChange(
             device=t.device,
-            kind="device_offline",
+            kind=t.kind,
             state="resolved" if t.online else "firing",
-            severity="warning",
+            severity="warning" if t.kind == "device_offline" else "critical",
             ts=t.ts,
-            message=f"device {'back online' if t.online else 'offline'} ({t.reason})",
+            message=f"{t.kind.split('_')[0]} {'back online' if t.online else 'offline'} ({t.reason})",
         )
         for t in transitions
+        if t.online or t.page
     ]
 
 
@@ -302,6 +318,12 @@ def _severity(text: str) -> Severity:
     if text == "info":
         return "info"
     return "warning" if text == "warning" else "critical"
+
+
+def _state(text: str) -> AlertState:
+    if text == "pending":
+        return "pending"
+    return "resolved" if text == "resolved" else "firing"
 
 
 def alert_line(a: Alert, site: str) -> str:

@@ -67,7 +67,8 @@ class Gateway:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
             profiles = {p.model: p for p in map(load_profile, sorted(PROFILE_DIR.glob("*.yaml")))}
-            self.hook = PipelineHook(Pipeline(profiles=profiles), cfg.spool.analytics_path)
+            pipeline = Pipeline(cfg.pipeline, profiles=profiles)
+            self.hook = PipelineHook(pipeline, cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
             r = cfg.rule

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from analytics import PipelineConfig
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.mqtt_transport import check_tls_files
@@ -138,6 +139,8 @@ class GatewayConfig(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
+    #: the analytics pipeline's thresholds, alert timings, windows and tariff (analytics: pipeline)
+    pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
 
 
 def _secret(where: str, env: str, file: str, key: str) -> str:

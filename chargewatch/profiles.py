@@ -1,7 +1,8 @@
 """Device profiles: the register map of a device model, validated once on load.
 
 A profile is the one source of truth for a device's Modbus layout: the simulator
-serves it and the edge agent reads it. See ``configs/devices/*.yaml``.
+serves it and the edge agent reads it. The bundled profiles are ``chargewatch/devices/*.yaml``
+(package data); agent and gateway add folders of their own with ``profile_dirs``.
 """
 
 from __future__ import annotations
@@ -287,23 +288,79 @@ def validate_profile(profile: DeviceProfile, path: Path | str = "<profile>") -> 
 
 def load_profile(path: Path | str) -> DeviceProfile:
     """Load and validate one profile YAML file; ConfigError names the file, key and fix."""
-    profile = decode_file(path, DeviceProfile, "device profile", "configs/devices/")
+    profile = decode_file(path, DeviceProfile, "device profile", "chargewatch/devices/")
     return validate_profile(profile, path)
 
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "configs" / "devices"
+PROFILE_DIR = Path(__file__).resolve().parent / "devices"
+"""The profiles shipped inside the package (package data, so a wheel install has them too)."""
+
+
+def profile_dirs(dirs: Sequence[Path | str], base: Path | None = None) -> list[Path]:
+    """The configured extra profile folders, resolved against ``base`` (the config file's folder).
+
+    Each must be an existing folder; ConfigError names the key and the folder otherwise.
+    """
+    out: list[Path] = []
+    for i, d in enumerate(dirs):
+        path = Path(d)
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.is_dir():
+            raise ConfigError(
+                f"profile_dirs[{i}]: {str(d)!r} ({path}) is not a folder. "
+                "Fix: create it or remove it from the list (paths are relative to the config file)"
+            )
+        out.append(path)
+    return out
+
+
+def _claim(model: str, path: Path, seen: dict[str, Path]) -> None:
+    if model in seen:
+        raise ConfigError(
+            f"device profile model {model!r} is defined twice: in {seen[model]} and in {path}. "
+            "Fix: remove one of the two files, or give the local variant its own model name"
+        )
+    seen[model] = path
+
+
+def _named_for(profile: DeviceProfile, path: Path) -> DeviceProfile:
+    if profile.model != path.stem:
+        raise ConfigError(
+            f"{path}: model: says {profile.model!r} but the file is named for {path.stem!r}. "
+            "Fix: make them agree"
+        )
+    return profile
+
+
+def load_profiles(search: Sequence[Path] = ()) -> dict[str, DeviceProfile]:
+    """Every profile in the bundled folder and in ``search``, each validated, keyed by model.
+
+    A model defined in two files (in two folders, or twice in one) is a ConfigError naming both.
+    """
+    seen: dict[str, Path] = {}
+    profiles: dict[str, DeviceProfile] = {}
+    for d in (PROFILE_DIR, *search):
+        for path in sorted(Path(d).glob("*.yaml")):
+            profile = _named_for(load_profile(path), path)
+            _claim(profile.model, path, seen)
+            profiles[profile.model] = profile
+    return profiles
 
 
 def find_profile(model: str, search: Sequence[Path] = ()) -> DeviceProfile:
-    """Load the profile for ``model`` from ``search`` dirs, then the bundled ``configs/devices``."""
-    for d in (*search, PROFILE_DIR):
+    """The profile of ``model`` from the bundled folder or one of the ``search`` folders.
+
+    Unknown models and a model found in two folders are ConfigErrors naming the folders searched
+    (or both files).
+    """
+    seen: dict[str, Path] = {}
+    for d in (PROFILE_DIR, *search):
         candidate = Path(d) / f"{model}.yaml"
         if candidate.is_file():
-            profile = load_profile(candidate)
-            if profile.model != model:
-                raise ConfigError(
-                    f"{candidate}: model: says {profile.model!r} but the file is named for "
-                    f"{model!r}. Fix: make them agree"
-                )
-            return profile
-    raise ConfigError(f"no device profile for model {model!r} in {[str(d) for d in (*search, PROFILE_DIR)]}")
+            _claim(model, candidate, seen)
+    if not seen:
+        folders = [str(d) for d in (PROFILE_DIR, *search)]
+        raise ConfigError(f"no device profile for model {model!r} in {folders}")
+    path = seen[model]
+    return _named_for(load_profile(path), path)

@@ -7,6 +7,7 @@ Each target module exposes ``main(argv: list[str]) -> int``.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable
 from typing import cast
@@ -28,7 +29,7 @@ BENCHES: dict[str, tuple[str, str]] = {
 
 def _usage(table: dict[str, tuple[str, str]], prog: str) -> str:
     width = max(map(len, table))
-    lines = [f"usage: {prog} <command> [options]", "", "commands:"]
+    lines = [f"usage: {prog} <command> [options] | {prog} --version", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in table.items()]
     return "\n".join(lines)
 
@@ -46,9 +47,20 @@ def _dispatch(table: dict[str, tuple[str, str]], prog: str, argv: list[str]) -> 
     return entry(rest)
 
 
+def version() -> str:
+    """The installed distribution's version (the package metadata, one source with pyproject)."""
+    try:
+        return importlib.metadata.version("chargewatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install .)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``chargewatch`` console script."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--version":
+        print(f"chargewatch {version()}")
+        return 0
     if args and args[0] == "bench":
         return _dispatch(BENCHES, "chargewatch bench", args[1:])
     table = {**COMMANDS, "bench": ("", "benchmarks: " + ", ".join(BENCHES))}

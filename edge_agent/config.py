@@ -15,7 +15,7 @@ import msgspec
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
-from chargewatch.profiles import DeviceProfile, find_profile
+from chargewatch.profiles import DeviceProfile, load_profiles, profile_dirs
 from edge_agent.mqtt.settings import MqttSettings
 from edge_agent.outbox.settings import OutboxSettings
 
@@ -131,7 +131,7 @@ def _fail(path: Path, key: str, problem: str, fix: str) -> ConfigError:
 
 
 def _check_bus(
-    path: Path, i: int, bus: BusConfig, profiles: dict[str, DeviceProfile], search: list[Path]
+    path: Path, i: int, bus: BusConfig, profiles: dict[str, DeviceProfile], known: dict[str, DeviceProfile]
 ) -> None:
     key = f"buses[{i}] ({bus.name})"
     if not bus.devices:
@@ -163,24 +163,32 @@ def _check_bus(
                 f"timeout_s × (retries + 1) = {worst:g} s",
                 "raise poll_s or lower timeout_s / retries on the bus",
             )
-        if dev.model not in profiles:
-            try:
-                profiles[dev.model] = find_profile(dev.model, search)
-            except ConfigError as exc:
-                raise _fail(
-                    path, f"{dkey}.model", f"unknown profile model {dev.model!r} ({exc})", _MODEL_FIX
-                ) from exc
+        if dev.model not in known:
+            raise _fail(
+                path,
+                f"{dkey}.model",
+                f"unknown profile model {dev.model!r} (known: {', '.join(sorted(known))})",
+                _MODEL_FIX,
+            )
+        profiles[dev.model] = known[dev.model]
 
 
-_MODEL_FIX = "use a model from configs/devices/ or add its profile to profile_dirs"
+_MODEL_FIX = "use a bundled model (chargewatch/devices/) or add its profile to a folder in profile_dirs"
+
+
+def _known_profiles(path: Path, agent: AgentConfig) -> dict[str, DeviceProfile]:
+    """Bundled profiles plus every file in ``profile_dirs`` (relative to the config file), validated."""
+    try:
+        return load_profiles(profile_dirs(agent.profile_dirs, path.parent))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def validate_config(agent: AgentConfig, path: Path | str = "<config>") -> LoadedConfig:
     """Cross-field checks and profile loading. Raises ConfigError naming file, key and fix."""
     path = Path(path)
     profiles: dict[str, DeviceProfile] = {}
-    base = path.parent
-    search = [Path(d) if Path(d).is_absolute() else base / d for d in agent.profile_dirs]
+    known = _known_profiles(path, agent)
     if not agent.buses:
         raise _fail(path, "buses", "no bus configured", "add at least one bus with devices")
     names: set[str] = set()
@@ -191,7 +199,7 @@ def validate_config(agent: AgentConfig, path: Path | str = "<config>") -> Loaded
                 path, f"buses[{i}].name", f"duplicate bus name {bus.name!r}", "name every bus uniquely"
             )
         names.add(bus.name)
-        _check_bus(path, i, bus, profiles, search)
+        _check_bus(path, i, bus, profiles, known)
         for j, dev in enumerate(bus.devices):
             if dev.id in device_ids:
                 raise _fail(
@@ -208,7 +216,7 @@ def validate_config(agent: AgentConfig, path: Path | str = "<config>") -> Loaded
                 path,
                 f"commands.allow[{k}]",
                 f"no configured device model has a point {name!r}",
-                "remove it or fix the spelling (see configs/devices/)",
+                "remove it or fix the spelling (see chargewatch/devices/)",
             )
         for profile in having:
             if not profile.point(name).writable:

@@ -2,7 +2,9 @@
 
 On start, one JSON line per device goes to stdout with its endpoint (device, model,
 transport, host and port or serial path, unit); logs go to stderr as key=value lines.
-Exit codes: 0 after a clean stop, 2 for a bad command line or config, 1 if serving failed.
+``--check`` validates the site (and scenario) and that every endpoint can be served now (TCP
+ports free, serial lines present) and exits. Exit codes: 0 after a clean stop or a passed check,
+2 for a bad command line or config, 1 if a check or serving failed (one line on stderr).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from chargewatch import logs
+from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
 from firmware_sim.faults import Fault, load_scenario
 from firmware_sim.runner import SiteRunner, scenario_faults
@@ -39,7 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", type=Path, default=None, help="fault scenario file (faults by device id)")
     p.add_argument("--labels", type=Path, default=None, help="append ground-truth labels (JSON Lines) here")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
+    p.add_argument("--check", action="store_true", help="validate the site and its endpoints, then exit")
     return p
+
+
+def check(site: Site) -> list[str]:
+    """Every bus can be served now: TCP ports free (0 = any), serial lines present."""
+    done: list[str] = []
+    for bus in site.buses:
+        names = ", ".join(d.id for d in bus.devices)
+        spec = bus.spec
+        if spec.transport == "rtu":
+            done.append(preflight.serial_present(spec.serial, f"serial line of {names}"))
+        elif spec.port:
+            done.append(preflight.port_free(spec.host, spec.port, f"Modbus port of {names}"))
+    return done
 
 
 async def serve(site: Site, args: argparse.Namespace, faults: list[tuple[str, Fault]]) -> None:
@@ -70,9 +86,16 @@ def main(argv: list[str]) -> int:
         faults = []
         if args.scenario is not None:
             faults = scenario_faults(load_scenario(args.scenario), site, args.scenario)
+        passed = check(site)
+        if args.check:
+            print(f"{args.site}: ok ({'; '.join(passed)})")
+            return 0
     except ConfigError as exc:
         print(f"chargewatch sim: {exc}", file=sys.stderr)
         return 2
+    except preflight.CheckFailedError as exc:
+        print(f"chargewatch sim: {exc}", file=sys.stderr)
+        return 1
     try:
         asyncio.run(serve(site, args, faults))
     except ConfigError as exc:

@@ -142,7 +142,7 @@ def validate_site(spec: SiteSpec, path: Path) -> Site:
                 profiles[dev.model] = find_profile(dev.model)
             except ConfigError as exc:
                 raise _fail(
-                    path, f"{key}.model", str(exc), "use a model from configs/devices/ (file name)"
+                    path, f"{key}.model", str(exc), "use a model from chargewatch/devices/ (file name)"
                 ) from exc
         _check_transport_fields(path, key, dev)
         grouped.setdefault(_bus_key(dev.bus_spec(), i), []).append(dev)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,7 +23,7 @@ from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import encode
-from chargewatch.profiles import PROFILE_DIR, load_profile
+from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
@@ -66,9 +67,8 @@ class Gateway:
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            profiles = {p.model: p for p in map(load_profile, sorted(PROFILE_DIR.glob("*.yaml")))}
-            pipeline = Pipeline(cfg.pipeline, profiles=profiles)
-            self.hook = PipelineHook(pipeline, cfg.spool.analytics_path)
+            profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
+            self.hook = PipelineHook(Pipeline(cfg.pipeline, profiles=profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
             r = cfg.rule
@@ -133,6 +133,7 @@ class Gateway:
                 policy=policy,
                 publish=self.mqtt.publish,
                 watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
+                profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(

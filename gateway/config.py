@@ -20,6 +20,7 @@ from analytics import PipelineConfig
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.mqtt_transport import check_tls_files
+from chargewatch.profiles import load_profiles, profile_dirs
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 _RANDOM_ID = re.compile(r"(random|uuid|auto|\{.*\}|\$)", re.IGNORECASE)
@@ -139,6 +140,8 @@ class GatewayConfig(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
+    #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
+    profile_dirs: list[str] = msgspec.field(default_factory=list)
     #: the analytics pipeline's thresholds, alert timings, windows and tariff (analytics: pipeline)
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
 
@@ -212,6 +215,12 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
+    try:
+        dirs = profile_dirs(cfg.profile_dirs, Path(where).parent)
+        load_profiles(dirs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    cfg.profile_dirs = [str(d) for d in dirs]
     return cfg
 
 

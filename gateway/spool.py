@@ -37,6 +37,7 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff
+from chargewatch.statefile import SchemaVersionError, migrate
 from gateway.store.base import TimeSeriesStore
 from gateway.store.errors import PartialWriteError, StoreConfigError, StoreError
 
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, meta TEXT NOT NULL,
     line TEXT NOT NULL, reason TEXT NOT NULL);
 """
+MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
+"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions."""
 _encode = msgspec.json.Encoder().encode
 _decode_lines = msgspec.json.Decoder(list[str]).decode
 
@@ -165,7 +168,11 @@ class Spool:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            try:
+                migrate(db, self.path, "gateway spool", MIGRATIONS)
+            except SchemaVersionError:
+                db.close()
+                raise
             rows = db.execute("SELECT id, created, n FROM batch ORDER BY id").fetchall()
             self._dead = int(db.execute("SELECT count(*) FROM dead_letter").fetchone()[0])
         except (sqlite3.Error, OSError) as exc:

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(mosquitto influxdb victoria-metrics socat mbpoll)
+# systemd: systemd-analyze verifies the units in packaging/systemd (tests/ops/test_systemd_units.py)
+pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -33,6 +33,7 @@ from typing import NamedTuple, Protocol
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import AckRange, Event, EventKind, Telemetry, Value, encode
+from chargewatch.statefile import SchemaVersionError, migrate
 from edge_agent.outbox.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS msgs_key ON msgs (device, boot, seq);
 CREATE INDEX IF NOT EXISTS msgs_prio ON msgs (prio, id);
 """
 _COLS = "id, device, boot, seq, prio, ts, payload"
+MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
+"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions."""
 
 
 class OutboxError(ChargeWatchError):
@@ -111,7 +114,11 @@ class Outbox:
             db = sqlite3.connect(self.path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.settings.synchronous.upper()}")
-            db.executescript(_SCHEMA)
+            try:
+                migrate(db, self.path, "agent outbox", MIGRATIONS)
+            except SchemaVersionError:
+                db.close()
+                raise
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT INTO meta VALUES ('boot', 1) ON CONFLICT(key) DO UPDATE SET value=value+1")
             self.boot = int(db.execute("SELECT value FROM meta WHERE key='boot'").fetchone()[0])

@@ -26,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from chargewatch import topics
@@ -83,9 +84,11 @@ class IngestPipeline:
         metrics: Metrics,
         policy: TimePolicy,
         publish: Publish,
+        profile_dirs: Sequence[Path] = (),
         watermarks: Mapping[str, float] | None = None,
     ) -> None:
         self.site = site
+        self.profile_dirs = profile_dirs
         self.spool = spool
         self.state = state
         self.tracker = tracker
@@ -105,7 +108,7 @@ class IngestPipeline:
         kind = self._kinds.get(model)
         if kind is None:
             try:
-                kind = find_profile(model).kind
+                kind = find_profile(model, self.profile_dirs).kind
             except ConfigError:
                 log.warning(kv("unknown_model", model=model, stored_as="pile"))
                 kind = "pile"

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from chargewatch.errors import ChargeWatchError
+from chargewatch.statefile import SchemaVersionError, migrate
 from gateway.ingest.dedupe import SeqState, decode_state, encode_state
 
 _SCHEMA = """
@@ -31,10 +32,15 @@ CREATE TABLE IF NOT EXISTS alert (
     id TEXT PRIMARY KEY, key TEXT, device TEXT, port INTEGER, kind TEXT, severity TEXT, state TEXT,
     first_ts REAL, ts REAL, message TEXT, acked_at REAL, acked_by TEXT);
 CREATE INDEX IF NOT EXISTS alert_open ON alert (key, state);
-CREATE TABLE IF NOT EXISTS alert_change (
+"""
+_ALERT_HISTORY = """
+CREATE TABLE alert_change (
     n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT, device TEXT, port INTEGER, kind TEXT,
     severity TEXT, state TEXT, ts REAL, message TEXT);
 """
+MIGRATIONS: tuple[str, ...] = (_SCHEMA, _ALERT_HISTORY)
+"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions;
+version 2 adds ``alert_change``, every alert state change as published (history replay)."""
 
 
 class StateError(ChargeWatchError):
@@ -95,7 +101,10 @@ class IngestState:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            migrate(self._db, self.path, "gateway ingest state", MIGRATIONS)
+        except SchemaVersionError:
+            self._db.close()
+            raise
         except sqlite3.Error as exc:
             raise StateError(self.path, f"cannot open ingest state: {exc}") from exc
         self._dead_count = self._scalar("SELECT COALESCE(MAX(id), 0) FROM dead_letter")

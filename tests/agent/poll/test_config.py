@@ -49,7 +49,7 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[3] / "configs" / "agent.example.yaml"
     loaded = load_config(example)
     assert loaded.agent.mqtt is not None
-    assert len(loaded.agent.buses) == 3
+    assert [b.name for b in loaded.agent.buses] == ["pile-a1", "pile-a2", "pile-b1", "lift-1"]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_example_config_is_valid() -> None:
         ("    port: 5020\n", "    port: 5020\n    colour: red\n", "colour", "remove that key"),
         ("{id: k1, unit: 2,", "{id: k1, unit: 1,", "devices[1] (k1).unit", "own unit id"),
         ("    timeout_s: 0.2\n", "    timeout_s: 0.6\n", "devices[0] (p1).poll_s", "raise poll_s"),
-        ("model: cw-blocker", "model: no-such-model", "devices[1] (k1).model", "configs/devices/"),
+        ("model: cw-blocker", "model: no-such-model", "devices[1] (k1).model", "chargewatch/devices/"),
         ("allow: [relay_on, remote_release]", "allow: [relay_on, state]", "commands.allow[1]", "writable"),
         ("allow: [relay_on, remote_release]", "allow: [relay_onn]", "commands.allow[0]", "spelling"),
         ("    retries: 1\n", "    retries: 1\n    backoff_cap_s: 120\n", "backoff_cap_s", "between"),

@@ -39,7 +39,7 @@ def test_shared_endpoints_form_one_bus() -> None:
     ("devices", "key", "words"),
     [
         ("  - {id: a, model: cw-pile-10, colour: red}\n", "colour", "remove"),
-        ("  - {id: a, model: cw-pile-9}\n", "devices[0] (a).model", "configs/devices"),
+        ("  - {id: a, model: cw-pile-9}\n", "devices[0] (a).model", "chargewatch/devices"),
         (
             "  - {id: a, model: cw-pile-10}\n  - {id: a, model: cw-blocker}\n",
             "devices[1] (a).id",

@@ -77,7 +77,7 @@ class Gateway:
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
         offline_after = max(keepalive, cfg.liveness.offline_factor * keepalive - cfg.liveness.tick_s)
-        self.liveness = Liveness(offline_after, cfg.liveness.drain_max_s, cfg.liveness.drain_settled_s)
+        self.liveness = Liveness(offline_after)
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
@@ -133,6 +133,7 @@ class Gateway:
                 policy=policy,
                 publish=self.mqtt.publish,
                 watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
+                drain_max_s=cfg.liveness.drain_max_s,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()

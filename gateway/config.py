@@ -108,15 +108,14 @@ class LimitsConfig(_Section):
 class LivenessConfig(_Section):
     """A device silent for ``offline_factor`` × ``device_keepalive_s`` is offline.
 
-    An agent whose status reports a backlog older than ``drain_settled_s`` is draining: seq
-    gaps of its devices wait for the drain, at most ``drain_max_s`` (the agent's
-    ``reconnect_drain_delay_max`` plus the time to send the backlog)."""
+    A seq gap waits while the device's agent may still hold the missing messages (its status
+    reports rows from before the gap, or it is offline), at most ``drain_max_s``: the agent's
+    ``reconnect_drain_delay_max`` plus the time to send the backlog plus one status interval."""
 
     device_keepalive_s: Positive = 60.0
     offline_factor: Annotated[float, msgspec.Meta(ge=1.0, le=1.5)] = 1.5
     tick_s: Positive = 1.0
-    drain_max_s: Positive = 180.0
-    drain_settled_s: Positive = 5.0
+    drain_max_s: Positive = 210.0
 
 
 class ThresholdRuleConfig(_Section):

@@ -11,8 +11,10 @@
 * While the gateway's own broker link is down (:meth:`pause`) nothing goes offline on silence,
   and after it is back (:meth:`resume`) every device gets a full ``offline_after`` to be heard
   from again: the gateway's outage is not the devices'.
-* An agent whose status reports a backlog older than ``settled_s`` is draining
-  (:meth:`draining`): the seq-gap judgement waits for it, so a blip stores no ``data_gap``.
+* A seq gap of a device is judged only once its agent's status says it holds nothing from
+  before the gap (:meth:`draining`): the status carries the outbox depth and the age of the
+  oldest unacknowledged row, so a reconnected agent still draining its backlog (or a dead one,
+  whose outbox survives it) holds the gap, and a blip stores no ``data_gap``.
 * Transitions are returned as :class:`Transition` items (and logged once each), so the gateway
   can raise or resolve the alerts.
 """
@@ -54,17 +56,16 @@ class _Agent:
     online: bool
     ts: float
     devices: list[str]
-    backlog_age_s: float = 0.0
-    hold_until: float = 0.0
+    #: gateway time the status arrived, and since when (gateway time) the agent holds rows
+    status_at: float = 0.0
+    holds_since: float = float("inf")
 
 
 class Liveness:
     """Online state per device; ``now`` is always the gateway's clock (never the device's)."""
 
-    def __init__(self, offline_after: float, drain_max_s: float = 150.0, settled_s: float = 5.0) -> None:
+    def __init__(self, offline_after: float) -> None:
         self.offline_after = offline_after
-        self.drain_max_s = drain_max_s
-        self.settled_s = settled_s
         self.devices: dict[str, DeviceLive] = {}
         self._agents: dict[str, _Agent] = {}
         self._paused = False
@@ -99,13 +100,11 @@ class Liveness:
             return []
         devices = st.devices or (known.devices if known else [])
         was_online = known is not None and known.online
-        new = self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices)
+        new = self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices, status_at=now)
         out: list[Transition] = []
         if st.online:
-            new.backlog_age_s = st.health.get("outbox_oldest_age_s", 0.0)
-            if new.backlog_age_s > self.settled_s:
-                held = known.hold_until if known is not None and known.hold_until > now else 0.0
-                new.hold_until = held or now + self.drain_max_s
+            if st.health.get("outbox_depth", 0.0) > 0:
+                new.holds_since = now - st.health.get("outbox_oldest_age_s", 0.0)
             out.append(Transition(agent, True, now, "agent_online", kind="agent_offline"))
         elif was_online or known is None:
             planned = st.planned
@@ -121,13 +120,15 @@ class Liveness:
                 d.last_seen = now
         return out
 
-    def draining(self, device: str, now: float) -> bool:
-        """True while the agent of ``device`` may still hold older messages of it."""
+    def draining(self, device: str, since: float) -> bool:
+        """True while the agent of ``device`` may still hold its messages from before ``since``
+        (gateway time): it is offline (its outbox outlives it), or its last status is older
+        than ``since`` or reports a row from before it. False for a device without an agent."""
         d = self.devices.get(device)
         agent = self._agents.get(d.agent) if d is not None else None
         if agent is None:
             return False
-        return agent.online and now < agent.hold_until
+        return not agent.online or agent.status_at < since or agent.holds_since <= since
 
     def pause(self) -> None:
         """The gateway's broker link is down: silence proves nothing until :meth:`resume`."""

@@ -86,6 +86,7 @@ class IngestPipeline:
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
         watermarks: Mapping[str, float] | None = None,
+        drain_max_s: float = 0.0,
     ) -> None:
         self.site = site
         self.profile_dirs = profile_dirs
@@ -99,6 +100,7 @@ class IngestPipeline:
         self.publish = publish
         self.book = AlertBook(state)
         self.clock = EventClock(watermarks)
+        self.drain_max_s = drain_max_s
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
         self._kinds: dict[str, DeviceKind] = {}
@@ -283,7 +285,7 @@ class IngestPipeline:
     async def _tick(self, now: float) -> None:
         changes = list(self.analytics.tick(now)) + offline_changes(self.liveness.tick(now))
         await self.raise_alerts(changes)
-        gaps = self.tracker.due_gaps(now, lambda device: self.liveness.draining(device, now))
+        gaps = self.tracker.due_gaps(now, self.liveness.draining, self.drain_max_s)
         if gaps:
             lines = []
             for g in gaps:

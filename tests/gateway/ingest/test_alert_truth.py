@@ -145,20 +145,26 @@ async def test_will_pages_once_planned_stop_pages_nothing_and_own_outage_pages_n
         assert not run.liveness.online("d1")
 
 
-async def test_a_draining_agent_holds_its_gaps(tmp_path: Path) -> None:
-    live = Liveness(90.0, drain_max_s=150.0, settled_s=5.0)
+async def test_a_gap_waits_until_the_agent_says_it_holds_nothing_older() -> None:
+    live = Liveness(90.0)
     tracker = SeqTracker(gap_timeout=30.0)
+    health = {"outbox_depth": 500.0, "outbox_oldest_age_s": 40.0}
+    draining = Status(agent="a1", online=True, boot=1, ts=NOW, devices=["d1"], health=health)
+    live.status("a1", draining, NOW)  # reconnected with 40 s of backlog, drain not started
     tracker.observe("d1", 1, 0, NOW)
-    tracker.observe("d1", 1, 10, NOW)  # seqs 1..9 missing: the backlog of a blip
-    draining = Status(
-        agent="a1", online=True, boot=1, ts=NOW, devices=["d1"], health={"outbox_oldest_age_s": 40}
-    )
-    live.status("a1", draining, NOW)
-    assert tracker.due_gaps(NOW + 60, lambda d: live.draining(d, NOW + 60)) == []
-    settled = msgspec.structs.replace(draining, health={"outbox_oldest_age_s": 0.5})
-    live.status("a1", settled, NOW + 70)
-    assert tracker.due_gaps(NOW + 80, lambda d: live.draining(d, NOW + 80)) == []  # timer restarted
-    assert [g.size for g in tracker.due_gaps(NOW + 95, lambda d: live.draining(d, NOW + 95))] == [9]
+    tracker.observe("d1", 1, 10, NOW + 1)  # seqs 1..9 missing since NOW + 1 (live went first)
+
+    def due(t: float) -> list[int]:
+        return [g.size for g in tracker.due_gaps(t, live.draining, hold_max=150.0)]
+
+    assert due(NOW + 60) == []  # the agent still holds rows from before the gap
+    settled = msgspec.structs.replace(draining, health={"outbox_depth": 3.0, "outbox_oldest_age_s": 0.2})
+    live.status("a1", settled, NOW + 70)  # drained (the missing seqs were not in it)
+    assert due(NOW + 71) == [9]
+    # a second gap with an agent that never reports again is called after hold_max
+    tracker.observe("d1", 1, 20, NOW + 80)
+    assert due(NOW + 200) == []
+    assert due(NOW + 231) == [9]
 
 
 class _HungStore(SQLiteStore):

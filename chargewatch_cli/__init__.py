@@ -24,6 +24,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "agent": ("edge_agent.bench", "CPU per device poll and outbox drain throughput"),
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
+    "outage": ("demo.bench_outage", "the alert stream through broker, link, gateway, store and agent faults"),
 }
 
 

@@ -265,10 +265,6 @@ class Pipeline:
         """Grouped notifications due at ``now`` (see :class:`analytics.alerts.Grouper`)."""
         return self.grouper.flush(now, force=force)
 
-    def acknowledge(self, alert_id: str, user: str, ts: float) -> AlertChange:
-        """Acknowledge an open alert; raises UnknownAlertError if it is not open."""
-        return self.alerts.acknowledge(alert_id, user, ts)
-
     # -- persistence -----------------------------------------------------------------------------
     def checkpoint(self) -> bytes:
         """All learnt state and open alerts, versioned (configuration and profiles excluded)."""

@@ -1,8 +1,9 @@
 """Device liveness: online/offline from agent status, last wills and silence.
 
-* A device is online while it sends; silent for ``offline_after`` seconds (1.5 × keepalive by
-  default) while its agent is up it goes offline at the next :meth:`Liveness.tick` and is paged
-  (``device_offline``): the agent is there, the device is not.
+* A device is online while it sends live data; silent for ``offline_after`` seconds (1.5 ×
+  keepalive by default) while its agent is up it goes offline at the next :meth:`Liveness.tick`
+  and is paged (``device_offline``): the agent is there, the device is not. The agent's
+  ``device_down`` event pages the same at once (:meth:`reported`).
 * An agent's Status ``online=False`` takes all its devices offline at once. A last will (the
   broker saw the agent's session die) pages ONE ``agent_offline`` for the agent, not one per
   device; a planned stop (``planned=True``, sent by a clean shutdown) pages nothing. Within one
@@ -90,6 +91,15 @@ class Liveness:
         out: list[Transition] = []
         self._set(device, True, now, "message", out)
         self.devices[device].last_seen = now
+        return out
+
+    def reported(self, device: str, up: bool, now: float) -> list[Transition]:
+        """The device's agent reports it answering again (``device_up``) or not (``device_down``):
+        the agent is there and the device is not, which pages ``device_offline``."""
+        out: list[Transition] = []
+        self._set(device, up, now, "agent_reports_up" if up else "agent_reports_down", out)
+        if up:
+            self.devices[device].last_seen = now
         return out
 
     def status(self, agent: str, st: Status, now: float) -> list[Transition]:

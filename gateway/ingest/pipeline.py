@@ -32,7 +32,7 @@ from typing import Protocol
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import Alert, DeviceMessage, Status, Telemetry, decode_message, encode
+from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
 from chargewatch.profiles import find_profile
 from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, AlertState, Analytics, Severity
@@ -208,7 +208,8 @@ class IngestPipeline:
                     last[msg.device] = msg
                 samples += max(map(len, msg.ports.values()), default=0)
         late_before = self.clock.late_total
-        for msg in self.clock.live(b.accepted):
+        live = self.clock.live(b.accepted)
+        for msg in live:
             if isinstance(msg, Telemetry):
                 run.append(msg)
             else:
@@ -220,8 +221,7 @@ class IngestPipeline:
             changes += self.analytics.process_batch(run)
         if self.clock.late_total != late_before:
             self.metrics.inc("cw_analytics_late_total", self.clock.late_total - late_before)
-        for device in dict.fromkeys(msg.device for msg in b.accepted):
-            transitions += self.liveness.seen(device, now)
+        transitions += self._liveness(live, now)
         for agent, st in b.statuses:
             transitions += self.liveness.status(agent, st, now)
         if b.accepted:
@@ -229,6 +229,20 @@ class IngestPipeline:
             self.metrics.inc("cw_ingest_port_samples_total", samples)
             self.metrics.set("cw_ingest_lag_seconds", now - b.accepted[-1].ts)
         return changes, transitions
+
+    def _liveness(self, live: Sequence[DeviceMessage], now: float) -> list[Transition]:
+        """Live messages keep their devices online (a backlog behind the live stream does not);
+        the agent's ``device_down`` / ``device_up`` events page and clear ``device_offline``."""
+        out: list[Transition] = []
+        seen: set[str] = set()
+        for msg in live:
+            if isinstance(msg, Event) and msg.kind in {"device_down", "device_up"}:
+                out += self.liveness.reported(msg.device, msg.kind == "device_up", now)
+                seen.discard(msg.device)
+            elif msg.device not in seen:
+                seen.add(msg.device)
+                out += self.liveness.seen(msg.device, now)
+        return out
 
     async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Book, store and publish alert changes (also used for liveness and analytics ticks)."""

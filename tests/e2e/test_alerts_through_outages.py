@@ -70,6 +70,7 @@ class _Subscriber:
         self.client.disconnect()
 
 
+@pytest.mark.timeout(420)
 async def test_the_alert_stream_stays_right_through_every_fault(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB1
 ) -> None:

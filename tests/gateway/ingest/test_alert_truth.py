@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
 from chargewatch import topics
 from chargewatch.clock import ManualClock
-from chargewatch.messages import Alert, Status, Telemetry, decode_message, encode
+from chargewatch.messages import Alert, Event, Status, Telemetry, decode_message, encode
 from gateway.ingest.alerts import ThresholdRule
 from gateway.ingest.dedupe import SeqTracker
 from gateway.ingest.eventtime import EventClock
@@ -208,3 +209,24 @@ async def test_a_hung_store_degrades_from_its_first_unanswered_write(tmp_path: P
         await spool.flush()
         st = spool.stats()
         assert (st.degraded, st.last_error, st.failing_s) == (False, "", 0.0)
+
+
+async def test_the_agents_device_down_pages_the_device_and_device_up_clears_it(tmp_path: Path) -> None:
+    run = _Run(tmp_path)
+    async with (
+        SQLiteStore(tmp_path / "store.sqlite") as store,
+        Spool(tmp_path / "spool.sqlite", store) as spool,
+    ):
+        p = run.pipeline(spool)
+
+        def event(seq: int, kind: Literal["device_down", "device_up"]) -> Item:
+            ev = Event(device="d1", boot=1, seq=seq, ts=NOW + seq, kind=kind)
+            return topics.device_topic("d1", topics.EVENT), encode(ev), NOW + seq
+
+        await p.handle([_item(0, 30.0, NOW)])
+        await p.handle([event(1, "device_down")])
+        await p.handle([_item(2, 30.0, NOW + 2), event(3, "device_up")])
+        assert [(a.id, a.state) for a in run.published] == [
+            ("d1.-.device_offline.1", "firing"),
+            ("d1.-.device_offline.1", "resolved"),
+        ]

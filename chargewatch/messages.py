@@ -31,6 +31,8 @@ Boot = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=63)]
 Timestamp = Annotated[float, msgspec.Meta(ge=0)]
 Value = float | None
+Operator = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_.@-]{0,64}$")]
+Nonce = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{32})?$")]
 
 #: canonical port state codes; vendor codes are mapped to these through the profile's labels
 PORT_STATES: dict[str, int] = {"idle": 0, "charging": 1, "full": 2, "fault": 3, "stopped": 4}
@@ -110,7 +112,12 @@ class Ack(msgspec.Struct, tag="ack", tag_field="type", forbid_unknown_fields=Tru
 
 
 class Command(msgspec.Struct, tag="command", tag_field="type", forbid_unknown_fields=True, kw_only=True):
-    """Operator → agent: write one writable point (``port`` for per-port points)."""
+    """Operator → agent: write one writable point (``port`` for per-port points).
+
+    On the wire a command only counts inside a :class:`SignedCommand` (see
+    :mod:`chargewatch.signing`): ``operator``, ``nonce``, ``issued`` and ``expires`` are then
+    covered by the signature, and agents refuse a command without them.
+    """
 
     v: Literal[1] = 1
     id: Id
@@ -118,13 +125,33 @@ class Command(msgspec.Struct, tag="command", tag_field="type", forbid_unknown_fi
     point: Name
     value: float
     port: Port | None = None
-    user: str = ""
+    operator: Operator = ""
+    nonce: Nonce = ""
+    issued: Timestamp = 0.0
+    expires: Timestamp = 0.0
+
+
+class SignedCommand(
+    msgspec.Struct, tag="signed_command", tag_field="type", forbid_unknown_fields=True, kw_only=True
+):
+    """A :class:`Command` signed with Ed25519: ``payload`` is base64 of the command's exact JSON
+    bytes, ``sig`` base64 of the signature over ``chargewatch.signing.DOMAIN + those bytes``."""
+
+    v: Literal[1] = 1
+    key: Id
+    payload: Annotated[str, msgspec.Meta(max_length=8192)]
+    sig: Annotated[str, msgspec.Meta(max_length=128)]
 
 
 class CommandReply(
     msgspec.Struct, tag="command_reply", tag_field="type", forbid_unknown_fields=True, kw_only=True
 ):
-    """Agent → operator: the outcome of one command."""
+    """Agent → operator: the outcome of one command, echoing what was asked and by whom.
+
+    ``reason`` starts with a code (``unsigned``, ``bad_signature``, ``expired``, ``replayed``,
+    ``not_allowed``...) when ``ok`` is false. The echoed fields come from the command as
+    received; ``verified`` says whether its signature checked out.
+    """
 
     v: Literal[1] = 1
     id: Id
@@ -132,6 +159,13 @@ class CommandReply(
     ok: bool
     reason: str = ""
     ts: Timestamp = 0.0
+    point: Annotated[str, msgspec.Meta(max_length=48)] = ""
+    port: Port | None = None
+    value: float | None = None
+    operator: Operator = ""
+    nonce: Nonce = ""
+    key: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    verified: bool = False
 
 
 class Alert(msgspec.Struct, tag="alert", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -150,7 +184,7 @@ class Alert(msgspec.Struct, tag="alert", tag_field="type", forbid_unknown_fields
 
 
 DeviceMessage = Telemetry | Event
-AnyMessage = Telemetry | Event | Status | Ack | Command | CommandReply | Alert
+AnyMessage = Telemetry | Event | Status | Ack | Command | SignedCommand | CommandReply | Alert
 
 _device_decoder = msgspec.json.Decoder(DeviceMessage)
 _any_decoder = msgspec.json.Decoder(AnyMessage)

@@ -127,6 +127,17 @@ class ThresholdRuleConfig(_Section):
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
 
 
+class CommandsConfig(_Section):
+    """Signed operator commands (chargewatch.signing). Without a key the gateway sends none."""
+
+    signing_key_file: str = ""
+    """Ed25519 private key from ``chargewatch keygen`` (mode 0600); agents trust its ``.pub``."""
+    key_id: Annotated[str, msgspec.Meta(pattern=_ID)] = "gateway"
+    """The key id agents list under ``commands.trusted_keys[].id``."""
+    ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    """How long a command stays valid (agents refuse more than their ``max_validity_s``)."""
+
+
 class GatewayConfig(_Section):
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
     #: ``pipeline``: analytics.Pipeline (detectors, rules, sessions); ``threshold``: the rule below only
@@ -143,6 +154,7 @@ class GatewayConfig(_Section):
     profile_dirs: list[str] = msgspec.field(default_factory=list)
     #: the analytics pipeline's thresholds, alert timings, windows and tariff (analytics: pipeline)
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
+    commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
 
 
 def _secret(where: str, env: str, file: str, key: str) -> str:

@@ -19,6 +19,11 @@ _HELP: dict[str, tuple[str, str]] = {
     "cw_ingest_gap_seqs_total": ("counter", "Seqs inside reported gaps"),
     "cw_acks_published_total": ("counter", "Ack messages published"),
     "cw_alerts_published_total": ("counter", "Alert state changes published"),
+    "cw_commands_sent_total": ("counter", "Signed operator commands published"),
+    "cw_command_replies_total": (
+        "counter",
+        "Agent command replies, by result (ok, refused, failed, invalid)",
+    ),
     "cw_ingest_rate_msgs_per_s": ("gauge", "Accepted messages per second over the last interval"),
     "cw_ingest_lag_seconds": ("gauge", "Receive time minus source ts of the last accepted message"),
     "cw_spool_depth": ("gauge", "Lines waiting in the durable spool"),

@@ -51,7 +51,8 @@ def _session_stream(seed: int, n: int = 120) -> Stream:
 
 
 CASES: list[tuple[str, Callable[[], Any], Callable[[int], Stream], Any]] = [
-    ("univariate", UnivariateDetector, _univariate_stream, math.nan),
+    # a NaN reading is a missing sample for the univariate detector (neutral score, not learnt)
+    ("univariate", UnivariateDetector, _univariate_stream, "12.5"),
     (
         "thermal",
         lambda: ThermalDetector(warmup_loaded=200),

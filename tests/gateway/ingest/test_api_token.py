@@ -46,6 +46,12 @@ class _View:
     async def series(self, *args: Any, **kwargs: Any) -> Any:
         return []
 
+    async def send_command(self, *args: Any, **kwargs: Any) -> Any:
+        return {"id": "cmd-1"}
+
+    async def commands(self, *args: Any, **kwargs: Any) -> Any:
+        return []
+
 
 def _call(
     port: int, path: str, method: str = "GET", headers: dict[str, str] | None = None

@@ -115,7 +115,8 @@ class Liveness:
         if st.online:
             if st.health.get("outbox_depth", 0.0) > 0:
                 new.holds_since = now - st.health.get("outbox_oldest_age_s", 0.0)
-            out.append(Transition(agent, True, now, "agent_online", kind="agent_offline"))
+            if not was_online:  # back (or first heard of): resolves an open agent_offline
+                out.append(Transition(agent, True, now, "agent_online", kind="agent_offline"))
         elif was_online or known is None:
             planned = st.planned
             reason = "planned_stop" if planned else "last_will"

@@ -328,7 +328,7 @@ class Spool:
         self._dead += len(rejected)
         if rejected:
             log.warning(kv("spool_dead_lettered", lines=len(rejected), first=rejected[0][1][:200]))
-        self._note_success()
+        self._note_success(started)
 
     def _read(self, first: int, last: int) -> list[tuple[int, str, list[str]]]:
         sql = "SELECT id, meta, lines FROM batch WHERE id BETWEEN ? AND ? ORDER BY id"
@@ -370,10 +370,12 @@ class Spool:
             self._degraded_logged = True
             log.error(kv("spool_degraded", store=self._store.name, depth=self._depth_lines))
 
-    def _note_success(self) -> None:
-        if self._failing_since is not None:
-            down = self._clock.monotonic() - self._failing_since
-            log.info(kv("store_write_recovered", store=self._store.name, down_s=round(down, 1)))
+    def _note_success(self, started: float) -> None:
+        """A write that began at ``started`` (monotonic) returned: the trouble, if any, is over."""
+        now = self._clock.monotonic()
+        since = started if self._failing_since is None else min(self._failing_since, started)
+        if self._failing_since is not None or now - since >= self._degraded_after:
+            log.info(kv("store_write_recovered", store=self._store.name, down_s=round(now - since, 1)))
         self._failing_since = None
         self._failure_logged = False
         self._last_error = ""

@@ -5,11 +5,13 @@ clock's, never slept."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+import pytest
 
 from chargewatch import topics
 from chargewatch.clock import ManualClock
@@ -184,7 +186,10 @@ class _HungStore(SQLiteStore):
             raise StoreUnavailableError("hung", "read timed out")
 
 
-async def test_a_hung_store_degrades_from_its_first_unanswered_write(tmp_path: Path) -> None:
+async def test_a_hung_store_degrades_from_its_first_unanswered_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.spool")
     clock = ManualClock()
     store = _HungStore(tmp_path / "store.sqlite")
     async with Spool(
@@ -209,6 +214,9 @@ async def test_a_hung_store_degrades_from_its_first_unanswered_write(tmp_path: P
         await spool.flush()
         st = spool.stats()
         assert (st.degraded, st.last_error, st.failing_s) == (False, "", 0.0)
+    recovered = [r.getMessage() for r in caplog.records if "store_write_recovered" in r.getMessage()]
+    assert len(recovered) == 1
+    assert "down_s=45.0" in recovered[0]  # from the first unanswered write, not from its time-out
 
 
 async def test_the_agents_device_down_pages_the_device_and_device_up_clears_it(tmp_path: Path) -> None:

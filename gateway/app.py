@@ -26,16 +26,18 @@ from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
+from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
-from gateway.ingest.mqtt import MqttSession
+from gateway.ingest.limits import Admission
 from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.sessions import IngestSessions
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
-from gateway.liveness import Liveness
+from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
@@ -67,11 +69,11 @@ class Gateway:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.hook: PipelineHook | None = None
+        self.profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
-            self.hook = PipelineHook(Pipeline(cfg.pipeline, profiles=profiles), cfg.spool.analytics_path)
+            self.hook = PipelineHook(Pipeline(cfg.pipeline, profiles=self.profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
             r = cfg.rule
@@ -80,7 +82,9 @@ class Gateway:
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
         offline_after = max(keepalive, cfg.liveness.offline_factor * keepalive - cfg.liveness.tick_s)
-        self.liveness = Liveness(offline_after)
+        self.known = KnownDevices()
+        self.liveness = Liveness(offline_after, self.known, cfg.limits.max_devices)
+        self.admission = Admission(cfg.limits, self.metrics, self.known, self.liveness.agent_of)
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
@@ -113,21 +117,28 @@ class Gateway:
             if self.hook is not None and self.hook.load():
                 log.info(kv("analytics_checkpoint_loaded", path=self.hook.path))
             tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
-            tracker.load(self.state.load_marks())
+            marks = self.state.load_marks()
+            tracker.load(marks)
+            for device, _boot in marks:
+                self.known.add(device)
+            self.admission.distrusted_at.clear()  # devices with marks are trusted from the start
             will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
-            filters = [
-                topics.device_filter(leaf) for leaf in (topics.TELEMETRY, topics.EVENT, topics.CMD_REPLY)
-            ]
-            self.mqtt = await stack.enter_async_context(
-                MqttSession(
-                    cfg.mqtt,
-                    [*filters, topics.STATUS_FILTER],
+            self.sessions = await stack.enter_async_context(
+                IngestSessions(
+                    cfg,
+                    admission=self.admission,
+                    known=self.known,
+                    seen=tracker.seen,
+                    metrics=self.metrics,
+                    clock=self.clock,
                     password=mqtt_password(cfg.mqtt),
                     will=will,
-                    clock=self.clock,
                 )
             )
-            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
+            self.mqtt, self.trusted_mqtt = self.sessions.discovery, self.sessions.trusted
+            self.router = self.sessions.router
+            limits = cfg.limits
+            policy = TimePolicy(limits.max_future_skew_s, limits.retention_s, limits.stale_after_s)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
                 spool=self.spool,
@@ -137,14 +148,20 @@ class Gateway:
                 liveness=self.liveness,
                 metrics=self.metrics,
                 policy=policy,
-                publish=self.mqtt.publish,
+                publish=self.sessions.publish,
                 watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
                 drain_max_s=cfg.liveness.drain_max_s,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(
-                ApiServer(self, cfg.http.bind, cfg.http.port, token=api_token(cfg.http))
+                ApiServer(
+                    self,
+                    cfg.http.bind,
+                    cfg.http.port,
+                    token=api_token(cfg.http),
+                    fields=series_fields(self.profiles.values()),
+                )
             )
             self.http_port = api.port
         except BaseException:
@@ -152,7 +169,7 @@ class Gateway:
             raise
         self._done = asyncio.get_running_loop().create_future()
         for name, fn in (
-            ("ingest", self._ingest_loop),
+            *self.sessions.loops(self._handle, self.state.dead_letter),
             ("acks", self._ack_loop),
             ("tick", self._tick_loop),
             ("status", self._status_loop),
@@ -210,15 +227,14 @@ class Gateway:
             await asyncio.sleep(interval)
             await fn()
 
-    async def _ingest_loop(self) -> None:
-        while True:
-            batch = await self.mqtt.next_batch(self.cfg.limits.batch_max, idle=1.0)
-            replies = [item for item in batch if item[0].endswith(_REPLY_SUFFIX)]
-            if replies:
-                batch = [item for item in batch if not item[0].endswith(_REPLY_SUFFIX)]
-                await self._audit_replies(replies)
-            if batch:
-                await self.pipeline.handle(batch)
+    async def _handle(self, batch: list[tuple[str, bytes, float]]) -> None:
+        """One received batch: command replies to the audit trail, the rest to the pipeline."""
+        replies = [item for item in batch if item[0].endswith(_REPLY_SUFFIX)]
+        if replies:
+            batch = [item for item in batch if not item[0].endswith(_REPLY_SUFFIX)]
+            await self._audit_replies(replies)
+        if batch:
+            await self.pipeline.handle(batch)
 
     async def _audit_replies(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         """Every command reply an agent published, as a ``command`` point (the audit trail)."""
@@ -238,7 +254,7 @@ class Gateway:
 
     async def _flush_acks(self) -> None:
         for ack in self.pipeline.acks.take():
-            self.mqtt.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
+            self.sessions.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
             self.metrics.inc("cw_acks_published_total")
 
     async def _ack_loop(self) -> None:
@@ -246,7 +262,7 @@ class Gateway:
 
     async def _tick(self) -> None:
         now = self.clock.time()
-        if self.mqtt.connected:
+        if self.mqtt.connected and self.trusted_mqtt.connected:
             self.liveness.resume(now)
         else:
             self.liveness.pause()
@@ -290,6 +306,10 @@ class Gateway:
         online = sum(d.online for d in self.liveness.devices.values())
         m.set("cw_devices_online", float(online))
         m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
+        m.set("cw_devices_known", float(len(self.known)))
+        m.set("cw_devices_trusted", float(len(self.router.trusted)))
+        m.set("cw_mqtt_trusted_connected", float(self.trusted_mqtt.connected))
+        m.set("cw_devices_on_trial", float(len(self.admission.trial)))
 
     async def _store_config_alert(self, failing: bool, error: str) -> None:
         """Fire (or resolve) the gateway's ``store_config`` alert: 401/403/404 from the store.
@@ -323,7 +343,7 @@ class Gateway:
         shown only while the trouble lasts."""
         st = self.spool.stats()
         store_down = st.degraded or st.config_error
-        link_up = self.mqtt.connected
+        link_up = self.mqtt.connected and self.trusted_mqtt.connected
         reasons: list[str] = []
         if not link_up:
             reasons.append("mqtt link down")
@@ -335,7 +355,8 @@ class Gateway:
             "degraded": store_down,
             "store_error": st.last_error,
             "store_failing_s": round(st.failing_s, 1),
-            "mqtt_connected": link_up,
+            "mqtt_connected": self.mqtt.connected,
+            "mqtt_trusted_connected": self.trusted_mqtt.connected,
             "spool_depth": st.depth_lines,
             "spool_oldest_age_s": round(st.oldest_age_s, 3),
             "dead_letters": int(self.metrics.total("cw_ingest_rejected_total")) + st.dead_letters,
@@ -381,7 +402,7 @@ class Gateway:
             raise KeyError("this gateway has no commands.signing_key_file")
         cmd, payload = self.sender.make(device=device, point=point, value=value, port=port, operator=operator)
         await self.spool.append([sent_line(cmd, self.sender.key_id, self.cfg.site)], "command")
-        self.mqtt.publish(topics.device_topic(device, topics.CMD), payload)
+        self.sessions.publish(topics.device_topic(device, topics.CMD), payload)
         self.metrics.inc("cw_commands_sent_total")
         return {"id": cmd.id, "nonce": cmd.nonce, "device": device, "expires": cmd.expires}
 

@@ -98,11 +98,35 @@ class LimitsConfig(_Section):
 
     max_future_skew_s: Positive = 300.0
     retention_s: Positive = 400 * 86400.0
+    #: readings older than this on arrival are stored and counted but never open or resolve an alert
+    stale_after_s: Annotated[float, msgspec.Meta(ge=10)] = 300.0
     gap_timeout_s: Positive = 30.0
     ack_interval_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.15
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     dead_letter_payload_bytes: Annotated[int, msgspec.Meta(ge=64, le=65536)] = 2048
     dead_letter_keep: Annotated[int, msgspec.Meta(ge=100)] = 100_000
+    #: per device id (topic), before decoding; over it → dead letter rate_limited
+    #: (defaults: an agent's backlog drain, 2,000 msgs/s, passes whole; one device's long
+    #: backlog drains at 200/s after a 4,000-message burst, the rest is re-sent later)
+    device_msgs_per_s: Positive = 200.0
+    device_burst: Annotated[float, msgspec.Meta(ge=1)] = 4000.0
+    #: per agent: its status plus every device its last status listed
+    agent_msgs_per_s: Positive = 2000.0
+    agent_burst: Annotated[float, msgspec.Meta(ge=1)] = 40000.0
+    #: device ids never accepted before that may start sending per minute / in all
+    new_devices_per_min: Annotated[int, msgspec.Meta(ge=1)] = 60
+    max_devices: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    #: dead-letter rows kept per (reason, source) and minute for refused floods; the rest counted
+    dead_letter_sample_per_min: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: a known device not refused for this long is read on the trusted MQTT session (routing.py)
+    trust_after_s: Positive = 30.0
+    #: steady rate of a trusted device: faster (a backlog drain, a flood) and it is read on the
+    #: discovery session again — its messages are still accepted up to device_msgs_per_s there
+    steady_msgs_per_s: Positive = 10.0
+    steady_burst: Annotated[float, msgspec.Meta(ge=1)] = 50.0
+    #: messages a second the discovery session reads at most (new and distrusted ids, floods);
+    #: beyond it the broker drops that session's excess, never the trusted session's
+    discovery_read_per_s: Positive = 3000.0
 
 
 class LivenessConfig(_Section):
@@ -184,8 +208,19 @@ def store_token(cfg: StoreConfig) -> str:
 
 
 def api_token(cfg: HttpConfig) -> str:
-    """The API's bearer token from the environment or a file ('' when none is configured)."""
-    return _secret("http", cfg.token_env, cfg.token_file, "token")
+    """The API's bearer token from the environment or a file ('' when none is configured).
+
+    A configured source that yields an empty token is refused: it would leave the API open
+    while the config says it is protected.
+    """
+    token = _secret("http", cfg.token_env, cfg.token_file, "token")
+    if (cfg.token_env or cfg.token_file) and not token.strip():
+        source = f"${cfg.token_env}" if cfg.token_env else f"file {cfg.token_file!r}"
+        raise ConfigError(
+            f"http: the API token from {source} is empty: that would leave the API open. "
+            "Fix: put a long random token there (e.g. `openssl rand -hex 32`)"
+        )
+    return token
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -224,6 +259,11 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
         )
+    if cfg.limits.stale_after_s >= cfg.limits.retention_s:
+        raise ConfigError(
+            f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
+            f"limits.retention_s ({cfg.limits.retention_s:g}). Fix: lower it, e.g. to 300"
+        )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")
     try:
@@ -258,4 +298,9 @@ def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
 def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway YAML file."""
     cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
-    return validate_config(cfg, str(path))
+    validate_config(cfg, str(path))
+    try:
+        api_token(cfg.http)  # an empty or missing token is refused at load, not at first use
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg

@@ -16,6 +16,10 @@
   before the gap (:meth:`draining`): the status carries the outbox depth and the age of the
   oldest unacknowledged row, so a reconnected agent still draining its backlog (or a dead one,
   whose outbox survives it) holds the gap, and a blip stores no ``data_gap``.
+* Only devices with an accepted message (:class:`KnownDevices`, shared with the gateway's
+  admission check) are ever reported offline: ids only listed in a status or only seen in a
+  flood never page. Every map here is bounded by ``max_devices``: status lists beyond it are
+  cut, new agents beyond it ignored (logged).
 * Transitions are returned as :class:`Transition` items (and logged once each), so the gateway
   can raise or resolve the alerts.
 """
@@ -23,12 +27,36 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from chargewatch.logs import kv
 from chargewatch.messages import Status
 
 log = logging.getLogger(__name__)
+
+
+class KnownDevices:
+    """Device ids with at least one accepted message (loaded from the state db's seq marks)."""
+
+    def __init__(self, devices: Iterable[str] = ()) -> None:
+        self._ids: set[str] = set(devices)
+        self.on_add: Callable[[str], None] | None = None
+
+    def add(self, device: str) -> None:
+        if device not in self._ids:
+            self._ids.add(device)
+            if self.on_add is not None:
+                self.on_add(device)
+
+    def __contains__(self, device: object) -> bool:
+        return device in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
 
 
 @dataclass(frozen=True)
@@ -65,8 +93,12 @@ class _Agent:
 class Liveness:
     """Online state per device; ``now`` is always the gateway's clock (never the device's)."""
 
-    def __init__(self, offline_after: float) -> None:
+    def __init__(
+        self, offline_after: float, known: KnownDevices | None = None, max_devices: int = 10_000
+    ) -> None:
         self.offline_after = offline_after
+        self.known = known if known is not None else KnownDevices()
+        self.max_devices = max_devices
         self.devices: dict[str, DeviceLive] = {}
         self._agents: dict[str, _Agent] = {}
         self._paused = False
@@ -76,6 +108,8 @@ class Liveness:
     ) -> None:
         d = self.devices.get(device)
         if d is None:
+            if len(self.devices) >= self.max_devices:
+                return
             d = self.devices[device] = DeviceLive(online=online, last_seen=now if online else 0.0)
             if online:
                 out.append(Transition(device, True, now, reason))
@@ -83,14 +117,18 @@ class Liveness:
             return
         if d.online != online:
             d.online = online
-            out.append(Transition(device, online, now, reason, page=page))
+            if online or device in self.known:
+                out.append(Transition(device, online, now, reason, page=page))
             log.info(kv("device_online" if online else "device_offline", device=device, reason=reason))
 
     def seen(self, device: str, now: float) -> list[Transition]:
-        """A message from ``device`` arrived."""
+        """An accepted live message from ``device`` arrived (the device becomes known)."""
+        self.known.add(device)
         out: list[Transition] = []
         self._set(device, True, now, "message", out)
-        self.devices[device].last_seen = now
+        d = self.devices.get(device)
+        if d is not None:
+            d.last_seen = now
         return out
 
     def reported(self, device: str, up: bool, now: float) -> list[Transition]:
@@ -98,8 +136,9 @@ class Liveness:
         the agent is there and the device is not, which pages ``device_offline``."""
         out: list[Transition] = []
         self._set(device, up, now, "agent_reports_up" if up else "agent_reports_down", out)
-        if up:
-            self.devices[device].last_seen = now
+        d = self.devices.get(device)
+        if up and d is not None:
+            d.last_seen = now
         return out
 
     def status(self, agent: str, st: Status, now: float) -> list[Transition]:
@@ -108,7 +147,10 @@ class Liveness:
         if known is not None and st.boot < known.boot:
             log.info(kv("stale_status_ignored", agent=agent, boot=st.boot, current_boot=known.boot))
             return []
-        devices = st.devices or (known.devices if known else [])
+        if known is None and len(self._agents) >= self.max_devices:
+            log.warning(kv("agent_ignored", agent=agent, reason="max_devices agents tracked"))
+            return []
+        devices = (st.devices or (known.devices if known else []))[: self.max_devices]
         was_online = known is not None and known.online
         new = self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices, status_at=now)
         out: list[Transition] = []
@@ -125,7 +167,9 @@ class Liveness:
         for device in devices:
             reason = "agent_online" if st.online else ("planned_stop" if st.planned else "agent_offline")
             self._set(device, st.online, now, reason, out, page=False)
-            d = self.devices[device]
+            d = self.devices.get(device)
+            if d is None:
+                continue
             d.agent = agent
             if st.online:
                 d.last_seen = now
@@ -164,6 +208,11 @@ class Liveness:
             if d.online and now - d.last_seen > self.offline_after:
                 self._set(device, False, now, "silent", out)
         return out
+
+    def agent_of(self, device: str) -> str:
+        """The agent whose last status listed ``device`` ('' when none did)."""
+        d = self.devices.get(device)
+        return d.agent if d is not None else ""
 
     def online(self, device: str) -> bool:
         d = self.devices.get(device)

@@ -10,6 +10,9 @@ after a gateway restart arrive late too. Every accepted message is stored whatev
   alert book refuses such changes too, see :class:`gateway.ingest.alerts.AlertBook`); it is
   stored and counted (``cw_analytics_late_total``) but not analysed (logged once per device).
 
+This is one decision with the stale-data rule of validation (``TimePolicy.stale_after``: a
+message whose source time is far behind its arrival): both kinds are data, never a page.
+
 The watermarks start from the analytics' own (a restored checkpoint), so messages re-sent to
 a restarted gateway are not analysed twice.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from chargewatch.logs import kv
 from chargewatch.messages import DeviceMessage
@@ -34,8 +37,12 @@ class EventClock:
         self.late_total = 0
         self._late_logged: set[str] = set()
 
-    def live(self, msgs: Sequence[DeviceMessage]) -> list[DeviceMessage]:
-        """The messages the analytics may act on, in source-time order; advances the marks."""
+    def live(self, msgs: Sequence[DeviceMessage], skip: Collection[int] = ()) -> list[DeviceMessage]:
+        """The messages analytics and liveness may act on, in source-time order; advances the
+        marks. ``skip`` holds the ``id()`` of messages validation found stale (their source time
+        too far behind their arrival): like late ones they are stored but never acted on."""
+        if skip:
+            msgs = [m for m in msgs if id(m) not in skip]
         ordered = sorted(msgs, key=lambda m: m.ts) if _unordered(msgs) else msgs
         marks = self.marks
         out: list[DeviceMessage] = []

@@ -33,12 +33,18 @@ Item = tuple[str, bytes, float]
 
 
 def _tel(seq: int, temp: float, device: str = "d1") -> Telemetry:
+    column: list[float | None] = [temp, *[30.0] * 9]  # cw-pile-10 has 10 ports
     return Telemetry(
-        device=device, boot=1, seq=seq, ts=NOW + seq, model="cw-pile-10", ports={"socket_temp": [temp]}
+        device=device,
+        boot=1,
+        seq=seq,
+        ts=NOW + seq,
+        model="cw-pile-10",
+        ports={"socket_temp": column},
     )
 
 
-def _item(seq: int, temp: float, received: float = NOW + 1000) -> Item:
+def _item(seq: int, temp: float, received: float = NOW + 40) -> Item:
     return topics.device_topic("d1", topics.TELEMETRY), encode(_tel(seq, temp)), received
 
 

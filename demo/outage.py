@@ -171,11 +171,11 @@ class OutageRun:
             "mqtt": {
                 "url": f"mqtt://127.0.0.1:{self.relay.port}",
                 "client_id": "outage-agent",
-                "keepalive": AGENT_KEEPALIVE_S,
-                "backoff_initial": 0.2,
-                "backoff_cap": 1.0,
-                "status_interval": t.status_interval_s,
-                "connect_timeout": 2.0,
+                "keepalive_s": AGENT_KEEPALIVE_S,
+                "backoff_initial_s": 0.2,
+                "backoff_cap_s": 1.0,
+                "status_interval_s": t.status_interval_s,
+                "connect_timeout_s": 2.0,
             },
         }
         for name, data in (("gateway.yaml", gateway), ("agent.yaml", agent)):

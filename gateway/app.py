@@ -25,10 +25,11 @@ from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import load_profiles
+from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
 from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
-from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
+from gateway.config import GatewayConfig, StoreConfig, api_token, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -39,6 +40,7 @@ from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
 from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
@@ -131,12 +133,21 @@ class Gateway:
                     seen=tracker.seen,
                     metrics=self.metrics,
                     clock=self.clock,
-                    password=mqtt_password(cfg.mqtt),
+                    password=cfg.mqtt.resolve_password() or "",
                     will=will,
                 )
             )
             self.mqtt, self.trusted_mqtt = self.sessions.discovery, self.sessions.trusted
             self.router = self.sessions.router
+            self.notifier = await stack.enter_async_context(
+                Notifier(
+                    cfg.notify,
+                    site=cfg.site,
+                    public_url=cfg.notify.public_url,
+                    metrics=self.metrics,
+                    clock=self.clock,
+                )
+            )
             limits = cfg.limits
             policy = TimePolicy(limits.max_future_skew_s, limits.retention_s, limits.stale_after_s)
             self.pipeline = IngestPipeline(
@@ -152,6 +163,7 @@ class Gateway:
                 watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
                 drain_max_s=cfg.liveness.drain_max_s,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
+                notify=self.notifier.submit,
             )
             await self.pipeline.replay_alerts()
             api = await stack.enter_async_context(
@@ -164,6 +176,9 @@ class Gateway:
                 )
             )
             self.http_port = api.port
+            if not self.notifier.public_url:  # links to the port actually bound (0 = ephemeral)
+                self.notifier.public_url = f"http://127.0.0.1:{api.port}"
+            self.notifier.seed(self.state.alerts(limit=10_000, open_only=True))
         except BaseException:
             await stack.aclose()
             raise
@@ -183,15 +198,11 @@ class Gateway:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # already reported by _task_done; shutdown goes on
-                log.debug(kv("gateway_task_ended_with_error", task=task.get_name()))
+        tasks, self._tasks = self._tasks, []
+        try:
+            await cancel_and_wait(*tasks)
+        except Exception as exc:  # already reported by _task_done; shutdown goes on
+            log.debug(kv("gateway_task_ended_with_error", error=exc))
         if self.hook is not None:
             self.hook.save()
         try:

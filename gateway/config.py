@@ -2,14 +2,13 @@
 
 Unknown keys are rejected; every error names the file, the key and the fix. Secrets never
 live in the YAML: the MQTT password and the store token are read from an environment variable
-or a file named in the config. MQTT over TLS (``mqtts://``) names its PEM files in ``ca_file``
-and, for a client certificate, ``cert_file`` + ``key_file``; they are loaded once here.
+or a file named in the config. The ``mqtt:`` section is :class:`chargewatch.mqtt_config.MqttConfig`,
+the same schema and keys as the agent's (TLS files included, loaded once at start-up).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -19,46 +18,15 @@ import msgspec
 from analytics import PipelineConfig
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
-from chargewatch.mqtt_transport import check_tls_files
+from chargewatch.mqtt_config import MqttConfig, old_keys
 from chargewatch.profiles import load_profiles, profile_dirs
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
-_RANDOM_ID = re.compile(r"(random|uuid|auto|\{.*\}|\$)", re.IGNORECASE)
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
-
-
-class MqttConfig(_Section):
-    """Broker connection; the session is persistent (clean_session false, stable client_id)."""
-
-    url: str = "mqtt://127.0.0.1:1883"
-    client_id: str = ""
-    clean_session: bool = False
-    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
-    username: str = ""
-    password_env: str = ""
-    password_file: str = ""
-    connect_timeout_s: Positive = 10.0
-    #: mqtts only: CA that signed the broker's certificate ('' = the system CAs)
-    ca_file: str = ""
-    #: mqtts only: client certificate and its unencrypted key, both or neither
-    cert_file: str = ""
-    key_file: str = ""
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
 class StoreConfig(_Section):
@@ -151,6 +119,72 @@ class ThresholdRuleConfig(_Section):
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+class NotifyRetryConfig(_Section):
+    """The shared backoff (chargewatch.retry) around each notification POST."""
+
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    initial_s: Positive = 1.0
+    cap_s: Positive = 30.0
+
+
+class AlertmanagerConfig(_Section):
+    """Prometheus Alertmanager (``POST {url}/api/v2/alerts``); firing alerts re-posted every ``resend_s``."""
+
+    url: str = "http://127.0.0.1:9093"
+    resend_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    min_severity: Severity = "info"
+
+
+class WeComConfig(_Section):
+    """企业微信群机器人; the robot key comes from ``key_env`` or ``key_file``."""
+
+    url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    key_env: str = ""
+    key_file: str = ""
+    min_severity: Severity = "warning"
+
+
+class DingTalkConfig(_Section):
+    """钉钉群机器人; access token and (optional) signing secret from env vars or files."""
+
+    url: str = "https://oapi.dingtalk.com/robot/send"
+    access_token_env: str = ""
+    access_token_file: str = ""
+    secret_env: str = ""
+    secret_file: str = ""
+    min_severity: Severity = "warning"
+
+
+class WebhookConfig(_Section):
+    """Any HTTP endpoint receiving the alerts as JSON; optional bearer token."""
+
+    url: str = ""
+    token_env: str = ""
+    token_file: str = ""
+    min_severity: Severity = "info"
+
+
+class NotifyConfig(_Section):
+    """Where alert changes are sent (every channel optional; none configured = none sent)."""
+
+    #: the dashboard's address as people reach it: links read {public_url}/#/alerts/{id}
+    #: ('' = http://127.0.0.1:{http.port})
+    public_url: str = ""
+    group_s: Positive = 30.0
+    rate_limit_s: Positive = 600.0
+    max_items: Annotated[int, msgspec.Meta(ge=1, le=50)] = 10
+    queue_max: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)] = 1000
+    timeout_s: Positive = 10.0
+    retry: NotifyRetryConfig = msgspec.field(default_factory=NotifyRetryConfig)
+    alertmanager: AlertmanagerConfig | None = None
+    wecom: WeComConfig | None = None
+    dingtalk: DingTalkConfig | None = None
+    webhook: WebhookConfig | None = None
+
+
 class CommandsConfig(_Section):
     """Signed operator commands (chargewatch.signing). Without a key the gateway sends none."""
 
@@ -163,17 +197,18 @@ class CommandsConfig(_Section):
 
 
 class GatewayConfig(_Section):
+    mqtt: MqttConfig
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
     #: ``pipeline``: analytics.Pipeline (detectors, rules, sessions); ``threshold``: the rule below only
     analytics: Literal["pipeline", "threshold"] = "pipeline"
     checkpoint_every_s: Positive = 60.0
-    mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     spool: SpoolConfig = msgspec.field(default_factory=SpoolConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
     profile_dirs: list[str] = msgspec.field(default_factory=list)
     #: the analytics pipeline's thresholds, alert timings, windows and tariff (analytics: pipeline)
@@ -197,11 +232,6 @@ def _secret(where: str, env: str, file: str, key: str) -> str:
     return ""
 
 
-def mqtt_password(cfg: MqttConfig) -> str:
-    """The MQTT password from the environment or a file ('' when none is configured)."""
-    return _secret("mqtt", cfg.password_env, cfg.password_file, "password")
-
-
 def store_token(cfg: StoreConfig) -> str:
     """The store token from the environment ('' when none is configured)."""
     return _secret("store", cfg.token_env, "", "token")
@@ -223,28 +253,16 @@ def api_token(cfg: HttpConfig) -> str:
     return token
 
 
+def notify_secret(section: str, env: str, file: str, key: str) -> str:
+    """A notify channel's secret from the environment or a file ('' when none is configured)."""
+    return _secret(f"notify.{section}", env, file, key)
+
+
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
     """Cross-field checks; ConfigError names ``where`` (the file), the key and the fix."""
-    m = cfg.mqtt
-    if m.clean_session:
-        raise ConfigError(
-            f"{where}: mqtt.clean_session is true: the broker would drop queued QoS 1 messages "
-            "while the gateway is away. Fix: set it to false"
-        )
-    if not m.client_id:
-        raise ConfigError(f"{where}: mqtt.client_id is empty. Fix: set a stable id, e.g. cw-gateway-1")
-    if not re.match(_ID, m.client_id) or _RANDOM_ID.search(m.client_id):
-        raise ConfigError(
-            f"{where}: mqtt.client_id {m.client_id!r} is not a stable id: a persistent session needs "
-            "the same id on every start. Fix: use a fixed [A-Za-z0-9_-]{1,64} name"
-        )
-    scheme = urlsplit(m.url).scheme
-    if scheme not in {"mqtt", "mqtts"}:
-        raise ConfigError(f"{where}: mqtt.url {m.url!r} must be mqtt://host:port or mqtts://host:port")
-    _check_mqtt_tls(m, where)
     if cfg.store.kind in {"influx_v1", "influx_v2"} and urlsplit(cfg.store.url).scheme not in {
         "http",
         "https",
@@ -259,6 +277,7 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
         )
+    _check_notify(cfg.notify, where)
     if cfg.limits.stale_after_s >= cfg.limits.retention_s:
         raise ConfigError(
             f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
@@ -275,29 +294,48 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
     return cfg
 
 
-def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
-    """TLS options only with mqtts, cert and key together, every file readable and loadable."""
-    files = {"ca_file": m.ca_file, "cert_file": m.cert_file, "key_file": m.key_file}
-    given = [key for key, name in files.items() if name]
-    if given and not m.tls:
-        raise ConfigError(
-            f"{where}: mqtt.{given[0]} is set but mqtt.url {m.url!r} is not TLS. "
-            "Fix: use an mqtts://host:port url, or remove the TLS options"
-        )
-    if bool(m.cert_file) != bool(m.key_file):
-        raise ConfigError(
-            f"{where}: mqtt.cert_file and mqtt.key_file go together. Fix: set both (client "
-            "certificate and its key) or neither"
-        )
-    try:
-        check_tls_files(m.ca_file, m.cert_file, m.key_file, name=lambda key: f"mqtt.{key}", user="gateway")
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+def _check_notify(n: NotifyConfig, where: str) -> None:
+    """URLs are http(s) and carry no secret; each robot names where its key comes from."""
+    urls = {"public_url": n.public_url}
+    for name in ("alertmanager", "wecom", "dingtalk", "webhook"):
+        section = getattr(n, name)
+        if section is not None:
+            urls[f"{name}.url"] = section.url
+    for key, url in urls.items():
+        if key == "public_url" and not url:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(f"{where}: notify.{key} {url!r} must be http(s)://host[:port]/path")
+        if any(s in parts.query for s in ("key=", "access_token=", "sign=", "token=")):
+            raise ConfigError(
+                f"{where}: notify.{key} carries a secret in its query. Fix: remove it from the URL "
+                "and name an environment variable or file (key_env/key_file, access_token_env/...)"
+            )
+    secrets = []
+    if n.wecom is not None:
+        secrets.append(("wecom", "key", n.wecom.key_env, n.wecom.key_file, True))
+    if n.dingtalk is not None:
+        d = n.dingtalk
+        secrets.append(("dingtalk", "access_token", d.access_token_env, d.access_token_file, True))
+        secrets.append(("dingtalk", "secret", d.secret_env, d.secret_file, False))
+    if n.webhook is not None:
+        secrets.append(("webhook", "token", n.webhook.token_env, n.webhook.token_file, False))
+    for section, key, env, file, required in secrets:
+        if env and file:
+            raise ConfigError(f"{where}: notify.{section}: set only one of {key}_env and {key}_file")
+        if required and not (env or file):
+            raise ConfigError(
+                f"{where}: notify.{section} needs its robot {key}. Fix: set notify.{section}.{key}_env "
+                f"(an environment variable) or notify.{section}.{key}_file"
+            )
+    if n.retry.cap_s < n.retry.initial_s:
+        raise ConfigError(f"{where}: notify.retry.cap_s must be at least notify.retry.initial_s")
 
 
 def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway YAML file."""
-    cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
+    cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml", old_keys())
     validate_config(cfg, str(path))
     try:
         api_token(cfg.http)  # an empty or missing token is refused at load, not at first use

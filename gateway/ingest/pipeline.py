@@ -12,7 +12,7 @@ Order per batch, which is what makes the guarantees hold:
 4. save the dedupe marks (after the commit: a crash in between re-accepts a few messages whose
    points then overwrite themselves, since timestamps come from the source — never a loss);
 5. queue acks (published by the gateway every ``ack_interval``), turn alert changes into
-   published + stored alerts.
+   published + stored alerts, handed to ``notify`` (the gateway's notifier; it only queues).
 
 Analytics are isolated per message: when the batch call raises, the batch is re-run message by
 message and the culprit is dead-lettered as ``analytics_error`` (its points are stored and it
@@ -64,6 +64,7 @@ from gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], None]
+Notify = Callable[[Sequence[Alert]], None]
 DeadItem = tuple[float, str, str, str, bytes]
 M = TypeVar("M", Telemetry, Event)
 _AGENT_PREFIX = topics.PREFIX + "/agent/"
@@ -106,6 +107,7 @@ class IngestPipeline:
         policy: TimePolicy,
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
+        notify: Notify | None = None,
         watermarks: Mapping[str, float] | None = None,
         drain_max_s: float = 0.0,
     ) -> None:
@@ -119,6 +121,7 @@ class IngestPipeline:
         self.policy = policy
         self.validator = Validator(policy, profile_dirs)
         self.publish = publish
+        self.notify = notify  # must not block: gateway.notify.Notifier.submit queues
         self.book = AlertBook(state)
         self.clock = EventClock(watermarks)
         self.drain_max_s = drain_max_s
@@ -329,6 +332,8 @@ class IngestPipeline:
         for a in alerts:
             self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
         self.metrics.inc("cw_alerts_published_total", len(alerts))
+        if self.notify is not None:
+            self.notify(alerts)
 
     async def raise_gateway_alerts(self, changes: Sequence[AlertChange]) -> None:
         """:meth:`raise_alerts` for conditions found outside a batch; holds the batch lock."""

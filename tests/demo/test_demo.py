@@ -78,6 +78,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["devices"] == ["lift-1", "pile-a1", "pile-a2", "pile-b1"]
+    assert summary["notifications"] >= 1  # the overheating reached the demo's webhook receiver
+    assert "ChargeWatch demo: 通知 / notification → demo：告警" in out
     assert summary["health"]["spool_depth"] == 0
     assert summary["health"]["dead_letters"] == 0
     alerts = {tuple(a.split("/")) for a in summary["alerts"]}

@@ -5,7 +5,7 @@ Pure computation, no I/O. The gateway feeds :class:`Pipeline` message by message
 
 from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Grouper, Notification
 from analytics.detectors import Detector, ThermalBank, ThermalDetector, ThresholdFilter, UnivariateDetector
-from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError, UnknownAlertError
+from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError
 from analytics.pipeline import DEFAULT_SPECS, Pipeline, PipelineConfig, load_config
 from analytics.rules import RuleConfig
 from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff, fee
@@ -34,7 +34,6 @@ __all__ = [
     "ThermalDetector",
     "ThresholdFilter",
     "UnivariateDetector",
-    "UnknownAlertError",
     "fee",
     "load_config",
 ]

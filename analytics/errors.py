@@ -21,11 +21,3 @@ class DetectorInputError(AnalyticsError):
 
 class CheckpointError(AnalyticsError):
     """A checkpoint or a persisted model could not be restored (corrupt, wrong version)."""
-
-
-class UnknownAlertError(AnalyticsError):
-    """An acknowledge named an alert id that is not active."""
-
-    def __init__(self, alert_id: str) -> None:
-        super().__init__(f"no active alert with id {alert_id!r}; list active alerts to find its id")
-        self.alert_id = alert_id

@@ -273,23 +273,42 @@ class Pipeline:
         """Grouped notifications due at ``now`` (see :class:`analytics.alerts.Grouper`)."""
         return self.grouper.flush(now, force=force)
 
-    def acknowledge(self, alert_id: str, user: str, ts: float) -> AlertChange:
-        """Acknowledge an open alert; raises UnknownAlertError if it is not open."""
-        return self.alerts.acknowledge(alert_id, user, ts)
-
     # -- persistence -----------------------------------------------------------------------------
     def checkpoint(self) -> bytes:
-        """All learnt state and open alerts, versioned."""
-        state = {k: v for k, v in self.__dict__.items() if k != "config"}
+        """All learnt state and open alerts, versioned (configuration and profiles excluded)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _CONFIGURED}
         return pickle.dumps({"version": CHECKPOINT_VERSION, "state": state}, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, data: bytes) -> None:
-        """Replace this pipeline's state with a :meth:`checkpoint` (config stays this one's)."""
+        """Replace this pipeline's learnt state with a :meth:`checkpoint`.
+
+        The configuration is this pipeline's, not the checkpoint's: thresholds, alert timings,
+        grouping, tariffs and the device profiles are re-applied to every restored rule.
+        """
         try:
             blob = pickle.loads(data)  # noqa: S301 - our own checkpoint from the gateway's disk
         except Exception as exc:
             raise CheckpointError(f"analytics checkpoint is not readable: {exc}") from exc
         if not isinstance(blob, dict) or blob.get("version") != CHECKPOINT_VERSION:
             raise CheckpointError(f"analytics checkpoint version is not {CHECKPOINT_VERSION}; start fresh")
-        self.__dict__.update(blob["state"])
+        self.__dict__.update({k: v for k, v in blob["state"].items() if k not in _CONFIGURED})
+        self._apply_config()
         log.info(kv("analytics_restored", piles=len(self.piles), blockers=len(self.blockers)))
+
+    def _apply_config(self) -> None:
+        """Point every restored rule at this pipeline's configuration."""
+        cfg = self.config
+        self.alerts.specs = {**DEFAULT_SPECS, **cfg.alerts}
+        self.grouper.group_wait_s = cfg.group_wait_s
+        fleet = self.fleet
+        fleet.rules, fleet.session_config, fleet.tariff = cfg.rules, cfg.sessions, cfg.tariff
+        rules = fleet.state
+        if rules is not None:
+            rules.sensor.config = rules.physical.config = rules.meter.config = cfg.rules
+            rules.sessions.config, rules.sessions.tariff = cfg.sessions, cfg.tariff
+        for blocker in self.blockers.values():
+            blocker.config = cfg.rules
+
+
+#: attributes set from configuration and profiles, never taken from a checkpoint
+_CONFIGURED = frozenset({"config", "limits", "kinds", "trip_codes", "metered", "session_model"})

@@ -102,7 +102,8 @@ class Event(msgspec.Struct, tag="event", tag_field="type", forbid_unknown_fields
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type", forbid_unknown_fields=True, kw_only=True):
-    """Retained agent status; the same shape with ``online=False`` is the last will."""
+    """Retained agent status; the same shape with ``online=False`` is the last will, and with
+    ``planned=True`` a clean stop (an operator's decision: the gateway pages nobody)."""
 
     v: Literal[1] = 1
     agent: Id
@@ -112,6 +113,7 @@ class Status(msgspec.Struct, tag="status", tag_field="type", forbid_unknown_fiel
     version: str = ""
     devices: list[Id] = msgspec.field(default_factory=list)
     health: dict[Name, float] = msgspec.field(default_factory=dict)
+    planned: bool = False
 
 
 class AckRange(msgspec.Struct, array_like=True, frozen=True):

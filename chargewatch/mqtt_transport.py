@@ -248,19 +248,34 @@ class Connection:
         else:
             self._loop.call_soon_threadsafe(fn, *args)
 
+    # paho calls these from the connecting worker thread too: the loop runs them later, when a
+    # connect time-out may already have closed the socket (fileno -1). A closed socket is never
+    # registered, and a socket is unregistered by the descriptor it had when paho closed it.
     def _cb_sock_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._sock = sock
-        self._in_loop(self._loop.add_reader, sock, self._readable)
+        self._in_loop(self._watch, sock, self._readable, False)
 
     def _cb_sock_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._loop.remove_reader, sock)
-        self._in_loop(self._loop.remove_writer, sock)
+        self._in_loop(self._unwatch, sock.fileno(), True, True)
 
     def _cb_reg_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._loop.add_writer, sock, self.client.loop_write)
+        self._in_loop(self._watch, sock, self.client.loop_write, True)
 
     def _cb_unreg_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._loop.remove_writer, sock)
+        self._in_loop(self._unwatch, sock.fileno(), False, True)
+
+    def _watch(self, sock: Any, callback: Callable[[], Any], write: bool) -> None:
+        if sock.fileno() < 0:
+            return
+        (self._loop.add_writer if write else self._loop.add_reader)(sock, callback)
+
+    def _unwatch(self, fd: int, read: bool, write: bool) -> None:
+        if fd < 0:
+            return
+        if read:
+            self._loop.remove_reader(fd)
+        if write:
+            self._loop.remove_writer(fd)
 
     def pause_reading(self) -> None:
         """Stop reading the socket until :meth:`resume_reading`.

@@ -28,6 +28,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
     "flood": ("gateway.bench_flood", "real devices' loss and staleness while a flood hits the gateway"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
+    "outage": ("demo.bench_outage", "the alert stream through broker, link, gateway, store and agent faults"),
     "nab": ("evaluation.nab", "the generic detector's NAB scores (3 profiles) and µs per sample"),
     "fuzz": ("gateway.bench_fuzz", "hostile inputs through the real ingest path: inputs/s, uncaught = 0"),
 }

@@ -78,7 +78,7 @@ class Gateway:
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            self.hook = PipelineHook(Pipeline(profiles=self.profiles), cfg.spool.analytics_path)
+            self.hook = PipelineHook(Pipeline(cfg.pipeline, profiles=self.profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
             r = cfg.rule
@@ -163,6 +163,8 @@ class Gateway:
                 metrics=self.metrics,
                 policy=policy,
                 publish=self.sessions.publish,
+                watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
+                drain_max_s=cfg.liveness.drain_max_s,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
                 notify=self.notifier.submit,
             )
@@ -274,6 +276,10 @@ class Gateway:
 
     async def _tick(self) -> None:
         now = self.clock.time()
+        if self.mqtt.connected and self.trusted_mqtt.connected:
+            self.liveness.resume(now)
+        else:
+            self.liveness.pause()
         await self.pipeline.tick(now)
         if self.hook is not None and now - self._checkpointed >= self.cfg.checkpoint_every_s:
             self._checkpointed = now
@@ -346,12 +352,23 @@ class Gateway:
 
     # --- GatewayView -----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
+        """``ok`` (HTTP 200) or ``degraded`` (503) with the reasons: the broker link is down, or
+        the store has failed (or not answered) for ``spool.degraded_after_s``. The store error is
+        shown only while the trouble lasts."""
         st = self.spool.stats()
-        degraded = st.degraded or st.config_error
+        store_down = st.degraded or st.config_error
+        link_up = self.mqtt.connected and self.trusted_mqtt.connected
+        reasons: list[str] = []
+        if not link_up:
+            reasons.append("mqtt link down")
+        if store_down:
+            reasons.append(f"store failing for {st.failing_s:.0f} s: {st.last_error}")
         return {
-            "status": "degraded" if degraded else "ok",
-            "degraded": degraded,
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
+            "degraded": store_down,
             "store_error": st.last_error,
+            "store_failing_s": round(st.failing_s, 1),
             "mqtt_connected": self.mqtt.connected,
             "mqtt_trusted_connected": self.trusted_mqtt.connected,
             "spool_depth": st.depth_lines,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from analytics import PipelineConfig
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.mqtt_config import MqttConfig, old_keys
@@ -116,11 +117,16 @@ class LimitsConfig(_Section):
 
 
 class LivenessConfig(_Section):
-    """A device silent for ``offline_factor`` × ``device_keepalive_s`` is offline."""
+    """A device silent for ``offline_factor`` × ``device_keepalive_s`` is offline.
+
+    A seq gap waits while the device's agent may still hold the missing messages (its status
+    reports rows from before the gap, or it is offline), at most ``drain_max_s``: the agent's
+    ``reconnect_drain_delay_max`` plus the time to send the backlog plus one status interval."""
 
     device_keepalive_s: Positive = 60.0
     offline_factor: Annotated[float, msgspec.Meta(ge=1.0, le=1.5)] = 1.5
     tick_s: Positive = 1.0
+    drain_max_s: Positive = 210.0
 
 
 class ThresholdRuleConfig(_Section):
@@ -224,6 +230,8 @@ class GatewayConfig(_Section):
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
     profile_dirs: list[str] = msgspec.field(default_factory=list)
+    #: the analytics pipeline's thresholds, alert timings, windows and tariff (analytics: pipeline)
+    pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
     commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
 
     @property

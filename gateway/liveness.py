@@ -1,16 +1,27 @@
 """Device liveness: online/offline from agent status, last wills and silence.
 
-* A device is online while it sends; silent for ``offline_after`` seconds (1.5 × keepalive by
-  default) it goes offline at the next :meth:`Liveness.tick`.
-* An agent's Status ``online=False`` (its last will, or a clean stop) takes all its devices
-  offline — unless the status belongs to an older boot than the one we know: a stale will,
-  delivered late or retained from a previous run, never overrides a fresh online.
+* A device is online while it sends live data; silent for ``offline_after`` seconds (1.5 ×
+  keepalive by default) while its agent is up it goes offline at the next :meth:`Liveness.tick`
+  and is paged (``device_offline``): the agent is there, the device is not. The agent's
+  ``device_down`` event pages the same at once (:meth:`reported`).
+* An agent's Status ``online=False`` takes all its devices offline at once. A last will (the
+  broker saw the agent's session die) pages ONE ``agent_offline`` for the agent, not one per
+  device; a planned stop (``planned=True``, sent by a clean shutdown) pages nothing. Within one
+  boot an offline status is always honoured whatever its ``ts`` (the broker publishes the will
+  only after the session died); a status of an older boot never overrides a newer one.
+* While the gateway's own broker link is down (:meth:`pause`) nothing goes offline on silence,
+  and after it is back (:meth:`resume`) every device gets a full ``offline_after`` to be heard
+  from again: the gateway's outage is not the devices'.
+* A seq gap of a device is judged only once its agent's status says it holds nothing from
+  before the gap (:meth:`draining`): the status carries the outbox depth and the age of the
+  oldest unacknowledged row, so a reconnected agent still draining its backlog (or a dead one,
+  whose outbox survives it) holds the gap, and a blip stores no ``data_gap``.
 * Only devices with an accepted message (:class:`KnownDevices`, shared with the gateway's
   admission check) are ever reported offline: ids only listed in a status or only seen in a
-  flood never page. Every map here is bounded by ``max_devices``: status lists beyond it are cut, new agents
-  beyond it ignored (logged).
+  flood never page. Every map here is bounded by ``max_devices``: status lists beyond it are
+  cut, new agents beyond it ignored (logged).
 * Transitions are returned as :class:`Transition` items (and logged once each), so the gateway
-  can raise or resolve ``device_offline`` alerts.
+  can raise or resolve the alerts.
 """
 
 from __future__ import annotations
@@ -54,6 +65,10 @@ class Transition:
     online: bool
     ts: float
     reason: str
+    #: the alert this transition raises or resolves
+    kind: str = "device_offline"
+    #: False: the state changes but nobody is paged (agent-wide or planned)
+    page: bool = True
 
 
 @dataclass
@@ -70,6 +85,9 @@ class _Agent:
     online: bool
     ts: float
     devices: list[str]
+    #: gateway time the status arrived, and since when (gateway time) the agent holds rows
+    status_at: float = 0.0
+    holds_since: float = float("inf")
 
 
 class Liveness:
@@ -83,8 +101,11 @@ class Liveness:
         self.max_devices = max_devices
         self.devices: dict[str, DeviceLive] = {}
         self._agents: dict[str, _Agent] = {}
+        self._paused = False
 
-    def _set(self, device: str, online: bool, now: float, reason: str, out: list[Transition]) -> None:
+    def _set(
+        self, device: str, online: bool, now: float, reason: str, out: list[Transition], *, page: bool = True
+    ) -> None:
         d = self.devices.get(device)
         if d is None:
             if len(self.devices) >= self.max_devices:
@@ -97,11 +118,11 @@ class Liveness:
         if d.online != online:
             d.online = online
             if online or device in self.known:
-                out.append(Transition(device, online, now, reason))
+                out.append(Transition(device, online, now, reason, page=page))
             log.info(kv("device_online" if online else "device_offline", device=device, reason=reason))
 
     def seen(self, device: str, now: float) -> list[Transition]:
-        """An accepted message from ``device`` arrived (the device becomes known)."""
+        """An accepted live message from ``device`` arrived (the device becomes known)."""
         self.known.add(device)
         out: list[Transition] = []
         self._set(device, True, now, "message", out)
@@ -110,29 +131,42 @@ class Liveness:
             d.last_seen = now
         return out
 
+    def reported(self, device: str, up: bool, now: float) -> list[Transition]:
+        """The device's agent reports it answering again (``device_up``) or not (``device_down``):
+        the agent is there and the device is not, which pages ``device_offline``."""
+        out: list[Transition] = []
+        self._set(device, up, now, "agent_reports_up" if up else "agent_reports_down", out)
+        d = self.devices.get(device)
+        if up and d is not None:
+            d.last_seen = now
+        return out
+
     def status(self, agent: str, st: Status, now: float) -> list[Transition]:
-        """An agent status (online, or offline / last will) arrived."""
+        """An agent status (online, offline by its last will, or a planned stop) arrived."""
         known = self._agents.get(agent)
         if known is not None and st.boot < known.boot:
             log.info(kv("stale_status_ignored", agent=agent, boot=st.boot, current_boot=known.boot))
-            return []
-        if (
-            known is not None
-            and st.boot == known.boot
-            and not st.online
-            and known.online
-            and st.ts < known.ts
-        ):
-            log.info(kv("stale_status_ignored", agent=agent, boot=st.boot, ts=st.ts))
             return []
         if known is None and len(self._agents) >= self.max_devices:
             log.warning(kv("agent_ignored", agent=agent, reason="max_devices agents tracked"))
             return []
         devices = (st.devices or (known.devices if known else []))[: self.max_devices]
-        self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices)
+        was_online = known is not None and known.online
+        new = self._agents[agent] = _Agent(st.boot, st.online, st.ts, devices, status_at=now)
         out: list[Transition] = []
+        if st.online:
+            if st.health.get("outbox_depth", 0.0) > 0:
+                new.holds_since = now - st.health.get("outbox_oldest_age_s", 0.0)
+            if not was_online:  # back (or first heard of): resolves an open agent_offline
+                out.append(Transition(agent, True, now, "agent_online", kind="agent_offline"))
+        elif was_online or known is None:
+            planned = st.planned
+            reason = "planned_stop" if planned else "last_will"
+            out.append(Transition(agent, False, now, reason, kind="agent_offline", page=not planned))
+            log.info(kv("agent_offline", agent=agent, boot=st.boot, reason=reason))
         for device in devices:
-            self._set(device, st.online, now, "agent_online" if st.online else "agent_offline", out)
+            reason = "agent_online" if st.online else ("planned_stop" if st.planned else "agent_offline")
+            self._set(device, st.online, now, reason, out, page=False)
             d = self.devices.get(device)
             if d is None:
                 continue
@@ -141,9 +175,35 @@ class Liveness:
                 d.last_seen = now
         return out
 
+    def draining(self, device: str, since: float) -> bool:
+        """True while the agent of ``device`` may still hold its messages from before ``since``
+        (gateway time): it is offline (its outbox outlives it), or its last status is older
+        than ``since`` or reports a row from before it. False for a device without an agent."""
+        d = self.devices.get(device)
+        agent = self._agents.get(d.agent) if d is not None else None
+        if agent is None:
+            return False
+        return not agent.online or agent.status_at < since or agent.holds_since <= since
+
+    def pause(self) -> None:
+        """The gateway's broker link is down: silence proves nothing until :meth:`resume`."""
+        if not self._paused:
+            self._paused = True
+            log.info(kv("liveness_paused", reason="gateway_link_down"))
+
+    def resume(self, now: float) -> None:
+        """The link is back: every device gets a full ``offline_after`` from ``now``."""
+        if self._paused:
+            self._paused = False
+            for d in self.devices.values():
+                d.last_seen = max(d.last_seen, now)
+            log.info(kv("liveness_resumed", devices=len(self.devices)))
+
     def tick(self, now: float) -> list[Transition]:
-        """Devices silent for longer than ``offline_after`` go offline."""
+        """Devices silent for longer than ``offline_after`` go offline (never while paused)."""
         out: list[Transition] = []
+        if self._paused:
+            return out
         for device, d in self.devices.items():
             if d.online and now - d.last_seen > self.offline_after:
                 self._set(device, False, now, "silent", out)

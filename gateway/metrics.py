@@ -46,6 +46,10 @@ DECLARED: dict[str, tuple[str, str]] = {
         "Messages (or ticks) the analytics raised on; dead-lettered",
     ),
     "cw_ingest_late_total": ("counter", "Messages that arrived out of order and filled a hole"),
+    "cw_analytics_late_total": (
+        "counter",
+        "Messages older than what analytics already consumed for their device: stored, not analysed",
+    ),
     "cw_ingest_gaps_total": ("counter", "Seq intervals missing for longer than the gap timeout"),
     "cw_ingest_gap_seqs_total": ("counter", "Seqs inside reported gaps"),
     "cw_acks_published_total": ("counter", "Ack messages published"),

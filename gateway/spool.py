@@ -10,7 +10,10 @@ Lines the store rejects are moved, with the store's reason, into the ``dead_lett
 A crash between the store's answer and the delete re-sends the batch on restart; source
 timestamps make that an overwrite, not a duplicate. While the store fails the writer backs off
 (:class:`chargewatch.retry.Backoff`) and keeps the data; ``stats().degraded`` turns true once
-it has failed for ``degraded_after`` seconds.
+it has failed for ``degraded_after`` seconds, counted from the start of the first write that
+failed or has not returned yet (a hung store counts from its first unanswered write, not from
+its time-out). ``down_s`` in the recovery log is measured from the same instant, and the error
+text is cleared when a write succeeds again.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class SpoolStats:
     degraded: bool
     config_error: bool
     last_error: str
+    #: seconds since the first failed or unanswered write of the current trouble (0 when none)
+    failing_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,9 @@ class Spool:
         self._errors = 0
         self._dead = 0
         self._failing_since: float | None = None
+        self._writing: list[float] = []  # monotonic start of every store write not returned yet
         self._degraded_logged = False
+        self._failure_logged = False
         self._config_error = False
         self._last_error = ""
 
@@ -209,6 +216,11 @@ class Spool:
     def stats(self) -> SpoolStats:
         """Depth, age of the oldest batch, counters and the degraded flag, right now."""
         oldest = self._clock.time() - self._pending[0][1] if self._pending else 0.0
+        since = self._trouble_since()
+        failing = 0.0 if since is None else self._clock.monotonic() - since
+        error = self._last_error
+        if not error and since is not None:
+            error = f"store write to {self._store.name} unanswered for {failing:.0f} s"
         return SpoolStats(
             depth_batches=len(self._pending),
             depth_lines=self._depth_lines,
@@ -218,11 +230,20 @@ class Spool:
             dead_letters=self._dead,
             degraded=self._is_degraded(),
             config_error=self._config_error,
-            last_error=self._last_error,
+            last_error=error,
+            failing_s=failing,
         )
 
-    def _is_degraded(self) -> bool:
+    def _trouble_since(self) -> float | None:
+        """Start of the first failed write, or of the oldest write still unanswered."""
         since = self._failing_since
+        if self._writing:
+            oldest = min(self._writing)
+            since = oldest if since is None else min(since, oldest)
+        return since
+
+    def _is_degraded(self) -> bool:
+        since = self._trouble_since()
         return since is not None and self._clock.monotonic() - since >= self._degraded_after
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -286,10 +307,18 @@ class Spool:
         batches = await self._run(partial(self._read, first, last))
         lines = [line for _, _, chunk in batches for line in chunk]
         rejected: list[tuple[str, str]] = []
+        started = self._clock.monotonic()
+        self._writing.append(started)
         try:
             await self._store.write(lines)
         except PartialWriteError as exc:
             rejected = exc.rejected
+        except StoreError:
+            if self._failing_since is None or started < self._failing_since:
+                self._failing_since = started
+            raise
+        finally:
+            self._writing.remove(started)
         await self._run(partial(self._commit, first, last, batches, rejected))
         for item in take:
             self._pending.remove(item)
@@ -298,7 +327,7 @@ class Spool:
         self._dead += len(rejected)
         if rejected:
             log.warning(kv("spool_dead_lettered", lines=len(rejected), first=rejected[0][1][:200]))
-        self._note_success()
+        self._note_success(started)
 
     def _read(self, first: int, last: int) -> list[tuple[int, str, list[str]]]:
         sql = "SELECT id, meta, lines FROM batch WHERE id BETWEEN ? AND ? ORDER BY id"
@@ -331,17 +360,23 @@ class Spool:
         self._last_error = str(exc)
         # sticky until a write succeeds: an outage after a 401 does not mean the 401 was fixed
         self._config_error = self._config_error or isinstance(exc, StoreConfigError)
-        if self._failing_since is None:
-            self._failing_since = self._clock.monotonic()
+        if not self._failure_logged:
+            self._failure_logged = True
+            if self._failing_since is None:
+                self._failing_since = self._clock.monotonic()
             log.warning(kv("store_write_failing", store=self._store.name, error=exc, depth=self._depth_lines))
         if not self._degraded_logged and self._is_degraded():
             self._degraded_logged = True
             log.error(kv("spool_degraded", store=self._store.name, depth=self._depth_lines))
 
-    def _note_success(self) -> None:
-        if self._failing_since is not None:
-            down = self._clock.monotonic() - self._failing_since
-            log.info(kv("store_write_recovered", store=self._store.name, down_s=round(down, 1)))
+    def _note_success(self, started: float) -> None:
+        """A write that began at ``started`` (monotonic) returned: the trouble, if any, is over."""
+        now = self._clock.monotonic()
+        since = started if self._failing_since is None else min(self._failing_since, started)
+        if self._failing_since is not None or now - since >= self._degraded_after:
+            log.info(kv("store_write_recovered", store=self._store.name, down_s=round(now - since, 1)))
         self._failing_since = None
+        self._failure_logged = False
+        self._last_error = ""
         self._degraded_logged = False
         self._config_error = False

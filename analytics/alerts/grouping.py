@@ -3,8 +3,7 @@
 Changes that fire or resolve are collected per (kind, severity, state); a group is sent as
 one :class:`Notification` once its first change is ``group_wait_s`` old (Alertmanager's
 group_wait). 500 ports crossing the same threshold at once thus make one notification per
-kind, listing the count, the affected devices and the alert ids. Pending changes and
-changes of acknowledged alerts notify nobody.
+kind, listing the count, the affected devices and the alert ids. Pending changes notify nobody.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ class Grouper:
     def add(self, changes: list[AlertChange]) -> None:
         """Queue the changes worth notifying."""
         for change in changes:
-            if change.state == "pending" or change.acknowledged:
+            if change.state == "pending":
                 continue
             self._groups.setdefault((change.kind, change.severity, change.state), []).append(change)
 

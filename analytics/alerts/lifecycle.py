@@ -10,8 +10,12 @@ ports where something is wrong). The :class:`AlertManager` turns them into state
 * a pending alert whose condition disappears resolves at once (it never fired);
 * one alert per dedupe key ``device/port/kind``; its ``id`` (key plus start second) is stable
   over the episode, so repeats and severity escalations update the same alert;
-* evidence (the port's last raw samples) is captured when the alert opens and fires;
-* ``acknowledge`` marks a firing or pending alert as seen by a person.
+* evidence (the port's last raw samples) is captured when the alert opens and fires.
+
+These ids and states are the pipeline's own bookkeeping. What operators see is one lifecycle:
+the gateway's alert book (``gateway.ingest.alerts.AlertBook``) turns these changes, and those
+of the gateway's own rules, into published alerts with ids stable across restarts, and is the
+one place an alert is acknowledged.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from typing import Literal
 
 import msgspec
 
-from analytics.errors import UnknownAlertError
 from chargewatch.logs import kv
 from chargewatch.messages import Alert
 
@@ -65,8 +68,6 @@ class AlertChange(msgspec.Struct, frozen=True, kw_only=True):
     since: float
     message: str
     evidence: Evidence = msgspec.field(default_factory=list)
-    acknowledged: bool = False
-    acknowledged_by: str = ""
 
     def to_message(self) -> Alert:
         """The MQTT ``Alert`` message of this change."""
@@ -202,16 +203,6 @@ class AlertManager:
         """Resolve at once every open alert of ``device`` whose kind is in ``kinds``."""
         keys = [k for k in self._by_device.get(device, ()) if self._open[k].kind in kinds]
         return [self._emit(self._open[k], state="resolved", ts=ts, evidence=[]) for k in keys]
-
-    def acknowledge(self, alert_id: str, user: str, ts: float) -> AlertChange:
-        """Mark the open alert ``alert_id`` as acknowledged by ``user``."""
-        for alert in self._open.values():
-            if alert.id == alert_id:
-                log.info(kv("alert_acknowledged", id=alert_id, user=user))
-                new = msgspec.structs.replace(alert, acknowledged=True, acknowledged_by=user, ts=ts)
-                self._open[alert.key] = new
-                return new
-        raise UnknownAlertError(alert_id)
 
     def is_open(self, device: str, port: int | None, kind: str) -> bool:
         """True while an alert of ``kind`` on ``device``/``port`` is pending or firing."""

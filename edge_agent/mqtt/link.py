@@ -4,7 +4,8 @@
 supervisor task that (re)connects with a persistent session and capped, jittered backoff
 (:class:`chargewatch.retry.Backoff`). Per connection it:
 
-* sets the last will (retained ``Status(online=False)``) and publishes the retained online Status
+* sets the last will (retained ``Status(online=False)``; a clean exit publishes it with
+  ``planned=True``) and publishes the retained online Status
   (boot, version, devices, health), refreshed every ``status_interval_s``;
 * subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
@@ -120,7 +121,7 @@ class MqttLink:
         await self.store.remove_listener(self)
         conn = self._conn
         if conn is not None and conn.connected:
-            conn.publish(self._status_topic, self._status(online=False), retain=True)
+            conn.publish(self._status_topic, self._status(online=False, planned=True), retain=True)
         runner, self._runner = self._runner, None
         await cancel_and_wait(*self._tasks, runner)
 
@@ -299,7 +300,7 @@ class MqttLink:
                 self._publish_row(row)
 
     # -- status and health -------------------------------------------------------------------
-    def _status(self, *, online: bool) -> bytes:
+    def _status(self, *, online: bool, planned: bool = False) -> bytes:
         return encode(
             Status(
                 agent=self.agent,
@@ -309,6 +310,7 @@ class MqttLink:
                 version=self.version,
                 devices=self.devices,
                 health=self.health.snapshot() if online else {},
+                planned=planned,
             )
         )
 

@@ -17,7 +17,7 @@ import msgspec
 
 from chargewatch.logs import kv
 from chargewatch.messages import Alert, Event, Telemetry
-from gateway.ingest.state import AlertRow, IngestState
+from gateway.ingest.state import AlertRow, ChangeRow, IngestState
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +131,38 @@ def _peak(col: list[float | None]) -> float:
 
 
 class AlertBook:
-    """Alert ids and states, persisted; :meth:`apply` returns the alerts to publish and store."""
+    """The one alert lifecycle of the gateway: ids, states, history and acknowledgement.
+
+    Every alert source (the analytics pipeline, the threshold rule, liveness, the store check)
+    feeds :class:`AlertChange` items here; :meth:`apply` returns the alert to publish and store.
+    Ids are ``{device}.{port|-}.{kind}.{n}`` with ``n`` counting episodes of that key, persisted,
+    so an operator can refer to an alert across restarts. Changes move forward in source time:
+
+    * a change older than the open alert's last change is refused (it cannot resolve it);
+    * a condition no newer than the end of the key's last episode cannot re-open it;
+
+    so data that arrives after the live stream has moved on never rewrites history. Each
+    published change is appended to the ingest state with the alert row, in one transaction;
+    :meth:`IngestPipeline.replay_alerts` re-stores exactly those changes.
+    """
 
     def __init__(self, state: IngestState) -> None:
         self._state = state
+        self.refused = 0
+
+    def _refuse(self, change: AlertChange, reason: str, ts: float) -> None:
+        self.refused += 1
+        log.info(
+            kv("alert_change_refused", key=change.key, state=change.state, ts=change.ts, reason=reason, at=ts)
+        )
 
     def apply(self, change: AlertChange) -> Alert | None:
-        """The Alert to publish for ``change``, or None when it repeats what is already known."""
+        """The Alert to publish for ``change``, or None when it repeats or rewrites history."""
         key = change.key
         current = self._state.open_alert(key)
+        if current is not None and change.ts < current.ts:
+            self._refuse(change, "older_than_alert", current.ts)
+            return None
         if change.state == "resolved":
             if current is None:
                 return None
@@ -149,6 +172,10 @@ class AlertBook:
                 return None
             row = msgspec.structs.replace(current, state=change.state, ts=change.ts, message=change.message)
         else:
+            ended = self._state.last_resolved_ts(key)
+            if ended is not None and change.ts <= ended:
+                self._refuse(change, "reopen_from_old_data", ended)
+                return None
             n = self._state.alert_seq(key) + 1
             row = AlertRow(
                 id=f"{key}.{n}",
@@ -164,7 +191,17 @@ class AlertBook:
                 acked_at=None,
                 acked_by=None,
             )
-        self._state.upsert_alert(row)
+        published = ChangeRow(
+            id=row.id,
+            device=row.device,
+            port=row.port,
+            kind=row.kind,
+            severity=change.severity,
+            state=change.state,
+            ts=change.ts,
+            message=change.message,
+        )
+        self._state.book_alert(row, published)
         log.info(kv("alert_" + row.state, id=row.id, device=row.device, port=row.port, kind=row.kind))
         return Alert(
             id=row.id,

@@ -9,12 +9,14 @@ The seqs below the first one seen of a (device, boot) are missing too (events ju
 a reconnect); at first contact with a device they are never reported as a gap.
 
 A missing interval becomes a ``data_gap`` only after ``gap_timeout`` seconds without progress
-(no seq of it arriving), so a backlog that is still draining is never reported as a gap. Gaps
+(no seq of it arriving) and, when the caller says the device's agent may still hold it (its
+backlog is still draining), only after that agent says otherwise or ``hold_max`` has passed. Gaps
 are reported once per interval. State is a plain dict that survives restarts (see state.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -119,15 +121,25 @@ class SeqTracker:
             del self.states[(device, boot)]
             self.dirty.add((device, boot))
 
-    def due_gaps(self, now: float) -> list[Gap]:
-        """Missing intervals without progress for ``gap_timeout`` s, each reported once."""
+    def due_gaps(
+        self, now: float, draining: Callable[[str, float], bool] | None = None, hold_max: float = 0.0
+    ) -> list[Gap]:
+        """Missing intervals without progress for ``gap_timeout`` s, each reported once.
+
+        While ``draining(device, since)`` says the device's agent may still hold messages from
+        before the gap appeared (``since``), the gap waits, for at most ``hold_max`` seconds.
+        """
         out: list[Gap] = []
         for (device, boot), st in self.states.items():
             for gap in st.missing:
-                if not gap.reported and now - gap.since >= self.gap_timeout:
-                    gap.reported = True
-                    out.append(Gap(device, boot, gap.lo, gap.hi))
-                    self.dirty.add((device, boot))
+                age = now - gap.since
+                if gap.reported or age < self.gap_timeout:
+                    continue
+                if draining is not None and age < hold_max and draining(device, gap.since):
+                    continue
+                gap.reported = True
+                out.append(Gap(device, boot, gap.lo, gap.hi))
+                self.dirty.add((device, boot))
         return out
 
     def take_dirty(self) -> dict[tuple[str, int], SeqState | None]:

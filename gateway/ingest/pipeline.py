@@ -27,6 +27,12 @@ in ``cw_ingest_stale_total`` and marked by one ``event`` point ``kind=stale_data
 batch (fields ``boot``, ``lo``/``hi`` seqs, ``count``, ``lag_s``), but it never reaches the
 analytics or liveness, so it never opens, re-fires or resolves an alert.
 
+Event time per device (:class:`gateway.ingest.eventtime.EventClock`) is the same rule seen
+from the stream: each batch is analysed in source-time order, and a message older than what the
+analytics already consumed for its device (a backlog draining behind the live stream, a
+resend) is stored but never analysed either. Stale and late data are one decision —
+``EventClock.live`` — of what analytics and liveness may act on.
+
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
 """
@@ -36,12 +42,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
-
-import msgspec
 
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
@@ -49,8 +53,9 @@ from chargewatch.logs import kv
 from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
 from chargewatch.profiles import find_profile
 from gateway.ingest.acks import AckBatcher
-from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, Severity
+from gateway.ingest.alerts import AlertBook, AlertChange, AlertState, Analytics, Severity
 from gateway.ingest.dedupe import SeqTracker, Verdict
+from gateway.ingest.eventtime import EventClock
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, Validator
 from gateway.lineproto import Resolution, event_lines, line, resolution, telemetry_lines, ts_ms
@@ -104,6 +109,8 @@ class IngestPipeline:
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
         notify: Notify | None = None,
+        watermarks: Mapping[str, float] | None = None,
+        drain_max_s: float = 0.0,
     ) -> None:
         self.site = site
         self.spool = spool
@@ -117,6 +124,8 @@ class IngestPipeline:
         self.publish = publish
         self.notify = notify  # must not block: gateway.notify.Notifier.submit queues
         self.book = AlertBook(state)
+        self.clock = EventClock(watermarks)
+        self.drain_max_s = drain_max_s
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
         self._profile_dirs = tuple(profile_dirs)
@@ -252,13 +261,12 @@ class IngestPipeline:
     def _analyse(self, b: _Batch, now: float) -> tuple[list[AlertChange], list[Transition]]:
         """Analytics, liveness and metrics of the accepted messages; runs while the batch's
         commit is in flight (nothing here acks or publishes, so durability is unaffected).
-        Stale messages update the latest values but reach neither analytics nor liveness."""
+        Stale and late messages update the latest values but reach neither analytics nor
+        liveness (:meth:`EventClock.live`)."""
         changes: list[AlertChange] = []
         transitions: list[Transition] = []
         samples = 0
         last = self.last
-        stale = {id(m) for m in b.stale}
-        fresh: list[DeviceMessage] = []
         run: list[Telemetry] = []  # consecutive telemetry, analysed in one call
         for msg in b.accepted:
             if isinstance(msg, Telemetry):
@@ -266,9 +274,9 @@ class IngestPipeline:
                 if prev is None or msg.ts >= prev.ts:
                     last[msg.device] = msg
                 samples += max(map(len, msg.ports.values()), default=0)
-            if stale and id(msg) in stale:
-                continue
-            fresh.append(msg)
+        late_before = self.clock.late_total
+        live = self.clock.live(b.accepted, skip={id(m) for m in b.stale})
+        for msg in live:
             if isinstance(msg, Telemetry):
                 run.append(msg)
             else:
@@ -278,8 +286,9 @@ class IngestPipeline:
                 changes += self._guarded(self.analytics.process_event, msg, b, now)
         if run:
             changes += self._run(run, b, now)
-        for device in dict.fromkeys(msg.device for msg in fresh):
-            transitions += self.liveness.seen(device, now)
+        if self.clock.late_total != late_before:
+            self.metrics.inc("cw_analytics_late_total", self.clock.late_total - late_before)
+        transitions += self._liveness(live, now)
         for agent, st in b.statuses:
             transitions += self.liveness.status(agent, st, now)
         if b.accepted:
@@ -313,6 +322,20 @@ class IngestPipeline:
             b.dead.append((now, topics.device_topic(msg.device, leaf), "analytics_error", error, encode(msg)))
             return []
 
+    def _liveness(self, live: Sequence[DeviceMessage], now: float) -> list[Transition]:
+        """Live messages keep their devices online (a backlog behind the live stream does not);
+        the agent's ``device_down`` / ``device_up`` events page and clear ``device_offline``."""
+        out: list[Transition] = []
+        seen: set[str] = set()
+        for msg in live:
+            if isinstance(msg, Event) and msg.kind in {"device_down", "device_up"}:
+                out += self.liveness.reported(msg.device, msg.kind == "device_up", now)
+                seen.discard(msg.device)
+            elif msg.device not in seen:
+                seen.add(msg.device)
+                out += self.liveness.seen(msg.device, now)
+        return out
+
     async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Book, store and publish alert changes (also used for liveness and analytics ticks)."""
         alerts = [a for a in map(self.book.apply, changes) if a is not None]
@@ -331,28 +354,29 @@ class IngestPipeline:
             await self.raise_alerts(changes)
 
     async def replay_alerts(self, limit: int = 1000) -> int:
-        """Re-spool the points of the newest alerts at start-up; returns how many lines.
+        """Re-spool the points of the newest published alert changes at start-up; returns how many.
 
         Closes the window between booking an alert and spooling its point (a kill -9 there):
-        the points carry the alert's own timestamps, so re-writing them is an overwrite.
+        the book keeps every change exactly as published, and the points carry the changes' own
+        timestamps, so re-writing them is an overwrite and the stored history stays equal to
+        the published one, state for state.
         """
-        lines: list[str] = []
-        for row in self.state.alerts(limit):
-            firing = Alert(
-                id=row.id,
-                device=row.device,
-                kind=row.kind,
-                severity=_severity(row.severity),
-                state="firing",
-                ts=row.first_ts,
-                port=row.port,
-                message=row.message,
+        lines = [
+            alert_line(
+                Alert(
+                    id=c.id,
+                    device=c.device,
+                    kind=c.kind,
+                    severity=_severity(c.severity),
+                    state=_state(c.state),
+                    ts=c.ts,
+                    port=c.port,
+                    message=c.message,
+                ),
+                self.site,
             )
-            lines.append(alert_line(firing, self.site))
-            if row.state == "resolved":
-                lines.append(
-                    alert_line(msgspec.structs.replace(firing, state="resolved", ts=row.ts), self.site)
-                )
+            for c in self.state.alert_changes(limit)
+        ]
         if lines:
             await self.spool.append(lines, "alert_replay")
         return len(lines)
@@ -375,7 +399,7 @@ class IngestPipeline:
             changes = []
         changes += offline_changes(self.liveness.tick(now))
         await self.raise_alerts(changes)
-        gaps = self.tracker.due_gaps(now)
+        gaps = self.tracker.due_gaps(now, self.liveness.draining, self.drain_max_s)
         if gaps:
             lines = []
             for g in gaps:
@@ -390,17 +414,22 @@ class IngestPipeline:
 
 
 def offline_changes(transitions: Sequence[Transition]) -> list[AlertChange]:
-    """``device_offline`` alert changes from liveness transitions."""
+    """``device_offline`` / ``agent_offline`` alert changes from liveness transitions.
+
+    Going offline pages only when the transition says so (a silent device under a live agent,
+    an agent's last will); coming back resolves whatever is open (a no-op when nothing is).
+    """
     return [
         AlertChange(
             device=t.device,
-            kind="device_offline",
+            kind=t.kind,
             state="resolved" if t.online else "firing",
-            severity="warning",
+            severity="warning" if t.kind == "device_offline" else "critical",
             ts=t.ts,
-            message=f"device {'back online' if t.online else 'offline'} ({t.reason})",
+            message=f"{t.kind.split('_')[0]} {'back online' if t.online else 'offline'} ({t.reason})",
         )
         for t in transitions
+        if t.online or t.page
     ]
 
 
@@ -415,6 +444,12 @@ def _severity(text: str) -> Severity:
     if text == "info":
         return "info"
     return "warning" if text == "warning" else "critical"
+
+
+def _state(text: str) -> AlertState:
+    if text == "pending":
+        return "pending"
+    return "resolved" if text == "resolved" else "firing"
 
 
 def alert_line(a: Alert, site: str) -> str:

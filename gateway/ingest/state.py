@@ -2,7 +2,8 @@
 
 The spool owns the data; this file owns what the gateway must remember across a kill -9 to
 stay exactly-once in effect: the (device, boot) high-water marks, every rejected message with
-its reason, and the alert book (one row per alert id, with its acknowledgement).
+its reason, and the alert book (one row per alert id, with its acknowledgement, plus every
+state change exactly as published, so the stored history can be replayed state for state).
 
 WAL with ``synchronous=NORMAL``: every commit survives a kill -9 of the gateway; a power loss
 may forget the last commits, which only means a few re-accepted messages (their points
@@ -32,8 +33,14 @@ CREATE TABLE IF NOT EXISTS alert (
     first_ts REAL, ts REAL, message TEXT, acked_at REAL, acked_by TEXT);
 CREATE INDEX IF NOT EXISTS alert_open ON alert (key, state);
 """
-MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
-"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions."""
+_ALERT_HISTORY = """
+CREATE TABLE alert_change (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT, device TEXT, port INTEGER, kind TEXT,
+    severity TEXT, state TEXT, ts REAL, message TEXT);
+"""
+MIGRATIONS: tuple[str, ...] = (_SCHEMA, _ALERT_HISTORY)
+"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions;
+version 2 adds ``alert_change``, every alert state change as published (history replay)."""
 
 
 class StateError(ChargeWatchError):
@@ -67,6 +74,19 @@ class AlertRow(msgspec.Struct, frozen=True):
     message: str
     acked_at: float | None
     acked_by: str | None
+
+
+class ChangeRow(msgspec.Struct, frozen=True):
+    """One alert state change as it was published."""
+
+    id: str
+    device: str
+    port: int | None
+    kind: str
+    severity: str
+    state: str
+    ts: float
+    message: str
 
 
 class IngestState:
@@ -167,6 +187,34 @@ class IngestState:
     def alert_seq(self, key: str) -> int:
         return self._scalar("SELECT COUNT(*) FROM alert WHERE key=?", (key,))
 
+    def last_resolved_ts(self, key: str) -> float | None:
+        """Source time at which the newest resolved episode of ``key`` ended (None if none)."""
+        sql = "SELECT MAX(ts) FROM alert WHERE key=? AND state='resolved'"
+        row = self._db.execute(sql, (key,)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def book_alert(self, row: AlertRow, change: ChangeRow) -> None:
+        """Save the alert's new state and append the published change, in one transaction."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    f"INSERT OR REPLACE INTO alert ({_ALERT_COLS}) VALUES ({_ALERT_QS})", row_tuple(row)
+                )
+                self._db.execute(
+                    f"INSERT INTO alert_change ({_CHANGE_COLS}) VALUES ({_CHANGE_QS})",
+                    tuple(getattr(change, f) for f in ChangeRow.__struct_fields__),
+                )
+        except sqlite3.Error as exc:
+            raise StateError(self.path, f"cannot save alert {row.id}: {exc}") from exc
+
+    def alert_changes(self, limit: int = 1000) -> list[ChangeRow]:
+        """The newest ``limit`` published alert changes, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_CHANGE_COLS} FROM alert_change ORDER BY n DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [ChangeRow(*r) for r in reversed(rows)]
+
     def upsert_alert(self, row: AlertRow) -> None:
         try:
             with self._db:
@@ -186,6 +234,8 @@ class IngestState:
         return AlertRow(*row) if row else None
 
 
+_CHANGE_COLS = "id, device, port, kind, severity, state, ts, message"
+_CHANGE_QS = ", ".join("?" * 8)
 _ALERT_COLS = "id, key, device, port, kind, severity, state, first_ts, ts, message, acked_at, acked_by"
 _ALERT_QS = ", ".join("?" * 12)
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from analytics.alerts import AlertManager, AlertSpec, Condition, Grouper
-from analytics.errors import UnknownAlertError
 
 KINDS = ("hot",)
 
@@ -67,18 +64,6 @@ def test_other_kinds_are_not_cleared_by_a_rule_that_does_not_own_them() -> None:
     m.evaluate(0.0, "p1", KINDS, _hot(), _ev)
     assert m.evaluate(1.0, "p1", ("smoke",), [], _ev) == []
     assert len(m.active()) == 1
-
-
-def test_acknowledge() -> None:
-    m = _mgr()
-    m.evaluate(0.0, "p1", KINDS, _hot(), _ev)
-    fired = m.evaluate(30.0, "p1", KINDS, _hot(), _ev)[0]
-    acked = m.acknowledge(fired.id, "operator-7", 35.0)
-    assert acked.acknowledged
-    assert acked.acknowledged_by == "operator-7"
-    assert m.active()[0].acknowledged
-    with pytest.raises(UnknownAlertError):
-        m.acknowledge("nope", "x", 1.0)
 
 
 def test_500_ports_crossing_at_once_make_a_handful_of_notifications() -> None:

@@ -211,3 +211,20 @@ def test_one_bad_sample_is_not_a_sensor_fault() -> None:
 
     changes = _feed(p, temps, 400)
     assert not [c for c in changes if c.kind == "sensor_fault"]
+
+
+def test_restore_keeps_learnt_state_but_takes_the_new_config() -> None:
+    old = Pipeline()  # temp_crit_c 85
+    _feed(old, lambda k: [40.0] * PORTS, 50)
+    cfg = load_config({"rules": {"temp_crit_c": 60.0}}, "test")
+    new = Pipeline(cfg)
+    new.restore(old.checkpoint())
+    assert new.config.rules.temp_crit_c == 60.0
+    assert new.piles.keys() == old.piles.keys()  # learnt state kept
+    state = new.fleet.state
+    assert state is not None
+    assert state.physical.config.temp_crit_c == 60.0
+    hot = _feed(new, lambda k: [40.0] * 9 + [65.0], 20, start=50)
+    assert ("socket_overtemp", "critical") in {(c.kind, c.severity) for c in hot}
+    cold = _feed(old, lambda k: [40.0] * 9 + [65.0], 20, start=50)
+    assert "socket_overtemp" not in {c.kind for c in cold if c.severity == "critical"}

@@ -81,7 +81,8 @@ async def test_backup_of_a_running_gateway_restores_marks_and_alerts(
         for name in ("spool.sqlite", "state.sqlite"):
             db = sqlite3.connect(tmp_path / "unpacked" / name)
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-            assert db.execute("PRAGMA user_version").fetchone() == (1,)
+            version = 2 if name == "state.sqlite" else 1  # state: v2 added the alert history
+            assert db.execute("PRAGMA user_version").fetchone() == (version,)
             db.close()
 
         cfg2, path2 = _config(tmp_path, "second", mosquitto.port, store)

@@ -67,7 +67,7 @@ async def test_offline_within_1_5_keepalive_and_stale_will_ignored(
         assert not gw.liveness.online("listed-only")  # never accepted: offline without a page
         assert {a.id: a.state for a in gw.state.alerts()} == {
             "quiet.-.device_offline.1": "resolved",
-            "L2.-.device_offline.1": "firing",
+            "a1.-.agent_offline.1": "firing",  # one page for the agent, none per device
         }
         metrics = parse_text(await http_text(gw.http_port, "/metrics"))
         await wait_for(lambda: gw.metrics.get("cw_devices_offline") == 2.0, 3, "offline gauge")

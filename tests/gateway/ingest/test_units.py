@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from chargewatch.errors import ConfigError
@@ -118,15 +119,24 @@ def test_validation_rejects_with_reason(topic: str, payload: bytes, reason: str)
 def test_liveness_silence_and_stale_will() -> None:
     live = Liveness(offline_after=15.0, known=KnownDevices(["p1"]))  # p1 has marks in the state db
     up = Status(agent="a1", online=True, boot=2, ts=NOW, devices=["p1"])
-    assert [t.online for t in live.status("a1", up, NOW)] == [True]
+    assert [(t.device, t.kind, t.online) for t in live.status("a1", up, NOW)] == [
+        ("a1", "agent_offline", True),
+        ("p1", "device_offline", True),
+    ]
     stale_will = Status(agent="a1", online=False, boot=1, ts=NOW - 100, devices=["p1"])
     assert live.status("a1", stale_will, NOW + 1) == []
     assert live.online("p1")
     assert live.tick(NOW + 10) == []
-    assert [(t.device, t.online) for t in live.tick(NOW + 16)] == [("p1", False)]
-    fresh_will = Status(agent="a1", online=False, boot=2, ts=NOW + 20, devices=["p1"])
+    assert [(t.device, t.online, t.page) for t in live.tick(NOW + 16)] == [("p1", False, True)]
     live.seen("p1", NOW + 20)
-    assert [t.online for t in live.status("a1", fresh_will, NOW + 21)] == [False]
+    # the will carries the connect time, older than the refreshed status: honoured all the same
+    refreshed = Status(agent="a1", online=True, boot=2, ts=NOW + 30, devices=["p1"])
+    live.status("a1", refreshed, NOW + 30)
+    will = Status(agent="a1", online=False, boot=2, ts=NOW, devices=["p1"])
+    assert [(t.device, t.online, t.page) for t in live.status("a1", will, NOW + 31)] == [
+        ("a1", False, True),  # one page, for the agent
+        ("p1", False, False),  # its devices go offline without a page each
+    ]
 
 
 def test_threshold_rule_and_book_make_one_alert_per_episode(tmp_path: Path) -> None:
@@ -144,10 +154,13 @@ def test_threshold_rule_and_book_make_one_alert_per_episode(tmp_path: Path) -> N
         ("p1.0.socket_temp_high.1", "resolved"),
         ("p1.1.socket_temp_high.1", "resolved"),
     ]
-    # a restarted rule re-fires the next episode under a new id; a repeat of an open one is silent
-    again = AlertChange(
+    # old data cannot re-open a resolved episode
+    old = AlertChange(
         device="p1", port=0, kind="socket_temp_high", state="firing", severity="critical", ts=NOW
     )
+    assert book.apply(old) is None
+    # a restarted rule re-fires the next episode under a new id; a repeat of an open one is silent
+    again = msgspec.structs.replace(old, ts=NOW + 10)
     first = book.apply(again)
     assert first is not None
     assert first.id == "p1.0.socket_temp_high.2"

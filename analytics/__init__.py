@@ -8,7 +8,7 @@ from analytics.detectors import Detector, ThermalBank, ThermalDetector, Threshol
 from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError, UnknownAlertError
 from analytics.pipeline import DEFAULT_SPECS, Pipeline, PipelineConfig, load_config
 from analytics.rules import RuleConfig
-from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff, fee
+from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -35,6 +35,5 @@ __all__ = [
     "ThresholdFilter",
     "UnivariateDetector",
     "UnknownAlertError",
-    "fee",
     "load_config",
 ]

@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -35,6 +36,7 @@ from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
 from gateway.liveness import Liveness
 from gateway.metrics import Metrics
+from gateway.sessions import SessionLog, read_sessions
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
@@ -122,6 +124,9 @@ class Gateway:
                 )
             )
             policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
+            sessions = None
+            if self.hook is not None:
+                sessions = SessionLog(cfg.site, cfg.tariff, self.state, self.hook.pipeline.pop_sessions)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
                 spool=self.spool,
@@ -133,8 +138,10 @@ class Gateway:
                 policy=policy,
                 publish=self.mqtt.publish,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
+                sessions=sessions,
             )
             await self.pipeline.replay_alerts()
+            await self.pipeline.spool_sessions()  # any the checkpoint held: re-writing is an overwrite
             api = await stack.enter_async_context(
                 ApiServer(self, cfg.http.bind, cfg.http.port, token=api_token(cfg.http))
             )
@@ -335,6 +342,17 @@ class Gateway:
 
     def metrics_text(self) -> str:
         return self.metrics.render()
+
+    async def sessions(
+        self, device: str | None, start_ms: int, end_ms: int, limit: int
+    ) -> list[dict[str, Any]]:
+        tz = ZoneInfo(self.cfg.tariff.timezone)
+        return await read_sessions(
+            self.store, tz, device=device, start_ms=start_ms, end_ms=end_ms, limit=limit
+        )
+
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.cfg.tariff.timezone)
 
     async def series(
         self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int

@@ -1,7 +1,8 @@
 """The gateway's HTTP API (aiohttp) and dashboard.
 
 Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
-``GET /api/series?device=&port=&field=&since=``, ``GET /api/dead_letters``, ``GET /metrics``
+``GET /api/series?device=&port=&field=&since=``, ``GET /api/sessions?device=&since=&until=&limit=``,
+``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``, ``GET /metrics``
 (Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
 API never reaches into the ingest internals.
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
@@ -22,6 +24,7 @@ from aiohttp import web
 from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
 from gateway.api._dashboard import DASHBOARD_HTML
+from gateway.api._sessions import QueryError, parse_query, to_csv
 from gateway.store.base import Row
 from gateway.store.errors import StoreError
 
@@ -46,6 +49,12 @@ class GatewayView(Protocol):
     def dead_letters(self, limit: int) -> list[dict[str, Any]]: ...
 
     def metrics_text(self) -> str: ...
+
+    def timezone(self) -> ZoneInfo: ...
+
+    async def sessions(
+        self, device: str | None, start_ms: int, end_ms: int, limit: int
+    ) -> list[dict[str, Any]]: ...
 
     async def series(
         self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int
@@ -78,6 +87,8 @@ class ApiServer:
                 web.get("/api/alerts", self._alerts),
                 web.post("/api/alerts/{id}/ack", self._ack),
                 web.get("/api/series", self._series),
+                web.get("/api/sessions", self._sessions),
+                web.get("/api/sessions.csv", self._sessions_csv),
                 web.get("/api/dead_letters", self._dead_letters),
             ]
         )
@@ -119,6 +130,31 @@ class ApiServer:
         except ValueError:
             return _bad("limit must be an integer")
         return _json(self.view.dead_letters(limit))
+
+    async def _session_list(self, r: web.Request, default_limit: int) -> list[dict[str, Any]] | web.Response:
+        try:
+            device, start_ms, end_ms, limit = parse_query(r.query, self.view.timezone(), default_limit)
+        except QueryError as exc:
+            return _bad(str(exc))
+        try:
+            return await self.view.sessions(device, start_ms, end_ms, limit)
+        except StoreError as exc:
+            return _json({"error": str(exc)}, 502)
+
+    async def _sessions(self, r: web.Request) -> web.Response:
+        got = await self._session_list(r, 500)
+        return got if isinstance(got, web.Response) else _json(got)
+
+    async def _sessions_csv(self, r: web.Request) -> web.Response:
+        got = await self._session_list(r, 10_000)
+        if isinstance(got, web.Response):
+            return got
+        return web.Response(
+            body=to_csv(got, self.view.timezone(), r.query.get("lang", "zh")),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
+        )
 
     def _authorised(self, r: web.Request) -> bool:
         """True without a configured token, else when the request carries it as a bearer token."""

@@ -40,6 +40,7 @@ from gateway.ingest.validate import RejectedError, TimePolicy, check
 from gateway.lineproto import DeviceKind, event_lines, line, telemetry_lines, ts_ms
 from gateway.liveness import Liveness, Transition
 from gateway.metrics import Metrics
+from gateway.sessions import SessionLog
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,11 @@ class IngestPipeline:
         policy: TimePolicy,
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
+        sessions: SessionLog | None = None,
     ) -> None:
         self.site = site
         self.profile_dirs = profile_dirs
+        self.sessions = sessions
         self.spool = spool
         self.state = state
         self.tracker = tracker
@@ -171,6 +174,7 @@ class IngestPipeline:
         finally:
             if commit is not None:
                 await commit
+        await self.spool_sessions()
         self.state.save_marks(self.tracker.take_dirty())
         self.state.dead_letter(b.dead)
         add_ack = self.acks.add
@@ -180,9 +184,16 @@ class IngestPipeline:
             add_ack(msg.device, msg.boot, msg.seq)
         await self.raise_alerts(changes + offline_changes(transitions))
 
-    async def _commit(self, lines: list[str]) -> None:
+    async def spool_sessions(self) -> None:
+        """Sessions the batch ended, as ``session`` points, committed before the batch is acked."""
+        lines = self.sessions.drain() if self.sessions is not None else []
+        if lines:
+            await self._commit(lines, "session")
+            self.metrics.inc("cw_sessions_total", len(lines))
+
+    async def _commit(self, lines: list[str], meta: str = "ingest") -> None:
         try:
-            await self.spool.append(lines, "ingest")
+            await self.spool.append(lines, meta)
         except ChargeWatchError as exc:
             raise SpoolCommitError(f"spool commit of {len(lines)} lines failed: {exc}") from exc
 

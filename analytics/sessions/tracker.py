@@ -231,7 +231,7 @@ class SessionTracker:
             on, np.where(in_float, FLOAT, np.where(sm >= 0.9 * self.peak, CC, CV)), 0
         ).astype(np.int8)
         self.float_s += np.where(in_float, dt, 0.0)
-        self.reached_float |= in_float
+        self.reached_float |= in_float | (on & (st == _STATE_FULL))  # or the pile says so
         armed = self.float_s >= cfg.refloat_min_float_s
         self.refloat = (
             on

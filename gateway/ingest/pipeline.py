@@ -7,10 +7,11 @@ Order per batch, which is what makes the guarantees hold:
 3. **one durable spool commit** for all accepted lines of the batch; while its fsync runs in
    the spool's thread the event loop feeds liveness and analytics (CPU work that neither acks
    nor publishes, so it may overlap the commit);
-4. save the dedupe marks (after the commit: a crash in between re-accepts a few messages whose
+4. turn alert changes into booked, stored and published alerts, then spool the ``session``
+   points of the sessions the batch ended (priced, with the alerts during them);
+5. save the dedupe marks (after the commits: a crash in between re-accepts a few messages whose
    points then overwrite themselves, since timestamps come from the source — never a loss);
-5. queue acks (published by the gateway every ``ack_interval``), turn alert changes into
-   published + stored alerts.
+6. queue acks (published by the gateway every ``ack_interval``).
 
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
@@ -174,7 +175,8 @@ class IngestPipeline:
         finally:
             if commit is not None:
                 await commit
-        await self.spool_sessions()
+        await self.raise_alerts(changes + offline_changes(transitions))
+        await self.spool_sessions()  # after the alerts: a session lists those its last batch raised
         self.state.save_marks(self.tracker.take_dirty())
         self.state.dead_letter(b.dead)
         add_ack = self.acks.add
@@ -182,7 +184,6 @@ class IngestPipeline:
             add_ack(msg.device, msg.boot, msg.seq)
         for msg in b.accepted:
             add_ack(msg.device, msg.boot, msg.seq)
-        await self.raise_alerts(changes + offline_changes(transitions))
 
     async def spool_sessions(self) -> None:
         """Sessions the batch ended, as ``session`` points, committed before the batch is acked."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Grouper, Notification
-from analytics.errors import CheckpointError
+from analytics.errors import CheckpointError, DetectorInputError
 from analytics.fleet import Fleet, PileInput, Slot
 from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
 from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker
@@ -125,8 +125,16 @@ class Pipeline:
         Consecutive pile messages from distinct piles (one poll round of a site, or whatever
         one MQTT read brought, each at its own timestamp) are evaluated together in one
         vectorised wave; a pile seen again starts the next wave, so every pile still sees its
-        messages in order.
+        messages in order. A message whose ``ports`` columns differ in length raises
+        :class:`DetectorInputError` before any state changes (the gateway validates shapes
+        first; this guards every other caller).
         """
+        for msg in msgs:
+            if len({len(c) for c in msg.ports.values()}) > 1:
+                lengths = {k: len(c) for k, c in msg.ports.items()}
+                raise DetectorInputError(
+                    "pipeline", lengths, f"{msg.device} seq {msg.seq}: ragged ports columns"
+                )
         changes: list[AlertChange] = []
         wave: list[Telemetry] = []
         in_wave: set[str] = set()

@@ -9,6 +9,12 @@ Decoding goes through msgspec typed structs: unknown fields, wrong types and bad
 rejected in one pass. msgspec's JSON decoder already refuses ``NaN``/``Infinity`` literals
 (malformed) and overflowing numbers such as ``1e999`` (schema), so decoded messages are always
 finite; :func:`check_finite` guards messages built in code before they are sent.
+
+Structure beyond the schema (what the gateway checks against the device's profile before
+anything fans out into points, ``gateway.ingest.validate``): every ``ports`` column has one
+value per port of the model; ``flags`` keys are ``name`` (a device point) or ``name[i]`` (port
+``i`` of a per-port point, :data:`FLAG_KEY_PATTERN`) and their reasons are short codes
+(:data:`FLAG_REASON_PATTERN`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
+#: a flags key: a point name, with ``[port]`` (at most two digits: ports are 0..63) for per-port points
+FLAG_KEY_PATTERN = r"^([a-z][a-z0-9_]{0,47})(?:\[(0|[1-9][0-9]?)\])?$"
+#: a flags reason: a short code such as ``read_failed`` or ``out_of_range``
+FLAG_REASON_PATTERN = r"^[A-Za-z0-9_.:/-]{1,64}$"
+
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
@@ -31,6 +42,14 @@ Boot = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=63)]
 Timestamp = Annotated[float, msgspec.Meta(ge=0)]
 Value = float | None
+#: bounds a decoded message cannot exceed whatever its profile says (the schema enforces them)
+MAX_PORTS = 64
+Column = Annotated[list[Value], msgspec.Meta(max_length=MAX_PORTS)]
+FlagKey = Annotated[str, msgspec.Meta(pattern=FLAG_KEY_PATTERN)]
+FlagReason = Annotated[str, msgspec.Meta(pattern=FLAG_REASON_PATTERN)]
+EventText = Annotated[str, msgspec.Meta(max_length=1024)]
+Operator = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_.@-]{0,64}$")]
+Nonce = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{32})?$")]
 
 #: canonical port state codes; vendor codes are mapped to these through the profile's labels
 PORT_STATES: dict[str, int] = {"idle": 0, "charging": 1, "full": 2, "fault": 3, "stopped": 4}
@@ -60,9 +79,11 @@ class Telemetry(msgspec.Struct, tag="telemetry", tag_field="type", forbid_unknow
     seq: Seq
     ts: Timestamp
     model: Id
-    ports: dict[Name, list[Value]] = msgspec.field(default_factory=dict)
-    values: dict[Name, Value] = msgspec.field(default_factory=dict)
-    flags: dict[str, str] = msgspec.field(default_factory=dict)
+    ports: Annotated[dict[Name, Column], msgspec.Meta(max_length=64)] = msgspec.field(default_factory=dict)
+    values: Annotated[dict[Name, Value], msgspec.Meta(max_length=256)] = msgspec.field(default_factory=dict)
+    flags: Annotated[dict[FlagKey, FlagReason], msgspec.Meta(max_length=4096)] = msgspec.field(
+        default_factory=dict
+    )
 
 
 class Event(msgspec.Struct, tag="event", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -75,7 +96,9 @@ class Event(msgspec.Struct, tag="event", tag_field="type", forbid_unknown_fields
     ts: Timestamp
     kind: EventKind
     port: Port | None = None
-    data: dict[Name, float | str | bool | None] = msgspec.field(default_factory=dict)
+    data: Annotated[dict[Name, float | EventText | bool | None], msgspec.Meta(max_length=64)] = msgspec.field(
+        default_factory=dict
+    )
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -108,7 +131,12 @@ class Ack(msgspec.Struct, tag="ack", tag_field="type", forbid_unknown_fields=Tru
 
 
 class Command(msgspec.Struct, tag="command", tag_field="type", forbid_unknown_fields=True, kw_only=True):
-    """Operator → agent: write one writable point (``port`` for per-port points)."""
+    """Operator → agent: write one writable point (``port`` for per-port points).
+
+    On the wire a command only counts inside a :class:`SignedCommand` (see
+    :mod:`chargewatch.signing`): ``operator``, ``nonce``, ``issued`` and ``expires`` are then
+    covered by the signature, and agents refuse a command without them.
+    """
 
     v: Literal[1] = 1
     id: Id
@@ -116,13 +144,33 @@ class Command(msgspec.Struct, tag="command", tag_field="type", forbid_unknown_fi
     point: Name
     value: float
     port: Port | None = None
-    user: str = ""
+    operator: Operator = ""
+    nonce: Nonce = ""
+    issued: Timestamp = 0.0
+    expires: Timestamp = 0.0
+
+
+class SignedCommand(
+    msgspec.Struct, tag="signed_command", tag_field="type", forbid_unknown_fields=True, kw_only=True
+):
+    """A :class:`Command` signed with Ed25519: ``payload`` is base64 of the command's exact JSON
+    bytes, ``sig`` base64 of the signature over ``chargewatch.signing.DOMAIN + those bytes``."""
+
+    v: Literal[1] = 1
+    key: Id
+    payload: Annotated[str, msgspec.Meta(max_length=8192)]
+    sig: Annotated[str, msgspec.Meta(max_length=128)]
 
 
 class CommandReply(
     msgspec.Struct, tag="command_reply", tag_field="type", forbid_unknown_fields=True, kw_only=True
 ):
-    """Agent → operator: the outcome of one command."""
+    """Agent → operator: the outcome of one command, echoing what was asked and by whom.
+
+    ``reason`` starts with a code (``unsigned``, ``bad_signature``, ``expired``, ``replayed``,
+    ``not_allowed``...) when ``ok`` is false. The echoed fields come from the command as
+    received; ``verified`` says whether its signature checked out.
+    """
 
     v: Literal[1] = 1
     id: Id
@@ -130,6 +178,13 @@ class CommandReply(
     ok: bool
     reason: str = ""
     ts: Timestamp = 0.0
+    point: Annotated[str, msgspec.Meta(max_length=48)] = ""
+    port: Port | None = None
+    value: float | None = None
+    operator: Operator = ""
+    nonce: Nonce = ""
+    key: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    verified: bool = False
 
 
 class Alert(msgspec.Struct, tag="alert", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -148,7 +203,7 @@ class Alert(msgspec.Struct, tag="alert", tag_field="type", forbid_unknown_fields
 
 
 DeviceMessage = Telemetry | Event
-AnyMessage = Telemetry | Event | Status | Ack | Command | CommandReply | Alert
+AnyMessage = Telemetry | Event | Status | Ack | Command | SignedCommand | CommandReply | Alert
 
 _device_decoder = msgspec.json.Decoder(DeviceMessage)
 _any_decoder = msgspec.json.Decoder(AnyMessage)

@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("gateway.cli", "run the gateway: MQTT in, validated and stored, alerts out"),
     "demo": ("demo", "zero-setup demo on embedded parts"),
     "eval": ("evaluation.cli", "score the detectors on the simulator's labelled scenarios"),
+    "broker-acl": ("chargewatch_cli.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
+    "keygen": ("chargewatch_cli.keygen", "new Ed25519 key pair for signing operator commands"),
+    "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),
@@ -25,6 +28,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
     "nab": ("evaluation.nab", "the generic detector's NAB scores (3 profiles) and µs per sample"),
+    "fuzz": ("gateway.bench_fuzz", "hostile inputs through the real ingest path: inputs/s, uncaught = 0"),
 }
 
 

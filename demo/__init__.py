@@ -27,6 +27,7 @@ import yaml
 from chargewatch import logs
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
+from chargewatch.signing import write_keypair
 from demo.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,18 @@ class SimTime(Protocol):
 SITE = Path(__file__).resolve().parents[1] / "configs" / "sites" / "demo.yaml"
 
 
+def demo_keys(workdir: Path) -> tuple[Path, Path]:
+    """A throwaway command-signing key pair under ``workdir/keys`` (made once, then reused)."""
+    keys = workdir / "keys"
+    private, public = keys / "demo-gateway.key", keys / "demo-gateway.pub"
+    if not private.exists():
+        write_keypair(keys, "demo-gateway")
+    return private, public
+
+
 def agent_config(endpoints: list[dict[str, Any]], broker_url: str, workdir: Path) -> dict[str, Any]:
-    """An edge-agent config (as the YAML file would hold it) for the simulator's endpoints."""
+    """An edge-agent config (as the YAML file would hold it) for the simulator's endpoints; it
+    executes ``relay_on`` commands signed with the demo gateway's throwaway key."""
     buses = [
         {
             "name": f"tcp-{ep['device']}",
@@ -58,6 +69,17 @@ def agent_config(endpoints: list[dict[str, Any]], broker_url: str, workdir: Path
     return {
         "agent_id": "demo-agent",
         "buses": buses,
+        "commands": {
+            "allow": ["relay_on"],
+            "trusted_keys": [
+                {
+                    "id": "demo-gateway",
+                    "public_key_file": str(demo_keys(workdir)[1]),
+                    "points": ["relay_on"],
+                    "devices": ["*"],
+                }
+            ],
+        },
         "outbox": {"path": str(workdir / "agent-outbox.sqlite3"), "reconnect_drain_delay_max": 1.0},
         "mqtt": {"url": broker_url, "client_id": "demo-agent", "protocol": "3.1.1"},
     }
@@ -77,6 +99,7 @@ def gateway_config(broker_url: str, workdir: Path, http_port: int) -> dict[str, 
         "http": {"bind": "127.0.0.1", "port": http_port},
         "liveness": {"device_keepalive_s": 60},
         "limits": {"max_future_skew_s": 7 * 86400},
+        "commands": {"signing_key_file": str(demo_keys(workdir)[0]), "key_id": "demo-gateway"},
     }
 
 

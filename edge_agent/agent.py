@@ -26,6 +26,7 @@ from pathlib import Path
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import EventKind
+from edge_agent.command_auth import CommandAuth
 from edge_agent.commands import CommandHandler
 from edge_agent.config import LoadedConfig
 from edge_agent.health import Health
@@ -93,6 +94,12 @@ class Agent:
                     agent=self.cfg.agent_id,
                     devices=devices,
                     on_command=self.commands.handle,
+                    command_auth=CommandAuth(
+                        self.loaded.keys,
+                        self._clock,
+                        max_validity=self.cfg.commands.max_validity_s,
+                        max_skew=self.cfg.commands.max_clock_skew_s,
+                    ),
                     health=self.health,
                     clock=self._clock,
                     rng=self._rng,

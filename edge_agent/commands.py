@@ -78,7 +78,7 @@ class CommandHandler:
                 point=cmd.point,
                 port=cmd.port,
                 value=readback,
-                user=cmd.user,
+                operator=cmd.operator,
             )
         )
         return CommandReply(id=cmd.id, device=cmd.device, ok=True, reason="", ts=self._clock.time())

@@ -16,6 +16,8 @@ from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, load_profiles, profile_dirs
+from chargewatch.signing import load_public_key
+from edge_agent.command_auth import KeyPolicy
 from edge_agent.mqtt.settings import MqttSettings
 from edge_agent.outbox.settings import OutboxSettings
 
@@ -94,13 +96,33 @@ class InterlockConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, 
     over_current_samples: Annotated[int, msgspec.Meta(ge=1, le=60)] = 2
 
 
-class CommandConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """Points operators may write remotely; each must be writable in the device's profile."""
+PointName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 
-    allow: list[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]] = msgspec.field(
-        default_factory=list
-    )
+
+class TrustedKeyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """A public key whose signed commands this agent executes, and what it may command."""
+
+    id: Id
+    """The key id signed commands name (the gateway's ``commands.key_id``)."""
+    public_key_file: str
+    """PEM file written by ``chargewatch keygen`` (relative paths: from this config's folder)."""
+    points: list[PointName]
+    """Points this key may write; each must also be in ``commands.allow``."""
+    devices: list[Annotated[str, msgspec.Meta(pattern=r"^(\*|[A-Za-z0-9_-]{1,64})$")]]
+    """Device ids this key may command, or ``["*"]`` for every device of this agent."""
+
+
+class CommandConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Points operators may write remotely, and whose signatures to believe."""
+
+    allow: list[PointName] = msgspec.field(default_factory=list)
     """Empty by default: nothing is remotely writable until the operator lists it."""
+    trusted_keys: list[TrustedKeyConfig] = msgspec.field(default_factory=list)
+    """Empty by default: every command is refused (``no_trusted_keys``)."""
+    max_validity_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
+    """Longest ``expires - issued`` accepted; also how long a nonce is remembered."""
+    max_clock_skew_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 30.0
+    """How far ``issued`` may be ahead of the agent's clock."""
 
 
 class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -124,6 +146,7 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
     path: Path
     agent: AgentConfig
     profiles: dict[str, DeviceProfile]
+    keys: list[KeyPolicy] = msgspec.field(default_factory=list)
 
 
 def _fail(path: Path, key: str, problem: str, fix: str) -> ConfigError:
@@ -226,7 +249,31 @@ def validate_config(agent: AgentConfig, path: Path | str = "<config>") -> Loaded
                     f"point {name!r} is not writable in profile {profile.model}",
                     "allow only points the profile marks writable: true",
                 )
-    return LoadedConfig(path=path, agent=agent, profiles=profiles)
+    keys = _trusted_keys(path, agent.commands, set(device_ids))
+    return LoadedConfig(path=path, agent=agent, profiles=profiles, keys=keys)
+
+
+def _trusted_keys(path: Path, cfg: CommandConfig, devices: set[str]) -> list[KeyPolicy]:
+    out: list[KeyPolicy] = []
+    for k, key in enumerate(cfg.trusted_keys):
+        where = f"commands.trusted_keys[{k}]"
+        if any(p.key_id == key.id for p in out):
+            raise _fail(path, f"{where}.id", f"duplicate key id {key.id!r}", "give every key its own id")
+        for name in key.points:
+            if name not in cfg.allow:
+                raise _fail(path, f"{where}.points", f"{name!r} is not in commands.allow", "add it there too")
+        for dev in key.devices:
+            if dev != "*" and dev not in devices:
+                raise _fail(
+                    path, f"{where}.devices", f"no device {dev!r} on this agent", "use a configured id"
+                )
+        file = Path(key.public_key_file)
+        try:
+            public = load_public_key(file if file.is_absolute() else path.parent / file)
+        except ConfigError as exc:
+            raise _fail(path, f"{where}.public_key_file", str(exc), "point it at a .pub file") from exc
+        out.append(KeyPolicy(key.id, public, frozenset(key.points), frozenset(key.devices)))
+    return out
 
 
 def load_config(path: Path | str) -> LoadedConfig:

@@ -7,7 +7,8 @@ given ``health_file``); remotely it is the ``health`` field of the retained agen
 Keys: ``polls_ok``, ``polls_failed``, ``poll_success_ratio`` (exponentially weighted over about
 the last 20 polls), ``read_latency_ms`` (same weighting), ``outbox_depth``,
 ``outbox_oldest_age_s``, ``outbox_dropped``, ``published``, ``publish_rate`` (msgs/s over the
-last minute), ``acked``, ``commands``, ``connected``.
+last minute), ``acked``, ``acks_beyond_sent`` (acks ignored, in part or whole, for naming seqs
+this process never published), ``commands``, ``commands_refused``, ``connected``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class Health:
         self.outbox_dropped = 0
         self.published = 0
         self.acked = 0
+        self.acks_beyond_sent = 0
         self.commands = 0
+        self.commands_refused = 0
         self.connected = False
         self._marks: deque[tuple[float, int]] = deque()
 
@@ -90,7 +93,9 @@ class Health:
             "published": float(self.published),
             "publish_rate": round(self.publish_rate(), 3),
             "acked": float(self.acked),
+            "acks_beyond_sent": float(self.acks_beyond_sent),
             "commands": float(self.commands),
+            "commands_refused": float(self.commands_refused),
             "connected": 1.0 if self.connected else 0.0,
         }
 

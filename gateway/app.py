@@ -22,10 +22,12 @@ import msgspec
 from analytics import Pipeline
 from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
+from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
+from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
@@ -41,6 +43,7 @@ from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
+_REPLY_SUFFIX = "/" + topics.CMD_REPLY
 
 
 def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
@@ -89,6 +92,7 @@ class Gateway:
         self._store_alert: bool | None = None  # unknown until the first status check
         self._checkpointed = self.clock.time()
         self.http_port = cfg.http.port
+        self.sender = load_sender(cfg.commands, self.clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -113,7 +117,9 @@ class Gateway:
             tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
             tracker.load(self.state.load_marks())
             will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
-            filters = [topics.device_filter(topics.TELEMETRY), topics.device_filter(topics.EVENT)]
+            filters = [
+                topics.device_filter(leaf) for leaf in (topics.TELEMETRY, topics.EVENT, topics.CMD_REPLY)
+            ]
             self.mqtt = await stack.enter_async_context(
                 MqttSession(
                     cfg.mqtt,
@@ -123,7 +129,8 @@ class Gateway:
                     clock=self.clock,
                 )
             )
-            policy = TimePolicy(cfg.limits.max_future_skew_s, cfg.limits.retention_s)
+            limits = cfg.limits
+            policy = TimePolicy(limits.max_future_skew_s, limits.retention_s, limits.stale_after_s)
             sessions = None
             if self.hook is not None:
                 sessions = SessionLog(cfg.site, cfg.tariff, self.state, self.hook.pipeline.pop_sessions)
@@ -212,8 +219,28 @@ class Gateway:
     async def _ingest_loop(self) -> None:
         while True:
             batch = await self.mqtt.next_batch(self.cfg.limits.batch_max, idle=1.0)
+            replies = [item for item in batch if item[0].endswith(_REPLY_SUFFIX)]
+            if replies:
+                batch = [item for item in batch if not item[0].endswith(_REPLY_SUFFIX)]
+                await self._audit_replies(replies)
             if batch:
                 await self.pipeline.handle(batch)
+
+    async def _audit_replies(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        """Every command reply an agent published, as a ``command`` point (the audit trail)."""
+        lines: list[str] = []
+        for topic, payload, received in items:
+            try:
+                reply = decode_reply(topic, payload)
+                lines.append(reply_line(reply, self.cfg.site, received))
+            except ChargeWatchError as exc:
+                log.warning(kv("command_reply_invalid", topic=topic, error=exc))
+                self.metrics.inc("cw_command_replies_total", result="invalid")
+                continue
+            log.info(kv("command_reply", device=reply.device, id=reply.id, ok=reply.ok, reason=reply.reason))
+            self.metrics.inc("cw_command_replies_total", result=result_of(reply))
+        if lines:
+            await self.spool.append(lines, "command")
 
     async def _flush_acks(self) -> None:
         for ack in self.pipeline.acks.take():
@@ -336,6 +363,23 @@ class Gateway:
 
     def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
         return msgspec.structs.asdict(self.pipeline.book.acknowledge(alert_id, user, self.clock.time()))
+
+    async def send_command(
+        self, device: str, point: str, value: float, port: int | None, operator: str
+    ) -> dict[str, Any]:
+        """Sign and publish one command (audited as ``sent``); KeyError without a signing key."""
+        if self.sender is None:
+            raise KeyError("this gateway has no commands.signing_key_file")
+        cmd, payload = self.sender.make(device=device, point=point, value=value, port=port, operator=operator)
+        await self.spool.append([sent_line(cmd, self.sender.key_id, self.cfg.site)], "command")
+        self.mqtt.publish(topics.device_topic(device, topics.CMD), payload)
+        self.metrics.inc("cw_commands_sent_total")
+        return {"id": cmd.id, "nonce": cmd.nonce, "device": device, "expires": cmd.expires}
+
+    async def commands(self, where: Mapping[str, str], start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """The audit trail: every command sent and every reply received, oldest first."""
+        rows = await self.store.series("command", AUDIT_FIELDS, where, start_ms, end_ms)
+        return [{"ts": row.ts, **row.tags, **row.fields} for row in rows]
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         return [msgspec.structs.asdict(d) for d in self.state.dead_letters(limit)]

@@ -98,6 +98,8 @@ class LimitsConfig(_Section):
 
     max_future_skew_s: Positive = 300.0
     retention_s: Positive = 400 * 86400.0
+    #: readings older than this on arrival are stored and counted but never open or resolve an alert
+    stale_after_s: Annotated[float, msgspec.Meta(ge=10)] = 300.0
     gap_timeout_s: Positive = 30.0
     ack_interval_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.15
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
@@ -122,6 +124,17 @@ class ThresholdRuleConfig(_Section):
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
 
 
+class CommandsConfig(_Section):
+    """Signed operator commands (chargewatch.signing). Without a key the gateway sends none."""
+
+    signing_key_file: str = ""
+    """Ed25519 private key from ``chargewatch keygen`` (mode 0600); agents trust its ``.pub``."""
+    key_id: Annotated[str, msgspec.Meta(pattern=_ID)] = "gateway"
+    """The key id agents list under ``commands.trusted_keys[].id``."""
+    ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    """How long a command stays valid (agents refuse more than their ``max_validity_s``)."""
+
+
 class GatewayConfig(_Section):
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
     #: ``pipeline``: analytics.Pipeline (detectors, rules, sessions); ``threshold``: the rule below only
@@ -138,6 +151,7 @@ class GatewayConfig(_Section):
     tariff: Tariff = msgspec.field(default_factory=Tariff)
     #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
     profile_dirs: list[str] = msgspec.field(default_factory=list)
+    commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
 
 
 def _secret(where: str, env: str, file: str, key: str) -> str:
@@ -206,6 +220,11 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         raise ConfigError(
             f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
+        )
+    if cfg.limits.stale_after_s >= cfg.limits.retention_s:
+        raise ConfigError(
+            f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
+            f"limits.retention_s ({cfg.limits.retention_s:g}). Fix: lower it, e.g. to 300"
         )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")

@@ -134,7 +134,14 @@ def _flag_groups(flags: Mapping[str, str]) -> tuple[dict[int, str], str]:
     device: list[str] = []
     for key, reason in flags.items():
         name, bracket, rest = key.partition("[")
-        if bracket and rest.endswith("]") and rest[:-1].isascii() and rest[:-1].isdigit():
+        # at most 4 digits: int() of thousands of digits raises (and no pile has 10,000 ports)
+        if (
+            bracket
+            and rest.endswith("]")
+            and 1 < len(rest) <= 5
+            and rest[:-1].isascii()
+            and rest[:-1].isdigit()
+        ):
             per_port.setdefault(int(rest[:-1]), []).append(f"{name}:{reason}")
         else:
             device.append(f"{key}:{reason}")

@@ -1,8 +1,11 @@
-"""Command intake: decode, check, de-duplicate, run the agent's callback under a deadline, reply.
+"""Command intake: bound, decode, authenticate, run the agent's callback under a deadline, reply.
 
-Bad payloads never crash the link: each gets a reply (or, with no usable id, a log line) that
-names the reason. A command redelivered by the broker (QoS 1) is answered from a small cache of
-recent replies instead of being executed twice.
+A payload is size- and depth-checked before any parsing, then must be a signed command the
+:class:`~edge_agent.command_auth.CommandAuth` accepts (no auth configured: every command is
+refused). Bad payloads never crash the link: each gets a reply (or, with no usable id, a log
+line) whose reason starts with a code, and every refusal is logged once (``command_refused``)
+and counted. Replies echo what was asked and by whom, so the gateway can keep an audit trail.
+A command is executed at most once: its nonce is spent on first sight.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -18,17 +20,19 @@ import msgspec
 from chargewatch.clock import Clock
 from chargewatch.errors import ChargeWatchError, MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import ID_PATTERN, Command, CommandReply, decode_message
+from chargewatch.messages import ID_PATTERN, Command, CommandReply
+from chargewatch.signing import decode_command_payload
+from edge_agent.command_auth import CommandAuth, CommandRefusedError
+from edge_agent.health import Health
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Command], Awaitable[CommandReply]]
 _ID = re.compile(ID_PATTERN)
-_RECENT = 256
 
 
 def _loose_id(raw: bytes) -> str | None:
-    """The ``id`` of a payload that failed validation, when it still has a usable one."""
+    """The ``id`` of a (shape-checked) payload that failed validation, when it has a usable one."""
     try:
         obj = msgspec.json.decode(raw)
     except msgspec.DecodeError:
@@ -40,52 +44,104 @@ def _loose_id(raw: bytes) -> str | None:
 class CommandDesk:
     """Turns raw ``cmd`` payloads into replies; one per link."""
 
-    def __init__(self, handler: CommandHandler | None, clock: Clock, timeout: float) -> None:
+    def __init__(
+        self,
+        handler: CommandHandler | None,
+        clock: Clock,
+        timeout: float,
+        *,
+        auth: CommandAuth | None = None,
+        health: Health | None = None,
+    ) -> None:
         self._handler = handler
         self._clock = clock
         self._timeout = timeout
-        self._recent: OrderedDict[str, CommandReply] = OrderedDict()
+        self._auth = auth or CommandAuth([], clock)
+        self._health = health or Health()
 
-    def _fail(self, ident: str, device: str, reason: str) -> CommandReply:
-        return CommandReply(id=ident, device=device, ok=False, reason=reason, ts=self._clock.time())
+    def _reply(self, cmd: Command, ok: bool, reason: str, key: str, verified: bool) -> CommandReply:
+        return CommandReply(
+            id=cmd.id,
+            device=cmd.device,
+            ok=ok,
+            reason=reason,
+            ts=self._clock.time(),
+            point=cmd.point,
+            port=cmd.port,
+            value=cmd.value,
+            operator=cmd.operator,
+            nonce=cmd.nonce,
+            key=key,
+            verified=verified,
+        )
+
+    def _refuse(self, device: str, ident: str | None, code: str, detail: str, **echo: object) -> None:
+        self._health.commands_refused += 1
+        log.warning(kv("command_refused", device=device, id=ident, reason=code, detail=detail, **echo))
 
     async def handle(self, device: str, raw: bytes) -> CommandReply | None:
         """The reply to publish for one payload on ``device``'s cmd topic (None: nothing to answer)."""
         try:
-            msg = decode_message(raw)
+            env = decode_command_payload(raw)
         except MessageError as exc:
-            ident = _loose_id(raw)
-            log.warning(kv("command_invalid", device=device, id=ident, reason=exc.reason, detail=exc.detail))
-            return self._fail(ident, device, f"invalid: {exc}") if ident else None
-        if not isinstance(msg, Command):
-            log.warning(kv("command_invalid", device=device, reason="not_a_command"))
-            return None
-        if msg.device != device:
-            log.warning(kv("command_invalid", device=device, id=msg.id, reason="device_mismatch"))
-            return self._fail(msg.id, device, f"device_mismatch: payload says {msg.device!r}")
-        cached = self._recent.get(msg.id)
-        if cached is not None:
-            log.info(kv("command_duplicate", device=device, id=msg.id))
-            return cached
-        reply = await self._run(msg)
-        self._recent[msg.id] = reply
-        while len(self._recent) > _RECENT:
-            self._recent.popitem(last=False)
-        return reply
+            ident = _loose_id(raw) if exc.reason not in {"too_large", "too_deep"} else None
+            self._refuse(device, ident, "invalid", str(exc))
+            if ident is None:
+                return None
+            return CommandReply(
+                id=ident, device=device, ok=False, reason=f"invalid: {exc}", ts=self._clock.time()
+            )
+        try:
+            cmd, key = self._auth.check(env)
+        except CommandRefusedError as refused:
+            claimed = refused.command
+            echo = {"key": refused.key, "operator": claimed.operator if claimed else None}
+            self._refuse(device, claimed.id if claimed else None, refused.code, refused.detail, **echo)
+            if claimed is None:
+                return None
+            return self._reply(claimed, False, str(refused), refused.key, verified=refused.verified)
+        if cmd.device != device:
+            detail = f"payload says {cmd.device!r}, topic says {device!r}"
+            self._refuse(device, cmd.id, "device_mismatch", detail, key=key, operator=cmd.operator)
+            return self._reply(cmd, False, f"device_mismatch: {detail}", key, verified=True)
+        return await self._run(cmd, key)
 
-    async def _run(self, cmd: Command) -> CommandReply:
+    async def _run(self, cmd: Command, key: str) -> CommandReply:
         if self._handler is None:
-            return self._fail(cmd.id, cmd.device, "unsupported: this agent takes no commands")
-        log.info(kv("command", device=cmd.device, id=cmd.id, point=cmd.point, value=cmd.value, user=cmd.user))
+            return self._reply(cmd, False, "unsupported: this agent takes no commands", key, verified=True)
+        log.info(
+            kv(
+                "command",
+                device=cmd.device,
+                id=cmd.id,
+                point=cmd.point,
+                value=cmd.value,
+                operator=cmd.operator,
+            )
+        )
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await self._handler(cmd)
+                result = await self._handler(cmd)
+            reply = self._reply(cmd, result.ok, result.reason, key, verified=True)
         except TimeoutError:
-            reply = self._fail(cmd.id, cmd.device, f"timeout: no result within {self._timeout} s")
+            reply = self._reply(
+                cmd, False, f"timeout: no result within {self._timeout} s", key, verified=True
+            )
         except ChargeWatchError as exc:
-            reply = self._fail(cmd.id, cmd.device, f"failed: {exc}")
+            reply = self._reply(cmd, False, f"failed: {exc}", key, verified=True)
         except Exception as exc:
             log.exception(kv("command_crashed", device=cmd.device, id=cmd.id))
-            reply = self._fail(cmd.id, cmd.device, f"internal_error: {type(exc).__name__}: {exc}")
-        log.info(kv("command_done", device=cmd.device, id=cmd.id, ok=reply.ok, reason=reply.reason))
+            reply = self._reply(
+                cmd, False, f"internal_error: {type(exc).__name__}: {exc}", key, verified=True
+            )
+        log.info(
+            kv(
+                "command_done",
+                device=cmd.device,
+                id=cmd.id,
+                ok=reply.ok,
+                reason=reply.reason,
+                operator=cmd.operator,
+            )
+        )
         return reply

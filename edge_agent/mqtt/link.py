@@ -8,7 +8,10 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   (boot, version, devices, health), refreshed every ``status_interval``;
 * subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
-  a Command goes to ``on_command`` and its reply is published on ``cmd/reply``;
+  never past the highest seq this process published for that (device, boot): the rest of a
+  range is ignored, logged (``ack_beyond_sent``) and counted,
+  a signed command that ``command_auth`` accepts goes to ``on_command`` and every reply
+  (refusals included) is published on ``cmd/reply``;
 * publishes every row the outbox commits from then on at once (live);
 * after a random delay in ``[0, reconnect_drain_delay_max]`` sends the stored backlog: events
   first, then telemetry oldest-first at ``drain_rate`` msgs/s with at most ``drain_window``
@@ -39,6 +42,7 @@ from chargewatch.messages import Ack, AckRange, Status, decode_message, encode
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
+from edge_agent.command_auth import CommandAuth
 from edge_agent.health import Health
 from edge_agent.mqtt._commands import CommandDesk, CommandHandler
 from edge_agent.mqtt.settings import MqttSettings
@@ -62,6 +66,7 @@ class MqttLink:
         agent: str,
         devices: Sequence[str],
         on_command: CommandHandler | None = None,
+        command_auth: CommandAuth | None = None,
         health: Health | None = None,
         version: str = __version__,
         clock: Clock | None = None,
@@ -79,7 +84,9 @@ class MqttLink:
         self._rng = rng or random.Random()
         self._health_file = health_file
         self._backoff = Backoff(initial=settings.backoff_initial, cap=settings.backoff_cap, rng=self._rng)
-        self._desk = CommandDesk(on_command, self._clock, settings.command_timeout)
+        self._desk = CommandDesk(
+            on_command, self._clock, settings.command_timeout, auth=command_auth, health=self.health
+        )
         self._status_topic = agent_status_topic(agent)
         self._topics = {d: (device_topic(d, TELEMETRY), device_topic(d, EVENT)) for d in self.devices}
         self._conn: Connection | None = None
@@ -91,6 +98,7 @@ class MqttLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._endpoint: Endpoint | None = None
         self._acks: list[tuple[str, int, Sequence[AckRange]]] = []
+        self._sent_top: dict[tuple[str, int], int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> MqttLink:
@@ -215,6 +223,9 @@ class MqttLink:
             device_topic(row.device, EVENT),
         )
         conn.publish(ev if row.prio == EVENT_PRIO else tel, row.payload)
+        key = (row.device, row.boot)
+        if row.seq > self._sent_top.get(key, -1):
+            self._sent_top[key] = row.seq
         self._awaiting[row.id] = asyncio.get_running_loop().time()
         self._awaiting.move_to_end(row.id)
         self.health.published += 1
@@ -340,9 +351,37 @@ class MqttLink:
         if not isinstance(msg, Ack) or msg.device != device:
             log.warning(kv("ack_invalid", device=device, reason="not_an_ack_for_this_device"))
             return
+        ranges = self._within_sent(msg)
+        if not ranges:
+            return
         if not self._acks:
             asyncio.get_running_loop().call_soon(self._apply_acks)
-        self._acks.append((msg.device, msg.boot, msg.ranges))
+        self._acks.append((msg.device, msg.boot, ranges))
+
+    def _within_sent(self, msg: Ack) -> list[AckRange]:
+        """The ack's ranges cut at the highest seq of (device, boot) this process published.
+
+        Only the gateway acks, and only what it received: a range past what was ever sent is
+        forged, so it must not delete rows still waiting to go out. Logged once per ack (at INFO
+        for an earlier boot: a late ack of what a previous run sent is expected after a restart,
+        and those rows are sent and acked again), and counted.
+        """
+        top = self._sent_top.get((msg.device, msg.boot), -1)
+        beyond = [r for r in msg.ranges if r.hi > top]
+        if not beyond:
+            return msg.ranges
+        self.health.acks_beyond_sent += 1
+        log.log(
+            logging.WARNING if msg.boot == self.outbox.boot else logging.INFO,
+            kv(
+                "ack_beyond_sent",
+                device=msg.device,
+                boot=msg.boot,
+                ranges=[[r.lo, r.hi] for r in beyond],
+                highest_sent=top,
+            ),
+        )
+        return [r if r.hi <= top else AckRange(r.lo, top) for r in msg.ranges if r.lo <= top]
 
     def _apply_acks(self) -> None:
         """Every ack read from the socket in this loop tick, applied in one outbox transaction."""

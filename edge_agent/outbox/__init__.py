@@ -2,7 +2,15 @@
 
 from edge_agent.outbox.group import GroupCommit
 from edge_agent.outbox.settings import OutboxSettings
-from edge_agent.outbox.store import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxError, OutboxListener, Row
+from edge_agent.outbox.store import (
+    EVENT_PRIO,
+    TELEMETRY_PRIO,
+    Outbox,
+    OutboxError,
+    OutboxListener,
+    OutboxLockedError,
+    Row,
+)
 
 __all__ = [
     "EVENT_PRIO",
@@ -11,6 +19,7 @@ __all__ = [
     "Outbox",
     "OutboxError",
     "OutboxListener",
+    "OutboxLockedError",
     "OutboxSettings",
     "Row",
 ]

@@ -19,12 +19,19 @@ batch of acks in one transaction committed with ``synchronous=NORMAL`` (no fsync
 FULL commit or checkpoint makes it durable along with everything before it in the WAL).
 
 Listeners (the MQTT link) hear about committed rows and deleted row ids after each commit.
+
+One agent per outbox: :meth:`Outbox.open` takes an exclusive ``flock`` on ``<path>.lock`` (the
+holder's PID written inside) and raises :class:`OutboxLockedError` naming the file and that PID
+when another process, or another ``Outbox`` in this one, holds it. Two agents on one outbox
+would hand out the same seqs and kick each other off the broker with one client id.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -61,6 +68,30 @@ class OutboxError(ChargeWatchError):
     """The outbox database cannot be opened or written; the message names the file."""
 
 
+class OutboxLockedError(OutboxError):
+    """Another agent holds the outbox's lock file."""
+
+
+def _lock(path: Path) -> int:
+    """An exclusive non-blocking ``flock`` on ``path`` (PID written inside); the open fd."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise OutboxLockedError(
+            f"{path}: outbox is in use by another agent (pid {holder}); "
+            "stop it or give this agent its own outbox.path"
+        ) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 class Row(NamedTuple):
     """One stored message; ``id`` orders rows oldest-first and is never reused."""
 
@@ -91,6 +122,7 @@ class Outbox:
         self.dropped_total = 0
         self.dropped_boot = 0
         self._db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
         self._depth = 0
         self._next_seq: dict[str, int] = {}
         self._last_ts: dict[str, float] = {}
@@ -108,9 +140,14 @@ class Outbox:
         self.close()
 
     def open(self) -> None:
-        """Open (creating if needed), take the next boot id, load per-device state."""
+        """Lock, open (creating if needed), take the next boot id, load per-device state."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock(lock_path)
+        except OSError as exc:
+            raise OutboxError(f"{lock_path}: cannot lock the outbox: {exc}") from exc
+        try:
             db = sqlite3.connect(self.path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.settings.synchronous.upper()}")
@@ -118,6 +155,7 @@ class Outbox:
                 migrate(db, self.path, "agent outbox", MIGRATIONS)
             except SchemaVersionError:
                 db.close()
+                self._unlock()
                 raise
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT INTO meta VALUES ('boot', 1) ON CONFLICT(key) DO UPDATE SET value=value+1")
@@ -129,6 +167,7 @@ class Outbox:
             self._last_ts = {d: float(t) for d, t in db.execute("SELECT device, ts FROM series")}
             self._depth = int(db.execute("SELECT COUNT(*) FROM msgs").fetchone()[0])
         except sqlite3.Error as exc:
+            self._unlock()
             raise OutboxError(f"{self.path}: cannot open outbox database: {exc}") from exc
         self._db = db
         self._next_seq = {}
@@ -138,6 +177,12 @@ class Outbox:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the only descriptor releases the flock
+            self._lock_fd = None
 
     def add_listener(self, listener: OutboxListener) -> None:
         self._listeners.append(listener)

@@ -2,7 +2,9 @@
 
 Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
 ``GET /api/series?device=&port=&field=&since=``, ``GET /api/sessions?device=&since=&until=&limit=``,
-``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``, ``GET /metrics``
+``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``,
+``POST /api/commands`` (sign and send one operator command; bearer token when configured, JSON
+body only), ``GET /api/commands?device=&since=`` (the command audit trail), ``GET /metrics``
 (Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
 API never reaches into the ingest internals.
 """
@@ -15,7 +17,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Annotated, Any, Protocol, Self
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -48,6 +50,14 @@ class GatewayView(Protocol):
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]: ...
 
+    async def send_command(
+        self, device: str, point: str, value: float, port: int | None, operator: str
+    ) -> dict[str, Any]: ...
+
+    async def commands(
+        self, where: Mapping[str, str], start_ms: int, end_ms: int
+    ) -> list[dict[str, Any]]: ...
+
     def metrics_text(self) -> str: ...
 
     def timezone(self) -> ZoneInfo: ...
@@ -59,6 +69,16 @@ class GatewayView(Protocol):
     async def series(
         self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int
     ) -> list[Row]: ...
+
+
+class _CommandRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Body of ``POST /api/commands``."""
+
+    device: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+    point: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+    value: float
+    port: Annotated[int, msgspec.Meta(ge=0, le=63)] | None = None
+    operator: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -90,6 +110,8 @@ class ApiServer:
                 web.get("/api/sessions", self._sessions),
                 web.get("/api/sessions.csv", self._sessions_csv),
                 web.get("/api/dead_letters", self._dead_letters),
+                web.post("/api/commands", self._send_command),
+                web.get("/api/commands", self._commands),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -202,3 +224,45 @@ class ApiServer:
             return _json({"error": str(exc)}, 502)
         points = [[row.ts, row.fields.get(field)] for row in rows]
         return _json({"device": device, "port": port, "field": field, "points": points})
+
+    async def _send_command(self, r: web.Request) -> web.Response:
+        if not self._authorised(r):
+            log.warning(kv("http_unauthorised", path=r.path, remote=r.remote))
+            return _json(
+                {"error": "sending commands needs the API token: Authorization: Bearer <token>"}, 401
+            )
+        if r.content_type != "application/json":  # a cross-site form cannot send this without CORS
+            return _json({"error": "send the command as Content-Type: application/json"}, 415)
+        try:
+            req = msgspec.json.decode(await r.read(), type=_CommandRequest)
+        except msgspec.DecodeError as exc:
+            return _bad(
+                f'{exc}; body like {{"device": "p1", "point": "relay_on", "port": 0, "value": 0, '
+                f'"operator": "name"}}'
+            )
+        try:
+            sent = await self.view.send_command(req.device, req.point, req.value, req.port, req.operator)
+        except KeyError as exc:
+            return _json({"error": str(exc.args[0])}, 503)
+        log.info(kv("http_command_sent", remote=r.remote, operator=req.operator, **sent))
+        return _json(sent, 202)
+
+    async def _commands(self, r: web.Request) -> web.Response:
+        device = r.query.get("device")
+        if device is not None and not _ID.match(device):
+            return _bad("device must be a device id")
+        try:
+            since = float(r.query.get("since", "86400"))
+        except ValueError:
+            return _bad("since must be seconds (e.g. 86400)")
+        if not 1.0 <= since <= _MAX_SPAN_S:
+            return _bad(f"since must be between 1 and {_MAX_SPAN_S:.0f} seconds")
+        now = time.time()
+        where = {"device": device} if device else {}
+        # replies carry the agent's timestamp: a clock ahead of ours must not hide them
+        start_ms, end_ms = int((now - since) * 1000), int((now + _MAX_SPAN_S) * 1000)
+        try:
+            rows = await self.view.commands(where, start_ms, end_ms)
+        except StoreError as exc:
+            return _json({"error": str(exc)}, 502)
+        return _json(rows)

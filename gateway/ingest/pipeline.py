@@ -2,7 +2,9 @@
 
 Order per batch, which is what makes the guarantees hold:
 
-1. validate each message (rejects are dead-lettered with a reason, counted);
+1. validate each message against the schema and its device's profile, then build its points
+   (rejects are dead-lettered with a reason, counted in ``cw_ingest_rejected_total{reason}``;
+   the rest of the batch goes on — no single message can stop the batch or the gateway);
 2. dedupe by (device, boot, seq) — duplicates are re-acked (the first ack may have been lost);
 3. **one durable spool commit** for all accepted lines of the batch; while its fsync runs in
    the spool's thread the event loop feeds liveness and analytics (CPU work that neither acks
@@ -13,6 +15,19 @@ Order per batch, which is what makes the guarantees hold:
    points then overwrite themselves, since timestamps come from the source — never a loss);
 6. queue acks (published by the gateway every ``ack_interval``).
 
+Analytics are isolated per message: when the batch call raises, the batch is re-run message by
+message and the culprit is dead-lettered as ``analytics_error`` (its points are stored and it
+is acked: data is data) with one log line naming the exception. This analyses every message
+exactly once when the batch call raises before it changes any state, which
+``analytics.Pipeline.process_batch`` does by checking its inputs first; a failure deeper in a
+batch may have analysed its first messages already, and they are analysed again.
+
+Stale data is data, not a page: a message whose source ``ts`` is more than
+``TimePolicy.stale_after`` older than its arrival is stored and acked like any other, counted
+in ``cw_ingest_stale_total`` and marked by one ``event`` point ``kind=stale_data`` per device and
+batch (fields ``boot``, ``lo``/``hi`` seqs, ``count``, ``lag_s``), but it never reaches the
+analytics or liveness, so it never opens, re-fires or resolves an alert.
+
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
 """
@@ -21,24 +36,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgspec
 
 from chargewatch import topics
-from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
+from chargewatch.errors import ChargeWatchError, MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import Alert, DeviceMessage, Status, Telemetry, decode_message, encode
-from chargewatch.profiles import find_profile
+from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
 from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, Severity
 from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.state import IngestState
-from gateway.ingest.validate import RejectedError, TimePolicy, check
-from gateway.lineproto import DeviceKind, event_lines, line, telemetry_lines, ts_ms
+from gateway.ingest.validate import RejectedError, TimePolicy, Validator
+from gateway.lineproto import event_lines, line, telemetry_lines, ts_ms
 from gateway.liveness import Liveness, Transition
 from gateway.metrics import Metrics
 from gateway.sessions import SessionLog
@@ -47,6 +62,8 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], None]
 DeadItem = tuple[float, str, str, str, bytes]
+M = TypeVar("M", Telemetry, Event)
+_AGENT_PREFIX = topics.PREFIX + "/agent/"
 
 
 class SpoolSink(Protocol):
@@ -66,6 +83,8 @@ class _Batch:
     dead: list[DeadItem] = field(default_factory=list)
     ack_only: list[DeviceMessage] = field(default_factory=list)
     statuses: list[tuple[str, Status]] = field(default_factory=list)
+    #: accepted messages that are stale on arrival: stored, never analysed
+    stale: list[DeviceMessage] = field(default_factory=list)
 
 
 class IngestPipeline:
@@ -87,7 +106,6 @@ class IngestPipeline:
         sessions: SessionLog | None = None,
     ) -> None:
         self.site = site
-        self.profile_dirs = profile_dirs
         self.sessions = sessions
         self.spool = spool
         self.state = state
@@ -96,51 +114,80 @@ class IngestPipeline:
         self.liveness = liveness
         self.metrics = metrics
         self.policy = policy
+        self.validator = Validator(policy, profile_dirs)
         self.publish = publish
         self.book = AlertBook(state)
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
-        self._kinds: dict[str, DeviceKind] = {}
         self._lock = asyncio.Lock()
 
-    def _kind(self, model: str) -> DeviceKind:
-        kind = self._kinds.get(model)
-        if kind is None:
-            try:
-                kind = find_profile(model, self.profile_dirs).kind
-            except ConfigError:
-                log.warning(kv("unknown_model", model=model, stored_as="pile"))
-                kind = "pile"
-            self._kinds[model] = kind
-        return kind
-
     def _classify(self, items: Sequence[tuple[str, bytes, float]], b: _Batch) -> None:
-        policy, tracker, metrics = self.policy, self.tracker, self.metrics
         for topic, payload, received in items:
-            if topic.startswith(topics.PREFIX + "/agent/"):
-                self._status(topic, payload, received, b)
-                continue
             try:
-                msg = check(topic, payload, received, policy)
-            except RejectedError as exc:
-                metrics.inc("cw_ingest_rejected_total", reason=exc.reason)
-                b.dead.append((received, topic, exc.reason, exc.detail, payload))
-                if exc.ackable and exc.msg is not None:
-                    b.ack_only.append(exc.msg)
-                continue
-            verdict = tracker.observe(msg.device, msg.boot, msg.seq, received)
-            if verdict is Verdict.DUPLICATE:
-                metrics.inc("cw_ingest_duplicates_total")
-                b.dead.append((received, topic, "duplicate", f"boot {msg.boot} seq {msg.seq}", payload))
-                b.ack_only.append(msg)
-                continue
-            if verdict is Verdict.LATE:
-                metrics.inc("cw_ingest_late_total")
+                if topic.startswith(_AGENT_PREFIX):
+                    self._status(topic, payload, received, b)
+                else:
+                    self._device(topic, payload, received, b)
+            except Exception as exc:  # a bug this message found: it must not stop the batch
+                log.error(kv("ingest_error", topic=topic[:200], error=describe(exc)))  # noqa: TRY400 -- one line
+                self._reject((received, topic, "internal_error", describe(exc), payload), b)
+        if b.stale:
+            b.lines += self._stale_lines(b.stale, items[-1][2])
+
+    def _device(self, topic: str, payload: bytes, received: float, b: _Batch) -> None:
+        try:
+            msg = self.validator.check(topic, payload, received)
+        except RejectedError as exc:
+            self._reject((received, topic, exc.reason, exc.detail, payload), b)
+            if exc.ackable and exc.msg is not None:
+                b.ack_only.append(exc.msg)
+            return
+        try:
             if isinstance(msg, Telemetry):
-                b.lines += telemetry_lines(msg, self.site, self._kind(msg.model))
+                shape = self.validator.shape(msg.model)
+                lines = telemetry_lines(msg, self.site, "pile" if shape is None else shape.kind)
             else:
-                b.lines += event_lines(msg, self.site)
-            b.accepted.append(msg)
+                lines = event_lines(msg, self.site)
+        except Exception as exc:  # validated input should always encode; never stop the batch
+            error = describe(exc)
+            log.error(kv("line_protocol_error", device=msg.device, seq=msg.seq, error=error))  # noqa: TRY400
+            self._reject((received, topic, "line_protocol", error, payload), b)
+            return
+        verdict = self.tracker.observe(msg.device, msg.boot, msg.seq, received)
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.inc("cw_ingest_duplicates_total")
+            b.dead.append((received, topic, "duplicate", f"boot {msg.boot} seq {msg.seq}", payload))
+            b.ack_only.append(msg)
+            return
+        if verdict is Verdict.LATE:
+            self.metrics.inc("cw_ingest_late_total")
+        b.lines += lines
+        b.accepted.append(msg)
+        if received - msg.ts > self.policy.stale_after:
+            b.stale.append(msg)
+
+    def _stale_lines(self, stale: list[DeviceMessage], now: float) -> list[str]:
+        """One ``stale_data`` event point per (device, boot) of the batch's stale messages."""
+        self.metrics.inc("cw_ingest_stale_total", len(stale))
+        groups: dict[tuple[str, int], list[DeviceMessage]] = {}
+        for msg in stale:
+            groups.setdefault((msg.device, msg.boot), []).append(msg)
+        lines = []
+        for (device, boot), msgs in groups.items():
+            seqs = [m.seq for m in msgs]
+            newest = max(m.ts for m in msgs)
+            lag = now - min(m.ts for m in msgs)
+            log.info(kv("stale_data", device=device, boot=boot, count=len(msgs), lag_s=round(lag)))
+            tags = {"device": device, "kind": "stale_data", "site": self.site}
+            fields = {
+                "boot": float(boot),
+                "lo": float(min(seqs)),
+                "hi": float(max(seqs)),
+                "count": float(len(msgs)),
+                "lag_s": float(lag),
+            }
+            lines.append(line("event", tags, fields, ts_ms(newest)))
+        return lines
 
     def _status(self, topic: str, payload: bytes, received: float, b: _Batch) -> None:
         try:
@@ -148,14 +195,14 @@ class IngestPipeline:
             msg = decode_message(payload)
         except (ValueError, MessageError) as exc:
             reason = exc.reason if isinstance(exc, MessageError) else "bad_topic"
-            self._reject_status((received, topic, reason, str(exc), payload), b)
+            self._reject((received, topic, reason, str(exc), payload), b)
             return
         if not isinstance(msg, Status) or msg.agent != agent:
-            self._reject_status((received, topic, "identity", f"not a status of {agent!r}", payload), b)
+            self._reject((received, topic, "identity", f"not a status of {agent!r}", payload), b)
             return
         b.statuses.append((agent, msg))
 
-    def _reject_status(self, item: DeadItem, b: _Batch) -> None:
+    def _reject(self, item: DeadItem, b: _Batch) -> None:
         self.metrics.inc("cw_ingest_rejected_total", reason=item[2])
         b.dead.append(item)
 
@@ -200,11 +247,14 @@ class IngestPipeline:
 
     def _analyse(self, b: _Batch, now: float) -> tuple[list[AlertChange], list[Transition]]:
         """Analytics, liveness and metrics of the accepted messages; runs while the batch's
-        commit is in flight (nothing here acks or publishes, so durability is unaffected)."""
+        commit is in flight (nothing here acks or publishes, so durability is unaffected).
+        Stale messages update the latest values but reach neither analytics nor liveness."""
         changes: list[AlertChange] = []
         transitions: list[Transition] = []
         samples = 0
         last = self.last
+        stale = {id(m) for m in b.stale}
+        fresh: list[DeviceMessage] = []
         run: list[Telemetry] = []  # consecutive telemetry, analysed in one call
         for msg in b.accepted:
             if isinstance(msg, Telemetry):
@@ -212,15 +262,19 @@ class IngestPipeline:
                 if prev is None or msg.ts >= prev.ts:
                     last[msg.device] = msg
                 samples += max(map(len, msg.ports.values()), default=0)
+            if stale and id(msg) in stale:
+                continue
+            fresh.append(msg)
+            if isinstance(msg, Telemetry):
                 run.append(msg)
             else:
                 if run:
-                    changes += self.analytics.process_batch(run)
+                    changes += self._run(run, b, now)
                     run = []
-                changes += self.analytics.process_event(msg)
+                changes += self._guarded(self.analytics.process_event, msg, b, now)
         if run:
-            changes += self.analytics.process_batch(run)
-        for device in dict.fromkeys(msg.device for msg in b.accepted):
+            changes += self._run(run, b, now)
+        for device in dict.fromkeys(msg.device for msg in fresh):
             transitions += self.liveness.seen(device, now)
         for agent, st in b.statuses:
             transitions += self.liveness.status(agent, st, now)
@@ -229,6 +283,31 @@ class IngestPipeline:
             self.metrics.inc("cw_ingest_port_samples_total", samples)
             self.metrics.set("cw_ingest_lag_seconds", now - b.accepted[-1].ts)
         return changes, transitions
+
+    def _run(self, run: list[Telemetry], b: _Batch, now: float) -> list[AlertChange]:
+        """The changes of a run of telemetry; message by message when the batch call fails."""
+        try:
+            return list(self.analytics.process_batch(run))
+        except Exception as exc:  # isolate the culprit below; the gateway goes on
+            log.warning(kv("analytics_batch_failed", messages=len(run), error=describe(exc)))
+        changes: list[AlertChange] = []
+        for msg in run:
+            changes += self._guarded(self.analytics.process_telemetry, msg, b, now)
+        return changes
+
+    def _guarded(
+        self, fn: Callable[[M], Sequence[AlertChange]], msg: M, b: _Batch, now: float
+    ) -> list[AlertChange]:
+        """``fn(msg)``; an exception dead-letters ``msg`` as ``analytics_error`` (it stays stored)."""
+        try:
+            return list(fn(msg))
+        except Exception as exc:  # one message must not stop analytics for the others
+            error = describe(exc)
+            log.error(kv("analytics_error", device=msg.device, seq=msg.seq, error=error))  # noqa: TRY400
+            self.metrics.inc("cw_ingest_analytics_errors_total")
+            leaf = topics.TELEMETRY if isinstance(msg, Telemetry) else topics.EVENT
+            b.dead.append((now, topics.device_topic(msg.device, leaf), "analytics_error", error, encode(msg)))
+            return []
 
     async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Book, store and publish alert changes (also used for liveness and analytics ticks)."""
@@ -282,7 +361,13 @@ class IngestPipeline:
             await self._tick(now)
 
     async def _tick(self, now: float) -> None:
-        changes = list(self.analytics.tick(now)) + offline_changes(self.liveness.tick(now))
+        try:
+            changes = list(self.analytics.tick(now))
+        except Exception as exc:  # liveness, gaps and the next ticks go on
+            log.error(kv("analytics_tick_error", error=describe(exc)))  # noqa: TRY400 -- one line
+            self.metrics.inc("cw_ingest_analytics_errors_total")
+            changes = []
+        changes += offline_changes(self.liveness.tick(now))
         await self.raise_alerts(changes)
         gaps = self.tracker.due_gaps(now)
         if gaps:
@@ -311,6 +396,13 @@ def offline_changes(transitions: Sequence[Transition]) -> list[AlertChange]:
         )
         for t in transitions
     ]
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message at file:line`` of where ``exc`` was raised (one log field)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {str(exc)[:300]}{where}"
 
 
 def _severity(text: str) -> Severity:

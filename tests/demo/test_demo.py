@@ -7,10 +7,34 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 OVERHEAT_KINDS = {"socket_overtemp", "temp_rising_fast", "port_hotter_than_neighbours", "thermal_residual"}
+
+
+def _command(base: str) -> dict[str, str]:
+    """Switch pile-b1 port 0 off through the API (signed with the demo's throwaway key)."""
+    body = {"device": "pile-b1", "point": "relay_on", "port": 0, "value": 0, "operator": "demo"}
+    req = urllib.request.Request(
+        f"{base}/api/commands", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 202
+        sent: dict[str, str] = json.loads(resp.read())
+    return sent
+
+
+def _audited(base: str, command_id: str) -> set[str]:
+    """The results the audit trail holds for ``command_id`` once the agent's reply is in."""
+    deadline = time.monotonic() + 30
+    results: set[str] = set()
+    while time.monotonic() < deadline and len(results) < 2:
+        with urllib.request.urlopen(f"{base}/api/commands?device=pile-b1", timeout=10) as resp:
+            results = {r["result"] for r in json.loads(resp.read()) if r["id"] == command_id}
+        time.sleep(0.2)
+    return results
 
 
 def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
@@ -42,6 +66,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{base}/", timeout=10) as resp:
             assert resp.status == 200
             assert b"<html" in resp.read().lower()
+        sent = _command(base)
+        assert _audited(base, sent["id"]) == {"sent", "ok"}
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

@@ -26,7 +26,7 @@ from tests.support.servers import InfluxDB1, Mosquitto
 
 pytestmark = pytest.mark.integration
 
-DT = 30.0
+DT = 15.0
 TARIFF = Tariff(
     id="test-tou",
     version=3,
@@ -34,10 +34,20 @@ TARIFF = Tariff(
     service_per_kwh=0.5,
 )
 CHARGING, FULL, FAULT, IDLE = 1.0, 2.0, 3.0, 0.0
+PORTS = 10  # cw-pile-10: the gateway refuses telemetry of another width
+IDLE_VALUES: dict[str, float | None] = {
+    "state": IDLE,
+    "power": 0.0,
+    "current": 0.0,
+    "voltage": 220.0,
+    "socket_temp": 25.0,
+    "energy": 0.0,
+    "fault_code": 0.0,
+}
 
 
 class _Pile:
-    """Telemetry of one two-port cw-pile-10 at DT-second source timestamps."""
+    """Telemetry of a cw-pile-10 at DT-second source timestamps (ports 2..9 idle)."""
 
     def __init__(self, device: str, t0: float) -> None:
         self.device = device
@@ -67,7 +77,7 @@ class _Pile:
             seq=self.seq,
             ts=self.t0 + self.seq * DT,
             model="cw-pile-10",
-            ports={k: list[float | None](v) for k, v in cols.items()},
+            ports={k: [*v, *[IDLE_VALUES[k]] * (PORTS - len(v))] for k, v in cols.items()},
             values={"ambient_temp": 25.0},
         )
         self.seq += 1
@@ -110,7 +120,7 @@ async def test_sessions_are_stored_with_fees_and_exported(
         influx: InfluxDB1 = request.getfixturevalue("influxdb")
         store = StoreConfig(kind="influx_v1", url=influx.url, db="cw")
     cfg = _config(tmp_path, mosquitto, store)
-    pile = _Pile("pile-a", time.time() - 3_600)
+    pile = _Pile("pile-a", time.time() - 200)
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)
         raw_publish(mosquitto.port, _charges(pile))
@@ -177,7 +187,7 @@ def _get(port: int, path: str) -> bytes:
 
 async def test_open_session_survives_a_gateway_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
     cfg = _config(tmp_path, mosquitto, StoreConfig(kind="sqlite", path=str(tmp_path / "ts.sqlite")))
-    pile = _Pile("pile-b", time.time() - 3_600)
+    pile = _Pile("pile-b", time.time() - 200)
     charging = [CHARGING, IDLE]
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)

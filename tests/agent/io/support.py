@@ -12,7 +12,8 @@ from chargewatch.topics import agent_status_topic
 from edge_agent.mqtt import MqttSettings
 from edge_agent.outbox import Outbox, OutboxSettings, Row
 
-PORTS: dict[str, list[float | None]] = {"voltage": [230.0, 231.0], "current": [1.5, 0.0]}
+#: cw-pile-10 has 10 ports; the gateway refuses columns of any other length (issue 8)
+PORTS: dict[str, list[float | None]] = {"voltage": [230.0, 231.0, *[230.0] * 8], "current": [1.5, *[0.0] * 9]}
 
 
 def mqtt_for(url: str, client_id: str = "agent-1", **kw: object) -> MqttSettings:

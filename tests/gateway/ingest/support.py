@@ -75,7 +75,7 @@ class ResendingPublisher:
             seq=seq,
             ts=self.t0 + seq * 0.01,
             model="cw-pile-10",
-            ports={"socket_temp": [temp, 30.0], "power": [100.0, 0.0]},
+            ports={"socket_temp": [temp, *[30.0] * 9], "power": [100.0, *[0.0] * 9]},
             values={"ambient_temp": 25.0},
         )
 
@@ -158,6 +158,7 @@ def make_config(
     degraded_after: float = 60.0,
     gap_timeout: float = 30.0,
     analytics: Literal["pipeline", "threshold"] = "threshold",
+    stale_after: float = 3600.0,  # ResendingPublisher stamps readings from 10 minutes ago on
 ) -> GatewayConfig:
     return GatewayConfig(
         site="test",
@@ -171,7 +172,7 @@ def make_config(
             degraded_after_s=degraded_after,
         ),
         http=HttpConfig(bind="127.0.0.1", port=free_port()),
-        limits=LimitsConfig(gap_timeout_s=gap_timeout, ack_interval_s=0.1),
+        limits=LimitsConfig(gap_timeout_s=gap_timeout, ack_interval_s=0.1, stale_after_s=stale_after),
         liveness=LivenessConfig(device_keepalive_s=keepalive, tick_s=0.25),
     )
 

@@ -53,6 +53,12 @@ class _View:
     async def sessions(self, *args: Any, **kwargs: Any) -> Any:
         return []
 
+    async def send_command(self, *args: Any, **kwargs: Any) -> Any:
+        return {"id": "cmd-1"}
+
+    async def commands(self, *args: Any, **kwargs: Any) -> Any:
+        return []
+
 
 def _call(
     port: int, path: str, method: str = "GET", headers: dict[str, str] | None = None

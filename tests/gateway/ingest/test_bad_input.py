@@ -35,7 +35,7 @@ def _good(device: str, seq: int, temp: float = 30.0) -> Telemetry:
         seq=seq,
         ts=time.time() - 60 + seq * 0.01,
         model="cw-pile-10",
-        ports={"socket_temp": [temp]},
+        ports={"socket_temp": [temp] * 10},
     )
 
 

@@ -109,7 +109,12 @@ async def test_analytics_pipeline_alert_and_checkpoint_across_restart(
             seq=seq,
             ts=time.time() - 10 + seq * 0.01,
             model="cw-pile-10",
-            ports={"socket_temp": [30.0], "power": [100.0], "current": [0.5], "voltage": [220.0]},
+            ports={
+                "socket_temp": [30.0] * 10,
+                "power": [100.0] * 10,
+                "current": [0.5] * 10,
+                "voltage": [220.0] * 10,
+            },
             values={"smoke_alarm": 1.0, "ambient_temp": 25.0},
         )
         return topics.device_topic("s1", topics.TELEMETRY), encode(msg), False

@@ -54,7 +54,12 @@ def _pipeline(tmp: Path, spool: _Spool) -> tuple[IngestPipeline, list[tuple[str,
 
 def _item(seq: int, temp: float = 30.0) -> tuple[str, bytes, float]:
     msg = Telemetry(
-        device="d1", boot=1, seq=seq, ts=NOW + seq, model="cw-pile-10", ports={"socket_temp": [temp]}
+        device="d1",
+        boot=1,
+        seq=seq,
+        ts=NOW + seq,
+        model="cw-pile-10",
+        ports={"socket_temp": [temp, *[30.0] * 9]},
     )
     return topics.device_topic("d1", topics.TELEMETRY), encode(msg), NOW + 10
 
@@ -76,7 +81,7 @@ async def test_one_commit_per_batch_then_acks_and_alerts(tmp_path: Path) -> None
     spool = _Spool()
     p, published = _pipeline(tmp_path, spool)
     await p.handle([_item(0), _item(1, temp=99.0), _item(1, temp=99.0)])
-    assert len(spool.batches[0]) == 4  # two messages x (port + pile); the replay is not stored
+    assert len(spool.batches[0]) == 22  # two messages x (10 ports + pile); the replay is not stored
     assert spool.batches[1][0].startswith("alert,")
     assert [t for t, _, _ in published] == ["cw/v1/dev/d1/alert"]
     acks = p.acks.take()

@@ -187,7 +187,7 @@ async def test_agent_messages_stored_and_acked_over_tls(
                     await link.wait_connected()
                 for i in range(100):
                     box.add_telemetry(
-                        "pile-t", t0 + i * 0.05, "cw-pile-10", {"socket_temp": [30.0, 31.0]}, {}, {}
+                        "pile-t", t0 + i * 0.05, "cw-pile-10", {"socket_temp": [30.0, *[31.0] * 9]}, {}, {}
                     )
                 await wait_for(lambda: box.depth() == 0, 20, "the outbox to empty through the gateway's acks")
                 assert link.health.acked == 100

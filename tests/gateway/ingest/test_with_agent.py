@@ -41,7 +41,7 @@ async def test_agent_outbox_empties_through_gateway_acks(
                 t0 = time.time() - 30
                 for i in range(300):
                     box.add_telemetry(
-                        "pile-x", t0 + i * 0.05, "cw-pile-10", {"socket_temp": [30.0, 31.0]}, {}, {}
+                        "pile-x", t0 + i * 0.05, "cw-pile-10", {"socket_temp": [*[30.0] * 9, 31.0]}, {}, {}
                     )
                 box.add_event("pile-x", t0 + 20, "interlock", 1, {"temp": 95.0})
                 await wait_for(lambda: box.depth() == 0, 20, "the outbox to empty through gateway acks")

@@ -18,10 +18,11 @@ import pytest
 
 from analytics.sessions import Period, Tariff
 from chargewatch import topics
+from chargewatch.errors import ConfigError
 from chargewatch.messages import Telemetry, encode
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, StoreConfig
-from tests.gateway.ingest.support import http_json, influxql, make_config, raw_publish, wait_for
+from gateway.config import GatewayConfig, StoreConfig, load_config
+from tests.gateway.ingest.support import REPO, http_json, influxql, make_config, raw_publish, wait_for
 from tests.support.servers import InfluxDB1, Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -213,3 +214,16 @@ async def test_open_session_survives_a_gateway_restart(tmp_path: Path, mosquitto
     assert s["energy_kwh"] == 0.09
     assert s["measured_kwh"] == pytest.approx(500 * 9 * DT / 3.6e6, abs=1e-4)
     assert (s["fee"]["electricity"], s["fee"]["service"], s["fee"]["total"]) == (0.09, 0.05, 0.14)
+
+
+def test_a_bad_tariff_stops_the_gateway_config_naming_the_key(tmp_path: Path) -> None:
+    text = (REPO / "configs" / "gateway.example.yaml").read_text()
+    good = load_config(REPO / "configs" / "gateway.example.yaml")
+    assert (good.tariff.id, [p.name for p in good.tariff.periods]) == (
+        "residential-tou-2026",
+        ["峰", "平", "峰", "谷"],
+    )
+    bad = tmp_path / "gateway.yaml"
+    bad.write_text(text.replace('start: "22:00", end: "08:00"', 'start: "22:00", end: "07:00"'))
+    with pytest.raises(ConfigError, match=r"gateway.yaml: tariff.periods do not cover 07:00"):
+        load_config(bad)

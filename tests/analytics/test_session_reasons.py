@@ -11,7 +11,7 @@ T0 = 1_750_000_000.0
 
 
 def _tel(seq: int, state: float, power: float, fault: float = 0.0) -> Telemetry:
-    ports = {
+    ports: dict[str, list[float | None]] = {
         "state": [state, 0.0],
         "power": [power, 0.0],
         "current": [power / 220.0, 0.0],

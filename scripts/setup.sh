@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd: systemd-analyze verifies the units in packaging/systemd (tests/ops/test_systemd_units.py)
-pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd)
+# fonts-noto-cjk: the CJK font `chargewatch report` draws its Chinese chart labels with
+pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd fonts-noto-cjk)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,4 +26,4 @@ done
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,report]'

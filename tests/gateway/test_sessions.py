@@ -47,7 +47,7 @@ IDLE_VALUES: dict[str, float | None] = {
 }
 
 
-class _Pile:
+class Pile:
     """Telemetry of a cw-pile-10 at DT-second source timestamps (ports 2..9 idle)."""
 
     def __init__(self, device: str, t0: float) -> None:
@@ -101,7 +101,7 @@ async def _sessions(port: int, n: int) -> list[dict[str, Any]]:
     return got
 
 
-def _charges(pile: _Pile) -> list[tuple[str, bytes, bool]]:
+def charges(pile: Pile) -> list[tuple[str, bytes, bool]]:
     """Port 0 charges at 400 W, floats, is unplugged; port 1 overheats until the pile trips it."""
     out = []
     for k in range(12):  # 6 min: port 0 at 400 W then float, meter +0.01 kWh a sample
@@ -121,10 +121,10 @@ async def test_sessions_are_stored_with_fees_and_exported(
         influx: InfluxDB1 = request.getfixturevalue("influxdb")
         store = StoreConfig(kind="influx_v1", url=influx.url, db="cw")
     cfg = _config(tmp_path, mosquitto, store)
-    pile = _Pile("pile-a", time.time() - 200)
+    pile = Pile("pile-a", time.time() - 200)
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)
-        raw_publish(mosquitto.port, _charges(pile))
+        raw_publish(mosquitto.port, charges(pile))
         got = await _sessions(gw.http_port, 2)
         assert gw.hook is not None
         assert gw.hook.pipeline.finished == []  # drained into the spool, not kept in memory
@@ -188,7 +188,7 @@ def _get(port: int, path: str) -> bytes:
 
 async def test_open_session_survives_a_gateway_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
     cfg = _config(tmp_path, mosquitto, StoreConfig(kind="sqlite", path=str(tmp_path / "ts.sqlite")))
-    pile = _Pile("pile-b", time.time() - 200)
+    pile = Pile("pile-b", time.time() - 200)
     charging = [CHARGING, IDLE]
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)

@@ -51,6 +51,9 @@ class Point(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     range: tuple[float, float] | None = None
     count: int | None = None
     values: dict[int, str] | None = None
+    #: raw register contents that mean "no sensor / no reading" (e.g. [0xFFFF]): the unsigned
+    #: integer of the point's registers in its own word and byte order; decoded as None + flag
+    invalid: list[int] | None = None
     description: str = ""
 
     @property
@@ -71,6 +74,27 @@ class Point(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
         if not math.isfinite(value):
             return False
         return self.range is None or self.range[0] <= value <= self.range[1]
+
+    def raw_int(self, regs: Sequence[int]) -> int:
+        """The unsigned integer the point's registers hold, in its word and byte order."""
+        words = list(regs[: self.width])
+        if self.word_order == "little" and self.width == 2:
+            words.reverse()
+        if self.byte_order == "little":
+            words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+        value = 0
+        for w in words:
+            value = (value << 16) | w
+        return value
+
+    def raw_words(self, raw: int) -> list[int]:
+        """Registers holding the unsigned integer ``raw`` (the inverse of :meth:`raw_int`)."""
+        words = [(raw >> (16 * (self.width - 1 - i))) & 0xFFFF for i in range(self.width)]
+        if self.byte_order == "little":
+            words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+        if self.word_order == "little" and self.width == 2:
+            words.reverse()
+        return words
 
     def decode(self, regs: Sequence[int]) -> float:
         """Engineering value from the raw registers (bits for coil/discrete)."""
@@ -241,6 +265,7 @@ def validate_profile(profile: DeviceProfile, path: Path | str = "<profile>") -> 
                 f"range {list(p.range)} is not [low, high] with low < high",
                 "give [low, high]",
             )
+        _check_invalid(p, key, path)
         if p.per_port:
             if profile.ports == 0:
                 raise _fail(
@@ -284,6 +309,33 @@ def validate_profile(profile: DeviceProfile, path: Path | str = "<profile>") -> 
                     )
                 occupied[(p.table, a)] = (p.name, port)
     return profile
+
+
+def _check_invalid(p: Point, key: str, path: Path | str) -> None:
+    """``invalid`` sentinels: register points only, each fitting the point's registers, no repeats,
+    and never a code the point defines in ``values``."""
+    if p.invalid is None:
+        return
+    if p.type == "bool":
+        raise _fail(path, f"{key}.invalid", "a bool point has no sentinel value", "remove invalid")
+    top = (1 << (16 * p.width)) - 1
+    for raw in p.invalid:
+        if not 0 <= raw <= top:
+            raise _fail(
+                path,
+                f"{key}.invalid",
+                f"{raw} does not fit {p.type} ({p.width} register(s): 0..{top:#x})",
+                f"give the raw register content as an unsigned number, e.g. {top:#x}",
+            )
+        if p.values is not None and raw in p.values:
+            raise _fail(
+                path,
+                f"{key}.invalid",
+                f"{raw:#x} is also the code {p.values[raw]!r} in values",
+                "remove it from one of the two",
+            )
+    if len(set(p.invalid)) != len(p.invalid) or not p.invalid:
+        raise _fail(path, f"{key}.invalid", "empty or repeated sentinels", "list each raw value once")
 
 
 def load_profile(path: Path | str) -> DeviceProfile:

@@ -27,6 +27,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),
     "agent": ("edge_agent.bench", "CPU per device poll and outbox drain throughput"),
     "ingest": ("gateway.bench", "gateway end to end against subscriber and store ceilings"),
+    "flood": ("gateway.bench_flood", "real devices' loss and staleness while a flood hits the gateway"),
     "detector": ("analytics.bench", "µs per port-sample and state bytes per port"),
     "nab": ("evaluation.nab", "the generic detector's NAB scores (3 profiles) and µs per sample"),
     "fuzz": ("gateway.bench_fuzz", "hostile inputs through the real ingest path: inputs/s, uncaught = 0"),

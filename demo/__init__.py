@@ -102,8 +102,8 @@ DEMO_TARIFF: dict[str, Any] = {
 }
 
 
-def gateway_config(broker_url: str, workdir: Path, http_port: int) -> dict[str, Any]:
-    """A gateway config with the embedded SQLite store."""
+def gateway_config(broker_url: str, workdir: Path, http_port: int, notify_url: str = "") -> dict[str, Any]:
+    """A gateway config with the embedded SQLite store (and a notification webhook, when given)."""
     return {
         "site": "demo",
         "mqtt": {"url": broker_url, "client_id": "demo-gateway"},
@@ -118,6 +118,7 @@ def gateway_config(broker_url: str, workdir: Path, http_port: int) -> dict[str, 
         "limits": {"max_future_skew_s": 7 * 86400},
         "commands": {"signing_key_file": str(demo_keys(workdir)[0]), "key_id": "demo-gateway"},
         "tariff": DEMO_TARIFF,
+        "notify": {"group_s": 5, "webhook": {"url": notify_url}} if notify_url else {},
     }
 
 
@@ -142,6 +143,7 @@ def _write(path: Path, data: dict[str, Any]) -> Path:
 
 async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: float) -> dict[str, Any]:
     """Run the whole chain until ``seconds`` pass or SIGINT/SIGTERM; return a summary."""
+    from demo.notify_sink import NotificationPrinter  # noqa: PLC0415
     from edge_agent.agent import Agent  # noqa: PLC0415 - the demo loads every component lazily
     from edge_agent.config import load_config as load_agent_config  # noqa: PLC0415
     from firmware_sim.faults import Fault  # noqa: PLC0415
@@ -167,10 +169,14 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with EmbeddedBroker() as broker, SiteRunner(site, speed=speed, faults=faults) as sim:
+        async with (
+            EmbeddedBroker() as broker,
+            SiteRunner(site, speed=speed, faults=faults) as sim,
+            NotificationPrinter() as sink,
+        ):
             endpoints = [ep.to_json() for ep in sim.endpoints]
             gw_cfg = load_gateway_config(
-                _write(workdir / "gateway.yaml", gateway_config(broker.url, workdir, http_port))
+                _write(workdir / "gateway.yaml", gateway_config(broker.url, workdir, http_port, sink.url))
             )
             agent_cfg = load_agent_config(
                 _write(workdir / "agent.yaml", agent_config(endpoints, broker.url, workdir))
@@ -190,8 +196,9 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
                 # The agent has stopped: write what the gateway accepted before summarising, so
                 # the summary describes the final state whatever the machine's speed.
                 await gw.spool.flush()
-                sessions = await gw.sessions(None, 0, int(gw.clock.time() * 1000) + 1, 10_000)
+                sessions = await gw.charging_sessions(None, 0, int(gw.clock.time() * 1000) + 1, 10_000)
                 return {
+                    "notifications": sink.received,
                     "health": gw.health(),
                     "devices": [d["device"] for d in gw.devices()],
                     "alerts": sorted({f"{a['device']}/{a['port']}/{a['kind']}" for a in gw.alerts(False)}),

@@ -1,7 +1,7 @@
 """Servers the ingest benchmark starts for itself: Mosquitto, InfluxDB 1.x, VictoriaMetrics.
 
 Each runs on free loopback ports with its data in the bench's temp dir and is stopped by PID
-(terminate, then kill after 10 s). Used only by :mod:`gateway.bench`.
+(terminate, then kill after 10 s). Used by the benchmarks (:mod:`gateway.bench`, :mod:`gateway.bench_flood`).
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ def _binary(name: str) -> str:
 
 
 @contextmanager
-def mosquitto(tmp: Path) -> Iterator[int]:
+def mosquitto(tmp: Path, max_queued: int | None = 2_000_000) -> Iterator[int]:
+    """Mosquitto on a free port; ``max_queued`` None keeps its default queue limits."""
     port = free_port()
     conf = tmp / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 2000000\nmax_queued_bytes 0\n"
-    )
+    queue = "" if max_queued is None else f"max_queued_messages {max_queued}\nmax_queued_bytes 0\n"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{queue}")
     with _server([_binary("mosquitto"), "-c", str(conf)], tmp / "mosquitto.log"):
         wait(lambda: _can_connect(port), "mosquitto", 15)
         yield port

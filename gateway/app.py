@@ -27,17 +27,20 @@ from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import load_profiles
 from gateway.api import ApiServer
+from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
-from gateway.ingest.mqtt import MqttSession
+from gateway.ingest.limits import Admission
 from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.sessions import IngestSessions
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import TimePolicy
-from gateway.liveness import Liveness
+from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.sessions import SessionLog, read_sessions
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Row, SQLiteStore, TimeSeriesStore
@@ -69,11 +72,11 @@ class Gateway:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.hook: PipelineHook | None = None
+        self.profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
         if analytics is not None:
             self.analytics: Analytics = analytics
         elif cfg.analytics == "pipeline":
-            profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
-            self.hook = PipelineHook(Pipeline(profiles=profiles), cfg.spool.analytics_path)
+            self.hook = PipelineHook(Pipeline(profiles=self.profiles), cfg.spool.analytics_path)
             self.analytics = self.hook
         else:
             r = cfg.rule
@@ -82,7 +85,9 @@ class Gateway:
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
         offline_after = max(keepalive, cfg.liveness.offline_factor * keepalive - cfg.liveness.tick_s)
-        self.liveness = Liveness(offline_after)
+        self.known = KnownDevices()
+        self.liveness = Liveness(offline_after, self.known, cfg.limits.max_devices)
+        self.admission = Admission(cfg.limits, self.metrics, self.known, self.liveness.agent_of)
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
@@ -115,17 +120,32 @@ class Gateway:
             if self.hook is not None and self.hook.load():
                 log.info(kv("analytics_checkpoint_loaded", path=self.hook.path))
             tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
-            tracker.load(self.state.load_marks())
+            marks = self.state.load_marks()
+            tracker.load(marks)
+            for device, _boot in marks:
+                self.known.add(device)
+            self.admission.distrusted_at.clear()  # devices with marks are trusted from the start
             will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
-            filters = [
-                topics.device_filter(leaf) for leaf in (topics.TELEMETRY, topics.EVENT, topics.CMD_REPLY)
-            ]
-            self.mqtt = await stack.enter_async_context(
-                MqttSession(
-                    cfg.mqtt,
-                    [*filters, topics.STATUS_FILTER],
+            self.sessions = await stack.enter_async_context(
+                IngestSessions(
+                    cfg,
+                    admission=self.admission,
+                    known=self.known,
+                    seen=tracker.seen,
+                    metrics=self.metrics,
+                    clock=self.clock,
                     password=mqtt_password(cfg.mqtt),
                     will=will,
+                )
+            )
+            self.mqtt, self.trusted_mqtt = self.sessions.discovery, self.sessions.trusted
+            self.router = self.sessions.router
+            self.notifier = await stack.enter_async_context(
+                Notifier(
+                    cfg.notify,
+                    site=cfg.site,
+                    public_url=cfg.notify.public_url,
+                    metrics=self.metrics,
                     clock=self.clock,
                 )
             )
@@ -143,22 +163,32 @@ class Gateway:
                 liveness=self.liveness,
                 metrics=self.metrics,
                 policy=policy,
-                publish=self.mqtt.publish,
+                publish=self.sessions.publish,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
                 sessions=sessions,
+                notify=self.notifier.submit,
             )
             await self.pipeline.replay_alerts()
             await self.pipeline.spool_sessions()  # any the checkpoint held: re-writing is an overwrite
             api = await stack.enter_async_context(
-                ApiServer(self, cfg.http.bind, cfg.http.port, token=api_token(cfg.http))
+                ApiServer(
+                    self,
+                    cfg.http.bind,
+                    cfg.http.port,
+                    token=api_token(cfg.http),
+                    fields=series_fields(self.profiles.values()),
+                )
             )
             self.http_port = api.port
+            if not self.notifier.public_url:  # links to the port actually bound (0 = ephemeral)
+                self.notifier.public_url = f"http://127.0.0.1:{api.port}"
+            self.notifier.seed(self.state.alerts(limit=10_000, open_only=True))
         except BaseException:
             await stack.aclose()
             raise
         self._done = asyncio.get_running_loop().create_future()
         for name, fn in (
-            ("ingest", self._ingest_loop),
+            *self.sessions.loops(self._handle, self.state.dead_letter),
             ("acks", self._ack_loop),
             ("tick", self._tick_loop),
             ("status", self._status_loop),
@@ -216,15 +246,14 @@ class Gateway:
             await asyncio.sleep(interval)
             await fn()
 
-    async def _ingest_loop(self) -> None:
-        while True:
-            batch = await self.mqtt.next_batch(self.cfg.limits.batch_max, idle=1.0)
-            replies = [item for item in batch if item[0].endswith(_REPLY_SUFFIX)]
-            if replies:
-                batch = [item for item in batch if not item[0].endswith(_REPLY_SUFFIX)]
-                await self._audit_replies(replies)
-            if batch:
-                await self.pipeline.handle(batch)
+    async def _handle(self, batch: list[tuple[str, bytes, float]]) -> None:
+        """One received batch: command replies to the audit trail, the rest to the pipeline."""
+        replies = [item for item in batch if item[0].endswith(_REPLY_SUFFIX)]
+        if replies:
+            batch = [item for item in batch if not item[0].endswith(_REPLY_SUFFIX)]
+            await self._audit_replies(replies)
+        if batch:
+            await self.pipeline.handle(batch)
 
     async def _audit_replies(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         """Every command reply an agent published, as a ``command`` point (the audit trail)."""
@@ -244,7 +273,7 @@ class Gateway:
 
     async def _flush_acks(self) -> None:
         for ack in self.pipeline.acks.take():
-            self.mqtt.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
+            self.sessions.publish(topics.device_topic(ack.device, topics.ACK), encode(ack))
             self.metrics.inc("cw_acks_published_total")
 
     async def _ack_loop(self) -> None:
@@ -292,6 +321,10 @@ class Gateway:
         online = sum(d.online for d in self.liveness.devices.values())
         m.set("cw_devices_online", float(online))
         m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
+        m.set("cw_devices_known", float(len(self.known)))
+        m.set("cw_devices_trusted", float(len(self.router.trusted)))
+        m.set("cw_mqtt_trusted_connected", float(self.trusted_mqtt.connected))
+        m.set("cw_devices_on_trial", float(len(self.admission.trial)))
 
     async def _store_config_alert(self, failing: bool, error: str) -> None:
         """Fire (or resolve) the gateway's ``store_config`` alert: 401/403/404 from the store.
@@ -327,6 +360,7 @@ class Gateway:
             "degraded": degraded,
             "store_error": st.last_error,
             "mqtt_connected": self.mqtt.connected,
+            "mqtt_trusted_connected": self.trusted_mqtt.connected,
             "spool_depth": st.depth_lines,
             "spool_oldest_age_s": round(st.oldest_age_s, 3),
             "dead_letters": int(self.metrics.total("cw_ingest_rejected_total")) + st.dead_letters,
@@ -372,7 +406,7 @@ class Gateway:
             raise KeyError("this gateway has no commands.signing_key_file")
         cmd, payload = self.sender.make(device=device, point=point, value=value, port=port, operator=operator)
         await self.spool.append([sent_line(cmd, self.sender.key_id, self.cfg.site)], "command")
-        self.mqtt.publish(topics.device_topic(device, topics.CMD), payload)
+        self.sessions.publish(topics.device_topic(device, topics.CMD), payload)
         self.metrics.inc("cw_commands_sent_total")
         return {"id": cmd.id, "nonce": cmd.nonce, "device": device, "expires": cmd.expires}
 
@@ -387,7 +421,7 @@ class Gateway:
     def metrics_text(self) -> str:
         return self.metrics.render()
 
-    async def sessions(
+    async def charging_sessions(
         self, device: str | None, start_ms: int, end_ms: int, limit: int
     ) -> list[dict[str, Any]]:
         tz = ZoneInfo(self.cfg.tariff.timezone)

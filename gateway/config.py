@@ -105,6 +105,28 @@ class LimitsConfig(_Section):
     batch_max: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     dead_letter_payload_bytes: Annotated[int, msgspec.Meta(ge=64, le=65536)] = 2048
     dead_letter_keep: Annotated[int, msgspec.Meta(ge=100)] = 100_000
+    #: per device id (topic), before decoding; over it → dead letter rate_limited
+    #: (defaults: an agent's backlog drain, 2,000 msgs/s, passes whole; one device's long
+    #: backlog drains at 200/s after a 4,000-message burst, the rest is re-sent later)
+    device_msgs_per_s: Positive = 200.0
+    device_burst: Annotated[float, msgspec.Meta(ge=1)] = 4000.0
+    #: per agent: its status plus every device its last status listed
+    agent_msgs_per_s: Positive = 2000.0
+    agent_burst: Annotated[float, msgspec.Meta(ge=1)] = 40000.0
+    #: device ids never accepted before that may start sending per minute / in all
+    new_devices_per_min: Annotated[int, msgspec.Meta(ge=1)] = 60
+    max_devices: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    #: dead-letter rows kept per (reason, source) and minute for refused floods; the rest counted
+    dead_letter_sample_per_min: Annotated[int, msgspec.Meta(ge=1)] = 20
+    #: a known device not refused for this long is read on the trusted MQTT session (routing.py)
+    trust_after_s: Positive = 30.0
+    #: steady rate of a trusted device: faster (a backlog drain, a flood) and it is read on the
+    #: discovery session again — its messages are still accepted up to device_msgs_per_s there
+    steady_msgs_per_s: Positive = 10.0
+    steady_burst: Annotated[float, msgspec.Meta(ge=1)] = 50.0
+    #: messages a second the discovery session reads at most (new and distrusted ids, floods);
+    #: beyond it the broker drops that session's excess, never the trusted session's
+    discovery_read_per_s: Positive = 3000.0
 
 
 class LivenessConfig(_Section):
@@ -122,6 +144,72 @@ class ThresholdRuleConfig(_Section):
     limit: float = 80.0
     clear_below: float = 70.0
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class NotifyRetryConfig(_Section):
+    """The shared backoff (chargewatch.retry) around each notification POST."""
+
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    initial_s: Positive = 1.0
+    cap_s: Positive = 30.0
+
+
+class AlertmanagerConfig(_Section):
+    """Prometheus Alertmanager (``POST {url}/api/v2/alerts``); firing alerts re-posted every ``resend_s``."""
+
+    url: str = "http://127.0.0.1:9093"
+    resend_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    min_severity: Severity = "info"
+
+
+class WeComConfig(_Section):
+    """企业微信群机器人; the robot key comes from ``key_env`` or ``key_file``."""
+
+    url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    key_env: str = ""
+    key_file: str = ""
+    min_severity: Severity = "warning"
+
+
+class DingTalkConfig(_Section):
+    """钉钉群机器人; access token and (optional) signing secret from env vars or files."""
+
+    url: str = "https://oapi.dingtalk.com/robot/send"
+    access_token_env: str = ""
+    access_token_file: str = ""
+    secret_env: str = ""
+    secret_file: str = ""
+    min_severity: Severity = "warning"
+
+
+class WebhookConfig(_Section):
+    """Any HTTP endpoint receiving the alerts as JSON; optional bearer token."""
+
+    url: str = ""
+    token_env: str = ""
+    token_file: str = ""
+    min_severity: Severity = "info"
+
+
+class NotifyConfig(_Section):
+    """Where alert changes are sent (every channel optional; none configured = none sent)."""
+
+    #: the dashboard's address as people reach it: links read {public_url}/#/alerts/{id}
+    #: ('' = http://127.0.0.1:{http.port})
+    public_url: str = ""
+    group_s: Positive = 30.0
+    rate_limit_s: Positive = 600.0
+    max_items: Annotated[int, msgspec.Meta(ge=1, le=50)] = 10
+    queue_max: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)] = 1000
+    timeout_s: Positive = 10.0
+    retry: NotifyRetryConfig = msgspec.field(default_factory=NotifyRetryConfig)
+    alertmanager: AlertmanagerConfig | None = None
+    wecom: WeComConfig | None = None
+    dingtalk: DingTalkConfig | None = None
+    webhook: WebhookConfig | None = None
 
 
 class CommandsConfig(_Section):
@@ -149,6 +237,7 @@ class GatewayConfig(_Section):
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
     #: the site's posted charging tariff (fees of the ``session`` points; see analytics.sessions.tariff)
     tariff: Tariff = msgspec.field(default_factory=Tariff)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
     profile_dirs: list[str] = msgspec.field(default_factory=list)
     commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
@@ -181,8 +270,24 @@ def store_token(cfg: StoreConfig) -> str:
 
 
 def api_token(cfg: HttpConfig) -> str:
-    """The API's bearer token from the environment or a file ('' when none is configured)."""
-    return _secret("http", cfg.token_env, cfg.token_file, "token")
+    """The API's bearer token from the environment or a file ('' when none is configured).
+
+    A configured source that yields an empty token is refused: it would leave the API open
+    while the config says it is protected.
+    """
+    token = _secret("http", cfg.token_env, cfg.token_file, "token")
+    if (cfg.token_env or cfg.token_file) and not token.strip():
+        source = f"${cfg.token_env}" if cfg.token_env else f"file {cfg.token_file!r}"
+        raise ConfigError(
+            f"http: the API token from {source} is empty: that would leave the API open. "
+            "Fix: put a long random token there (e.g. `openssl rand -hex 32`)"
+        )
+    return token
+
+
+def notify_secret(section: str, env: str, file: str, key: str) -> str:
+    """A notify channel's secret from the environment or a file ('' when none is configured)."""
+    return _secret(f"notify.{section}", env, file, key)
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -221,6 +326,7 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
             f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
             "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
         )
+    _check_notify(cfg.notify, where)
     if cfg.limits.stale_after_s >= cfg.limits.retention_s:
         raise ConfigError(
             f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
@@ -235,6 +341,45 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         raise ConfigError(f"{where}: {exc}") from exc
     cfg.profile_dirs = [str(d) for d in dirs]
     return cfg
+
+
+def _check_notify(n: NotifyConfig, where: str) -> None:
+    """URLs are http(s) and carry no secret; each robot names where its key comes from."""
+    urls = {"public_url": n.public_url}
+    for name in ("alertmanager", "wecom", "dingtalk", "webhook"):
+        section = getattr(n, name)
+        if section is not None:
+            urls[f"{name}.url"] = section.url
+    for key, url in urls.items():
+        if key == "public_url" and not url:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(f"{where}: notify.{key} {url!r} must be http(s)://host[:port]/path")
+        if any(s in parts.query for s in ("key=", "access_token=", "sign=", "token=")):
+            raise ConfigError(
+                f"{where}: notify.{key} carries a secret in its query. Fix: remove it from the URL "
+                "and name an environment variable or file (key_env/key_file, access_token_env/...)"
+            )
+    secrets = []
+    if n.wecom is not None:
+        secrets.append(("wecom", "key", n.wecom.key_env, n.wecom.key_file, True))
+    if n.dingtalk is not None:
+        d = n.dingtalk
+        secrets.append(("dingtalk", "access_token", d.access_token_env, d.access_token_file, True))
+        secrets.append(("dingtalk", "secret", d.secret_env, d.secret_file, False))
+    if n.webhook is not None:
+        secrets.append(("webhook", "token", n.webhook.token_env, n.webhook.token_file, False))
+    for section, key, env, file, required in secrets:
+        if env and file:
+            raise ConfigError(f"{where}: notify.{section}: set only one of {key}_env and {key}_file")
+        if required and not (env or file):
+            raise ConfigError(
+                f"{where}: notify.{section} needs its robot {key}. Fix: set notify.{section}.{key}_env "
+                f"(an environment variable) or notify.{section}.{key}_file"
+            )
+    if n.retry.cap_s < n.retry.initial_s:
+        raise ConfigError(f"{where}: notify.retry.cap_s must be at least notify.retry.initial_s")
 
 
 def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
@@ -260,4 +405,9 @@ def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
 def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway YAML file."""
     cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
-    return validate_config(cfg, str(path))
+    validate_config(cfg, str(path))
+    try:
+        api_token(cfg.http)  # an empty or missing token is refused at load, not at first use
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg

@@ -13,6 +13,25 @@ _HELP: dict[str, tuple[str, str]] = {
     "cw_ingest_messages_total": ("counter", "Device messages accepted and spooled"),
     "cw_ingest_port_samples_total": ("counter", "Port samples accepted and spooled"),
     "cw_ingest_rejected_total": ("counter", "Messages rejected and dead-lettered, by reason"),
+    "cw_ingest_dead_letters_sampled_out_total": (
+        "counter",
+        "Refused messages counted but not kept as dead-letter rows (flood sampling), by reason",
+    ),
+    "cw_ingest_copies_dropped_total": (
+        "counter",
+        "Discovery-session copies of trusted devices' messages dropped (the trusted session had them)",
+    ),
+    "cw_ingest_copies_released_total": (
+        "counter",
+        "Held discovery-session copies passed on because the trusted session never delivered them",
+    ),
+    "cw_devices_trusted": ("gauge", "Devices read on the trusted MQTT session"),
+    "cw_devices_distrusted_total": ("counter", "Devices moved off the trusted session by a refusal"),
+    "cw_mqtt_trusted_connected": ("gauge", "1 while the trusted MQTT session is connected"),
+    "cw_discovery_read_per_s": ("gauge", "Read budget of the discovery MQTT session (follows loop lag)"),
+    "cw_event_loop_lag_seconds": ("gauge", "How late the gateway's event loop woke up, last sample"),
+    "cw_devices_known": ("gauge", "Device ids with an accepted message (bounded by max_devices)"),
+    "cw_devices_on_trial": ("gauge", "New device ids holding a budget slot, not yet accepted"),
     "cw_ingest_duplicates_total": ("counter", "Messages dropped as duplicates of a stored seq"),
     "cw_ingest_stale_total": (
         "counter",
@@ -42,6 +61,10 @@ _HELP: dict[str, tuple[str, str]] = {
     "cw_mqtt_connected": ("gauge", "1 while the MQTT session is connected"),
     "cw_devices_online": ("gauge", "Devices currently online"),
     "cw_devices_offline": ("gauge", "Devices currently offline"),
+    "cw_notify_sent_total": ("counter", "Notification messages delivered, by channel"),
+    "cw_notify_failed_total": ("counter", "Notification messages given up after retries, by channel"),
+    "cw_notify_dropped_total": ("counter", "Alert changes dropped by a full notify queue, by channel"),
+    "cw_notify_suppressed_total": ("counter", "Alert changes held back by the per-alert rate limit"),
 }
 
 

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd: systemd-analyze verifies the units in packaging/systemd (tests/ops/test_systemd_units.py)
+# prometheus-alertmanager: notification tests post alerts to a real Alertmanager (tests/gateway/notify)
 # fonts-noto-cjk: the CJK font `chargewatch report` draws its Chinese chart labels with
-pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd fonts-noto-cjk)
+pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd prometheus-alertmanager fonts-noto-cjk)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -17,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian packages may start their services on install; tests start their own, so stop
 # those (only where a service manager started them).
-for svc in mosquitto influxdb victoria-metrics; do
+for svc in mosquitto influxdb victoria-metrics prometheus-alertmanager; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -3,8 +3,9 @@
 Per-port points become columns (``ports[name][i]``), device points go to ``values``. Port
 states are mapped to the canonical codes of :data:`chargewatch.messages.PORT_STATES` through
 the profile's ``values`` labels. Anything that is not a plausible reading — a failed read,
-NaN/Inf, a value outside the point's range, a code the profile does not define — becomes
-``None`` with a reason in ``flags`` under ``name`` or ``name[port]``; never a guessed value.
+NaN/Inf, a value outside the point's range, a code the profile does not define, a raw value the
+profile declares a "no sensor" sentinel (``invalid``, flag ``no_sensor``) — becomes ``None``
+with a reason in ``flags`` under ``name`` or ``name[port]``; never a guessed value.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class _Step:
     low: float
     high: float
     codes: dict[int, float] | None
+    raw_int: Callable[[Sequence[int]], int]
+    invalid: frozenset[int]
 
 
 def _codes(profile: DeviceProfile, name: str, labels: dict[int, str] | None) -> dict[int, float] | None:
@@ -80,6 +83,8 @@ class DeviceDecoder:
                         low,
                         high,
                         _codes(profile, p.name, p.values),
+                        p.raw_int,
+                        frozenset(p.invalid or ()),
                     )
                 )
         self._steps = tuple(steps)
@@ -99,6 +104,9 @@ class DeviceDecoder:
             if regs is None:
                 value = None
                 flags[s.key] = "read_failed"
+            elif s.invalid and s.raw_int(regs[s.offset : s.offset + s.width]) in s.invalid:
+                value = None
+                flags[s.key] = "no_sensor"
             else:
                 raw = s.decode(regs[s.offset : s.offset + s.width])
                 if s.codes is not None:

@@ -47,6 +47,9 @@ class PileParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     over_current_confirm_s: float = 2.0
     firmware_version: float = 1.23
     serial_number: int | None = None
+    #: readings with no sensor fitted, e.g. ["socket_temp[3]", "ambient_temp"]: served as the
+    #: point's first ``invalid`` sentinel of the profile (checked against it by the pile)
+    no_sensor: list[str] = msgspec.field(default_factory=list)
 
 
 class BlockerParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

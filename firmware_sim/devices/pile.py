@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import zlib
 
 from chargewatch.errors import ConfigError
@@ -70,6 +71,36 @@ def _codes(profile: DeviceProfile, point: str, labels: tuple[str, ...]) -> dict[
             f"Fix: map a code to each of {list(labels)}"
         )
     return by_label
+
+
+_INSTANCE = re.compile(r"^([a-z][a-z0-9_]*)(?:\[(\d+)\])?$")
+
+
+def _no_sensor(
+    device: str, profile: DeviceProfile, names: list[str]
+) -> dict[tuple[str, int | None], list[int]]:
+    """Registers of the readings without a sensor: each point's first ``invalid`` sentinel."""
+    out: dict[tuple[str, int | None], list[int]] = {}
+    for name in names:
+        m = _INSTANCE.match(name)
+        point = profile.by_name.get(m.group(1)) if m else None
+        port = int(m.group(2)) if m and m.group(2) is not None else None
+        if m is None or point is None or point.per_port != (port is not None):
+            raise ConfigError(
+                f"device {device}: params.no_sensor: {name!r} is not a point of {profile.model} "
+                "(per-port points need [port]). Fix: e.g. socket_temp[0] or ambient_temp"
+            )
+        if port is not None and port >= profile.ports:
+            raise ConfigError(
+                f"device {device}: params.no_sensor: {name!r}: {profile.model} has {profile.ports} ports"
+            )
+        if not point.invalid:
+            raise ConfigError(
+                f"device {device}: params.no_sensor: {name!r}: profile {profile.model} declares no "
+                "invalid sentinel for it. Fix: add invalid: [0xFFFF] to the point or drop the entry"
+            )
+        out[(point.name, port)] = point.raw_words(point.invalid[0])
+    return out
 
 
 def _bounds(profile: DeviceProfile, point: str) -> tuple[float, float]:
@@ -131,6 +162,7 @@ class Pile(FaultHost):
         self._sensors: list[SensorFault] = []
         self._watches: list[Watch] = []
         self._silent: list[Fault] = []
+        self._no_sensor = _no_sensor(device_id, profile, params.no_sensor)
 
     @property
     def responding(self) -> bool:
@@ -325,7 +357,8 @@ class Pile(FaultHost):
         return values
 
     def raw_overrides(self) -> RawOverrides:
-        return {(s.point, s.port): s.raw for s in self._sensors if s.raw is not None}
+        out = {(s.point, s.port): s.raw for s in self._sensors if s.raw is not None}
+        return self._no_sensor | out
 
     def write_point(self, name: str, port: int | None, value: float) -> None:
         point = self.profile.by_name.get(name)

@@ -2,7 +2,8 @@
 
 Kept as a Python constant so it ships inside the package without package-data rules.
 Every value from the API is inserted with ``textContent`` (never ``innerHTML``), so device ids
-or alert messages cannot inject markup.
+or alert messages cannot inject markup. State-changing requests send ``X-ChargeWatch-CSRF: 1``
+(the server's guard against cross-site form posts) and the bearer token when one was given.
 """
 
 DASHBOARD_HTML = """<!doctype html>
@@ -33,7 +34,7 @@ function cell(tr, text, cls){
 function fmt(x){return (x===null||x===undefined)?'–':(typeof x==='number'?x.toFixed(1):String(x))}
 async function ack(id){
   const post=()=>fetch('/api/alerts/'+encodeURIComponent(id)+'/ack',
-    {method:'POST',headers:{'content-type':'application/json',
+    {method:'POST',headers:{'content-type':'application/json','x-chargewatch-csrf':'1',
       'authorization':'Bearer '+(sessionStorage.getItem('cw-token')||'')},
      body:JSON.stringify({user:'dashboard'})});
   let r=await post();

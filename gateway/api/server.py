@@ -7,24 +7,38 @@ Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/
 body only), ``GET /api/commands?device=&since=`` (the command audit trail), ``GET /metrics``
 (Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
 API never reaches into the ingest internals.
+
+Every state-changing request (any method but GET/HEAD/OPTIONS, whatever the route) passes one
+guard: with a configured token it needs ``Authorization: Bearer <token>`` (401 otherwise);
+without one (loopback only, config.py) it needs the ``X-ChargeWatch-CSRF: 1`` header and, when
+the browser sends an ``Origin``, one naming this host (403 otherwise). A cross-site form POST can
+carry neither: a custom header forces a CORS preflight, which this server never grants.
+
+Bad query parameters get a 400 with ``{"error": reason}``: ``since`` must be finite seconds in
+(0, 7 days], ``limit`` an integer in 1..1000, ``field`` one the measurement stores (the error
+lists them), ``measurement`` one of ``port``, ``pile``, ``blocker``.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Annotated, Any, Protocol, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
+from chargewatch.profiles import DeviceProfile, load_profiles
 from gateway.api._dashboard import DASHBOARD_HTML
 from gateway.api._sessions import QueryError, parse_query, to_csv
 from gateway.store.base import Row
@@ -35,6 +49,20 @@ log = logging.getLogger(__name__)
 _MAX_SPAN_S = 7 * 86400.0
 _ID = re.compile(ID_PATTERN)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_MAX_LIMIT = 1000
+_MAX_PORT = 64
+CSRF_HEADER = "X-ChargeWatch-CSRF"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def series_fields(profiles: Iterable[DeviceProfile] | None = None) -> dict[str, frozenset[str]]:
+    """Fields each series measurement stores, from ``profiles`` (default: the bundled ones)."""
+    out: dict[str, set[str]] = {"port": set(), "pile": set(), "blocker": set()}
+    for profile in load_profiles().values() if profiles is None else profiles:
+        out["port"].update(p.name for p in profile.port_points)
+        out[profile.kind].update(p.name for p in profile.device_points)
+    return {m: frozenset(names | {"boot", "seq", "flags"}) for m, names in out.items()}
 
 
 class GatewayView(Protocol):
@@ -62,7 +90,7 @@ class GatewayView(Protocol):
 
     def timezone(self) -> ZoneInfo: ...
 
-    async def sessions(
+    async def charging_sessions(
         self, device: str | None, start_ms: int, end_ms: int, limit: int
     ) -> list[dict[str, Any]]: ...
 
@@ -89,15 +117,51 @@ def _bad(detail: str) -> web.Response:
     return _json({"error": detail}, 400)
 
 
+def csrf_guard(token: str) -> Middleware:
+    """The check every state-changing request passes (see the module doc)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        r = request
+        if r.method in _SAFE_METHODS:
+            return await handler(r)
+        if token:
+            given = r.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                log.warning(kv("http_unauthorised", method=r.method, path=r.path, remote=r.remote))
+                return _json(
+                    {"error": "this request needs the API token: Authorization: Bearer <token>"}, 401
+                )
+            return await handler(r)
+        origin = r.headers.get("Origin")
+        if r.headers.get(CSRF_HEADER) != "1" or (origin is not None and urlsplit(origin).netloc != r.host):
+            log.warning(kv("http_cross_site_refused", method=r.method, path=r.path, origin=origin))
+            return _json(
+                {"error": f"state-changing requests need the header {CSRF_HEADER}: 1 from this origin"}, 403
+            )
+        return await handler(r)
+
+    return guard
+
+
 class ApiServer:
     """``async with ApiServer(view, host, port) as api:`` — ``api.port`` is the bound port."""
 
-    def __init__(self, view: GatewayView, host: str, port: int, *, token: str = "") -> None:
+    def __init__(
+        self,
+        view: GatewayView,
+        host: str,
+        port: int,
+        *,
+        token: str = "",
+        fields: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self.view = view
         self.host = host
         self.port = port
         self._token = token
-        app = web.Application(client_max_size=64 * 1024)
+        self.fields = dict(fields) if fields is not None else series_fields()
+        app = web.Application(client_max_size=64 * 1024, middlewares=[csrf_guard(token)])
         app.add_routes(
             [
                 web.get("/", self._index),
@@ -147,10 +211,10 @@ class ApiServer:
         return _json(self.view.alerts(open_only=r.query.get("open") in {"1", "true"}))
 
     async def _dead_letters(self, r: web.Request) -> web.Response:
-        try:
-            limit = min(1000, int(r.query.get("limit", "100")))
-        except ValueError:
-            return _bad("limit must be an integer")
+        raw = r.query.get("limit", "100")
+        limit = int(raw) if raw.isdigit() and len(raw) <= 7 else 0
+        if not 1 <= limit <= _MAX_LIMIT:
+            return _bad(f"limit must be an integer in 1..{_MAX_LIMIT}, got {raw[:32]!r}")
         return _json(self.view.dead_letters(limit))
 
     async def _session_list(self, r: web.Request, default_limit: int) -> list[dict[str, Any]] | web.Response:
@@ -159,7 +223,7 @@ class ApiServer:
         except QueryError as exc:
             return _bad(str(exc))
         try:
-            return await self.view.sessions(device, start_ms, end_ms, limit)
+            return await self.view.charging_sessions(device, start_ms, end_ms, limit)
         except StoreError as exc:
             return _json({"error": str(exc)}, 502)
 
@@ -178,17 +242,7 @@ class ApiServer:
             headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
         )
 
-    def _authorised(self, r: web.Request) -> bool:
-        """True without a configured token, else when the request carries it as a bearer token."""
-        if not self._token:
-            return True
-        given = r.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given.encode(), self._token.encode())
-
     async def _ack(self, r: web.Request) -> web.Response:
-        if not self._authorised(r):
-            log.warning(kv("http_unauthorised", path=r.path, remote=r.remote))
-            return _json({"error": "acknowledging needs the API token: Authorization: Bearer <token>"}, 401)
         user = r.query.get("user", "")
         if r.can_read_body:
             try:
@@ -204,15 +258,24 @@ class ApiServer:
     async def _series(self, r: web.Request) -> web.Response:
         q = r.query
         device, field, port = q.get("device", ""), q.get("field", ""), q.get("port")
-        if not _ID.match(device) or not _NAME.match(field) or (port is not None and not port.isdigit()):
-            return _bad("device, field (and port) are required, e.g. ?device=p1&port=0&field=socket_temp")
-        try:
-            since = float(q.get("since", "3600"))
-        except ValueError:
-            return _bad("since must be seconds (e.g. 3600)")
-        since = min(max(since, 1.0), _MAX_SPAN_S)
-        where = {"device": device}
+        if not _ID.match(device) or not _NAME.match(field):
+            return _bad("device and field are required, e.g. ?device=p1&port=0&field=socket_temp")
+        if port is not None and not (port.isdigit() and len(port) <= 3 and int(port) < _MAX_PORT):
+            return _bad(f"port must be an integer in 0..{_MAX_PORT - 1}, got {port[:32]!r}")
         measurement = q.get("measurement", "port" if port is not None else "pile")
+        known = self.fields.get(measurement)
+        if known is None:
+            return _bad(f"measurement must be one of {sorted(self.fields)}, got {measurement[:32]!r}")
+        if field not in known:
+            return _bad(f"{measurement} has no field {field!r}; known: {sorted(known)}")
+        raw = q.get("since", "3600")
+        try:
+            since = float(raw)
+        except ValueError:
+            since = math.nan
+        if not (math.isfinite(since) and 0 < since <= _MAX_SPAN_S):
+            return _bad(f"since must be seconds in (0, {_MAX_SPAN_S:.0f}], got {raw[:32]!r}")
+        where = {"device": device}
         if port is not None:
             where["port"] = port
         end = time.time()
@@ -226,11 +289,7 @@ class ApiServer:
         return _json({"device": device, "port": port, "field": field, "points": points})
 
     async def _send_command(self, r: web.Request) -> web.Response:
-        if not self._authorised(r):
-            log.warning(kv("http_unauthorised", path=r.path, remote=r.remote))
-            return _json(
-                {"error": "sending commands needs the API token: Authorization: Bearer <token>"}, 401
-            )
+        # the token (or, without one, the anti-CSRF header) was checked by csrf_guard
         if r.content_type != "application/json":  # a cross-site form cannot send this without CORS
             return _json({"error": "send the command as Content-Type: application/json"}, 415)
         try:

@@ -96,6 +96,13 @@ class SeqTracker:
                 return Verdict.LATE
         return Verdict.DUPLICATE
 
+    def seen(self, device: str, boot: int, seq: int) -> bool:
+        """Whether ``seq`` was already recorded (a look-up only; nothing changes)."""
+        st = self.states.get((device, boot))
+        if st is None or seq > st.hi:
+            return False
+        return not any(gap.lo <= seq <= gap.hi for gap in st.missing)
+
     @staticmethod
     def _fill(missing: list[_Missing], i: int, seq: int, now: float) -> None:
         gap = missing[i]

@@ -7,7 +7,9 @@ per-message thread hand-off and no GIL contention with the pipeline. ``on_messag
 ``(topic, payload, received)`` to a list and wakes the consumer when the list stops being empty;
 :meth:`MqttSession.next_batch` takes the list (whole when it fits). Past ``max_inbox`` waiting
 messages the session stops reading the socket until the pipeline catches up, so the broker
-queues (``max_queued_messages``) instead of this process growing without bound.
+queues (``max_queued_messages``) instead of this process growing without bound. An ``admit``
+check (gateway/ingest/limits.py: rate limits, new-device budget) runs first, on the topic
+alone, so a flood is refused before it takes inbox space or any decoding.
 
 Session: persistent (``clean_session=False``, a fixed client id — config.py refuses anything
 else) at QoS 1, subscriptions renewed (and their SUBACK awaited) on every connect: a broker
@@ -35,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -44,12 +47,16 @@ from chargewatch.logs import kv
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError, make_client
 from chargewatch.retry import Backoff
 from gateway.config import MqttConfig
+from gateway.ingest.limits import TokenBucket
 
 log = logging.getLogger(__name__)
 
 Inbound = tuple[str, bytes, float]
+Admit = Callable[[str, bytes, float], bool]
 
 MAX_INFLIGHT = 100
+REST_S = 0.05
+SUBSCRIBE_CHUNK = 500
 
 
 class MqttError(ChargeWatchError):
@@ -73,10 +80,17 @@ class MqttSession:
         backoff: Backoff | None = None,
         max_inbox: int = 50_000,
         clock: Clock | None = None,
+        admit: Admit | None = None,
+        read_per_s: float = 0.0,
     ) -> None:
         self.cfg = cfg
+        self._admit = admit
+        #: a CPU budget: at most this many messages read a second (0 = unbounded); beyond it the
+        #: socket rests and the broker keeps — or drops — the rest for this session
+        self.read_budget = TokenBucket(read_per_s, read_per_s, 0.0) if read_per_s > 0 else None
+        self._resting: asyncio.TimerHandle | None = None
         self._now = (clock or SystemClock()).time
-        self.filters = filters
+        self._filters = dict.fromkeys(filters)
         self.backoff = backoff or Backoff(initial=0.2, cap=30.0)
         self._inbox: list[Inbound] = []
         self.max_inbox = max_inbox
@@ -85,6 +99,7 @@ class MqttSession:
         self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self.connects = 0
+        self.rested = 0
         self.last_error = ""
         self._failing = False
         self._ep = Endpoint(
@@ -111,12 +126,63 @@ class MqttSession:
             raise MqttError(cfg.url, self._detail(exc)) from exc
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        budget = self.read_budget
+        if budget is not None and not budget.take(asyncio.get_running_loop().time()):
+            self._rest()
+        received = self._now()
+        if self._admit is not None and not self._admit(topic, payload, received):
+            return
         inbox = self._inbox
-        inbox.append((topic, payload, self._now()))
+        inbox.append((topic, payload, received))
         if len(inbox) == 1:
             self._wake.set()
         elif len(inbox) > self.max_inbox and self._conn is not None:
             self._conn.pause_reading()
+
+    def _rest(self) -> None:
+        """Out of read budget: stop reading for a moment (the message in hand is still handled)."""
+        if self._resting is None and self._conn is not None:
+            self.rested += 1
+            self._conn.pause_reading()
+            self._resting = asyncio.get_running_loop().call_later(REST_S, self._rested)
+
+    def _rested(self) -> None:
+        self._resting = None
+        if self._conn is not None and len(self._inbox) <= self.max_inbox and self._resting is None:
+            self._conn.resume_reading()
+
+    @property
+    def filters(self) -> list[str]:
+        """The filters subscribed on every connect."""
+        return list(self._filters)
+
+    @staticmethod
+    async def _subscribe(conn: Connection, filters: list[str]) -> None:
+        for i in range(0, len(filters), SUBSCRIBE_CHUNK):
+            await conn.subscribe([(f, 1) for f in filters[i : i + SUBSCRIBE_CHUNK]])
+
+    async def add_filters(self, filters: list[str]) -> bool:
+        """Subscribe to more filters; True once the broker acknowledged them (False when not
+        connected now or without a SUBACK in time: they are subscribed at the next connect)."""
+        new = [f for f in filters if f not in self._filters]
+        self._filters.update(dict.fromkeys(new))
+        conn = self._conn
+        if not new or conn is None or not self._connected.is_set():
+            return not new
+        try:
+            await self._subscribe(conn, new)
+        except LinkError as exc:
+            log.warning(kv("mqtt_subscribe_failed", url=self.cfg.url, filters=len(new), error=exc))
+            return False
+        return True
+
+    def remove_filters(self, filters: list[str]) -> None:
+        """Unsubscribe (without waiting for the broker) and forget the filters."""
+        gone = [f for f in filters if f in self._filters]
+        for f in gone:
+            del self._filters[f]
+        if gone and self._conn is not None:
+            self._client.unsubscribe(gone)
 
     @property
     def connected(self) -> bool:
@@ -153,7 +219,7 @@ class MqttSession:
         try:
             async with Connection(self._ep, self._on_message, client=self._client) as conn:
                 self._conn = conn
-                await conn.subscribe([(f, 1) for f in self.filters])
+                await self._subscribe(conn, list(self._filters))
                 self.connects += 1
                 self._failing = False
                 self._connected.set()
@@ -189,6 +255,8 @@ class MqttSession:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Cancel the session: a live connection sends what is queued, then DISCONNECT."""
+        if self._resting is not None:
+            self._resting.cancel()
         if self._task is None:
             return
         self._task.cancel()

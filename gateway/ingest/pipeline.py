@@ -13,7 +13,8 @@ Order per batch, which is what makes the guarantees hold:
    points of the sessions the batch ended (priced, with the alerts during them);
 5. save the dedupe marks (after the commits: a crash in between re-accepts a few messages whose
    points then overwrite themselves, since timestamps come from the source — never a loss);
-6. queue acks (published by the gateway every ``ack_interval``).
+6. queue acks (published by the gateway every ``ack_interval``). Published alerts are handed to
+   ``notify`` (the gateway's notifier; it only queues).
 
 Analytics are isolated per message: when the batch call raises, the batch is re-run message by
 message and the culprit is dead-lettered as ``analytics_error`` (its points are stored and it
@@ -61,6 +62,7 @@ from gateway.sessions import SessionLog
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bool], None]
+Notify = Callable[[Sequence[Alert]], None]
 DeadItem = tuple[float, str, str, str, bytes]
 M = TypeVar("M", Telemetry, Event)
 _AGENT_PREFIX = topics.PREFIX + "/agent/"
@@ -104,6 +106,7 @@ class IngestPipeline:
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
         sessions: SessionLog | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self.site = site
         self.sessions = sessions
@@ -116,6 +119,7 @@ class IngestPipeline:
         self.policy = policy
         self.validator = Validator(policy, profile_dirs)
         self.publish = publish
+        self.notify = notify  # must not block: gateway.notify.Notifier.submit queues
         self.book = AlertBook(state)
         self.acks = AckBatcher()
         self.last: dict[str, Telemetry] = {}
@@ -318,6 +322,8 @@ class IngestPipeline:
         for a in alerts:
             self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
         self.metrics.inc("cw_alerts_published_total", len(alerts))
+        if self.notify is not None:
+            self.notify(alerts)
 
     async def raise_gateway_alerts(self, changes: Sequence[AlertChange]) -> None:
         """:meth:`raise_alerts` for conditions found outside a batch; holds the batch lock."""

@@ -103,6 +103,17 @@ def _write(tmp_path: Path, body: str) -> Path:
             "points:\n  - {name: a, table: input, address: 0}\n  - {name: a, table: input, address: 1}\n",
             "duplicate point name",
         ),
+        ("points:\n  - {name: a, table: input, address: 0, invalid: [0x10000]}\n", "does not fit u16"),
+        ("points:\n  - {name: a, table: input, address: 0, type: i16, invalid: [-1]}\n", "0..0xffff"),
+        ("points:\n  - {name: a, table: input, address: 0, type: u32, invalid: [0x1FFFFFFFF]}\n", "u32"),
+        ("points:\n  - {name: a, table: discrete, address: 0, type: bool, invalid: [1]}\n", "bool point"),
+        ("points:\n  - {name: a, table: input, address: 0, invalid: [7, 7]}\n", "repeated"),
+        ("points:\n  - {name: a, table: input, address: 0, invalid: []}\n", "empty"),
+        (
+            "points:\n  - {name: a, table: input, address: 0, values: {0: ok, 65535: bad},\n"
+            "     invalid: [0xFFFF]}\n",
+            "also the code 'bad'",
+        ),
     ],
 )
 def test_bad_profiles_name_file_key_and_fix(tmp_path: Path, body: str, needle: str) -> None:
@@ -113,3 +124,13 @@ def test_bad_profiles_name_file_key_and_fix(tmp_path: Path, body: str, needle: s
     assert str(f) in text
     assert needle in text
     assert "Fix:" in text
+
+
+def test_sentinels_are_raw_register_contents_in_the_points_order() -> None:
+    vx = find_profile("vx-pile-12").point("meter")  # f32, low word first
+    assert vx.invalid == [0xFFFFFFFF]
+    assert vx.raw_int([0x1234, 0xABCD]) == 0xABCD1234
+    assert vx.raw_words(0xABCD1234) == [0x1234, 0xABCD]
+    cw = find_profile("cw-pile-10")
+    assert cw.point("socket_temp").invalid == [0xFFFF]
+    assert cw.point("meter").raw_words(0xFFFFFFFF) == [0xFFFF, 0xFFFF]

@@ -18,7 +18,9 @@ def _command(base: str) -> dict[str, str]:
     """Switch pile-b1 port 0 off through the API (signed with the demo's throwaway key)."""
     body = {"device": "pile-b1", "point": "relay_on", "port": 0, "value": 0, "operator": "demo"}
     req = urllib.request.Request(
-        f"{base}/api/commands", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        f"{base}/api/commands",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "X-ChargeWatch-CSRF": "1"},  # no token: loopback
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 202
@@ -76,6 +78,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["devices"] == ["lift-1", "pile-a1", "pile-a2", "pile-b1"]
+    assert summary["notifications"] >= 1  # the overheating reached the demo's webhook receiver
+    assert "ChargeWatch demo: 通知 / notification → demo：告警" in out
     assert summary["health"]["spool_depth"] == 0
     assert summary["health"]["dead_letters"] == 0
     alerts = {tuple(a.split("/")) for a in summary["alerts"]}

@@ -71,7 +71,7 @@ class _CommandView:
     def timezone(self) -> ZoneInfo:
         return ZoneInfo("Asia/Shanghai")
 
-    async def sessions(self, *args: Any, **kwargs: Any) -> Any:
+    async def charging_sessions(self, *args: Any, **kwargs: Any) -> Any:
         return []
 
     async def send_command(
@@ -86,10 +86,11 @@ class _CommandView:
         return [{"where": dict(where), "span_s": (end_ms - start_ms) // 1000}]
 
 
-def _post(port: int, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/commands", data=body, headers={"Content-Type": content_type}
-    )
+def _post(
+    port: int, body: bytes, content_type: str = "application/json", csrf: bool = True
+) -> tuple[int, Any]:
+    headers = {"Content-Type": content_type} | ({"X-ChargeWatch-CSRF": "1"} if csrf else {})
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/commands", data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -109,6 +110,7 @@ async def test_post_and_get_commands_validate_their_input() -> None:
     good = b'{"device":"p1","point":"relay_on","port":1,"value":0,"operator":"li"}'
     view = _CommandView(key=True)
     async with ApiServer(view, "127.0.0.1", 0) as api:
+        assert (await asyncio.to_thread(_post, api.port, good, "application/json", False))[0] == 403
         assert await asyncio.to_thread(_post, api.port, good) == (202, {"id": "cmd-1"})
         assert (await asyncio.to_thread(_post, api.port, good, "text/plain"))[0] == 415
         assert (await asyncio.to_thread(_post, api.port, good.replace(b'"li"', b'"a b"')))[0] == 400

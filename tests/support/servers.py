@@ -313,6 +313,36 @@ class VictoriaMetrics(Server):
         wait_http(f"{self.url}/health", proc=self.proc)
 
 
+class Alertmanager(Server):
+    """Prometheus Alertmanager (Debian ``prometheus-alertmanager``) with ``config`` (YAML text),
+    its storage in a temp dir and clustering off (an empty ``--cluster.listen-address``)."""
+
+    def __init__(self, workdir: Path, config: str) -> None:
+        self.port = free_port()
+        conf = workdir / "alertmanager.yml"
+        conf.write_text(config)
+        super().__init__(
+            [
+                require("prometheus-alertmanager", "prometheus-alertmanager"),
+                f"--config.file={conf}",
+                f"--storage.path={workdir}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            workdir,
+            "alertmanager",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_http(f"{self.url}/-/ready", proc=self.proc)
+
+
 class PtyPair(Server):
     """Two linked pseudo-terminals from socat, standing in for an RS-485 line."""
 

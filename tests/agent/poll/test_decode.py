@@ -60,7 +60,7 @@ def test_garbage_becomes_flags_never_values() -> None:
     dev.set_raw("voltage", [0x0000, 0x7FC0], 3)  # f32 NaN, low word first
     dev.set_raw("current", [0x0000, 0x7F80], 4)  # +Inf
     dev.set("socket_temp", 149.0, 5)
-    dev.set_raw("socket_temp", [0xFFFF], 6)  # 0xFFFF * 0.5 - 40 = far above range
+    dev.set_raw("socket_temp", [0xFFFE], 6)  # 0xFFFE * 0.5 - 40 = far above range
     dev.set("state", 5, 7)  # not a code the profile defines
     decoder = DeviceDecoder(profile, plan_blocks(profile))
     data = _poll(dev, decoder)
@@ -82,6 +82,27 @@ def test_garbage_becomes_flags_never_values() -> None:
     assert all(v is None or math.isfinite(v) for v in every)
     flagged = {k for k in d.flags if "[" in k}
     assert flagged == {"voltage[3]", "current[4]", "socket_temp[6]", "state[7]"}
+
+
+@pytest.mark.parametrize("model", ["cw-pile-10", "vx-pile-12"])
+def test_no_sensor_sentinels_become_none_with_a_flag(model: str) -> None:
+    profile = find_profile(model)
+    dev = FakeDevice(profile, 1)
+    dev.fill_normal()
+    dev.set_raw("socket_temp", [0xFFFF], 2)  # cw: would decode to -0.1 °C, a plausible reading
+    dev.set_raw("meter", [0xFFFF, 0xFFFF], 1)  # cw: 42,949,672.95 kWh; vx: NaN
+    dev.set_raw("energy", [0xFFFF, 0xFFFF], 0)
+    ambient = profile.point("ambient_temp")
+    dev.set_raw("ambient_temp", ambient.raw_words(ambient.invalid[0]) if ambient.invalid else [0])
+    dev.set("socket_temp", 25.0, 3)
+    decoder = DeviceDecoder(profile, plan_blocks(profile))
+    d = decoder.decode(_poll(dev, decoder))
+    assert (d.ports["socket_temp"][2], d.flags["socket_temp[2]"]) == (None, "no_sensor")
+    assert (d.ports["meter"][1], d.flags["meter[1]"]) == (None, "no_sensor")
+    assert (d.ports["energy"][0], d.flags["energy[0]"]) == (None, "no_sensor")
+    assert (d.values["ambient_temp"], d.flags["ambient_temp"]) == (None, "no_sensor")
+    assert d.ports["socket_temp"][3] == pytest.approx(25.0)
+    assert len(d.flags) == 4
 
 
 def test_decode_speed_is_measured() -> None:

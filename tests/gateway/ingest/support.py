@@ -224,7 +224,8 @@ async def http_text(port: int, path: str) -> str:
 
 
 def _http_json(port: int, path: str, method: str, body: bytes | None) -> Any:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
+    headers = {} if method == "GET" else {"X-ChargeWatch-CSRF": "1"}  # as the dashboard sends
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())

@@ -50,7 +50,7 @@ class _View:
     def timezone(self) -> ZoneInfo:
         return ZoneInfo("Asia/Shanghai")
 
-    async def sessions(self, *args: Any, **kwargs: Any) -> Any:
+    async def charging_sessions(self, *args: Any, **kwargs: Any) -> Any:
         return []
 
     async def send_command(self, *args: Any, **kwargs: Any) -> Any:
@@ -92,11 +92,35 @@ async def test_acknowledging_needs_the_token_reads_do_not() -> None:
     assert view.acked == [("a1", "ops")]
 
 
-async def test_without_a_token_acknowledging_is_open_on_loopback() -> None:
+async def test_without_a_token_only_a_same_origin_request_with_the_csrf_header_acknowledges() -> None:
     view = _View()
     async with ApiServer(view, "127.0.0.1", 0) as api:
-        status, _ = await asyncio.to_thread(_call, api.port, "/api/alerts/a1/ack", "POST")
-    assert status == 200
+        port = api.port
+        path = "/api/alerts/a1/ack"
+        # what a cross-site HTML form can send: no custom header, a foreign Origin
+        form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://evil.example"}
+        status, body = await asyncio.to_thread(_call, port, path, "POST", form)
+        assert (status, "X-ChargeWatch-CSRF" in body["error"]) == (403, True)
+        assert (await asyncio.to_thread(_call, port, path, "POST"))[0] == 403  # no header at all
+        foreign = {"X-ChargeWatch-CSRF": "1", "Origin": "http://evil.example"}
+        assert (await asyncio.to_thread(_call, port, path, "POST", foreign))[0] == 403
+        assert (await asyncio.to_thread(_call, port, "/api/anything", "DELETE"))[0] == 403  # every route
+        assert view.acked == []
+        same = {"X-ChargeWatch-CSRF": "1", "Origin": f"http://127.0.0.1:{port}"}
+        assert (await asyncio.to_thread(_call, port, path, "POST", same))[0] == 200
+        assert (await asyncio.to_thread(_call, port, path, "POST", {"X-ChargeWatch-CSRF": "1"}))[0] == 200
+    assert view.acked == [("a1", "ops"), ("a1", "ops")]
+
+
+async def test_the_dashboard_sends_the_csrf_header() -> None:
+    async with ApiServer(_View(), "127.0.0.1", 0) as api:
+        page = await asyncio.to_thread(_page, api.port)
+    assert "'x-chargewatch-csrf':'1'" in page
+
+
+def _page(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+        return str(resp.read().decode())
 
 
 def _config(tmp_path: Path, http: str) -> Path:
@@ -117,12 +141,24 @@ def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path: Path) -> N
 def test_the_token_comes_from_the_environment_or_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = load_config(_config(tmp_path, "  bind: 0.0.0.0\n  token_env: CW_API_TOKEN\n"))
+    path = _config(tmp_path, "  bind: 0.0.0.0\n  token_env: CW_API_TOKEN\n")
+    monkeypatch.delenv("CW_API_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=r"token_env names \$CW_API_TOKEN, which is not set"):
-        api_token(cfg.http)
+        load_config(path)
     monkeypatch.setenv("CW_API_TOKEN", "abc")
+    cfg = load_config(path)
     assert api_token(cfg.http) == "abc"
     secret = tmp_path / "token"
     secret.write_text("from-file\n")
     cfg = load_config(_config(tmp_path, f"  token_file: {secret}\n"))
     assert api_token(cfg.http) == "from-file"
+
+
+def test_an_empty_token_is_refused_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CW_API_TOKEN", "  ")
+    with pytest.raises(ConfigError, match=r"gw\.yaml: http: the API token from \$CW_API_TOKEN is empty"):
+        load_config(_config(tmp_path, "  bind: 0.0.0.0\n  token_env: CW_API_TOKEN\n"))
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match=r"API token from file .*token' is empty.*Fix: put a long random"):
+        load_config(_config(tmp_path, f"  token_file: {empty}\n"))

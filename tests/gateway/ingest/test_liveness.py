@@ -51,8 +51,10 @@ async def test_offline_within_1_5_keepalive_and_stale_will_ignored(
         assert alert.ts - last_seen <= 1.5 * KEEPALIVE
 
         agent_topic = topics.agent_status_topic("a1")
-        raw_publish(mosquitto.port, [(agent_topic, status("a1", True, 2, ["L2"]), True)])
+        raw_publish(mosquitto.port, [(agent_topic, status("a1", True, 2, ["L2", "listed-only"]), True)])
         await wait_for(lambda: gw.liveness.online("L2"), 5, "L2 online")
+        raw_publish(mosquitto.port, [_tel("L2", 0)])  # accepted once: L2 may now be paged
+        await wait_for(lambda: "L2" in gw.known, 5, "L2 known")
         raw_publish(mosquitto.port, [(agent_topic, status("a1", False, 1, ["L2"]), False)])  # stale will
         raw_publish(mosquitto.port, [_tel("quiet", 1)])  # marks the stale will as processed
         await wait_for(lambda: gw.liveness.online("quiet"), 5, "quiet back online")
@@ -60,14 +62,15 @@ async def test_offline_within_1_5_keepalive_and_stale_will_ignored(
         devices = {d["device"]: d for d in await http_json(gw.http_port, "/api/devices")}
         assert devices["L2"]["online"] is True
         assert devices["L2"]["agent"] == "a1"
-        raw_publish(mosquitto.port, [(agent_topic, status("a1", False, 2, ["L2"]), False)])  # fresh will
-        await wait_for(lambda: not gw.liveness.online("L2"), 5, "L2 offline by will")
+        raw_publish(mosquitto.port, [(agent_topic, status("a1", False, 2, ["L2", "listed-only"]), False)])
+        await wait_for(lambda: not gw.liveness.online("L2"), 5, "L2 offline by the fresh will")
+        assert not gw.liveness.online("listed-only")  # never accepted: offline without a page
         assert {a.id: a.state for a in gw.state.alerts()} == {
             "quiet.-.device_offline.1": "resolved",
             "L2.-.device_offline.1": "firing",
         }
         metrics = parse_text(await http_text(gw.http_port, "/metrics"))
-        await wait_for(lambda: gw.metrics.get("cw_devices_offline") == 1.0, 3, "offline gauge")
+        await wait_for(lambda: gw.metrics.get("cw_devices_offline") == 2.0, 3, "offline gauge")
         assert metrics["cw_mqtt_connected"] == 1.0
         assert gw.mqtt.connected
 

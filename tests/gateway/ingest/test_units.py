@@ -14,7 +14,7 @@ from gateway.ingest.alerts import AlertBook, AlertChange, ThresholdRule
 from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, check
-from gateway.liveness import Liveness
+from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics, parse_text
 
 NOW = 1_750_000_000.0
@@ -117,7 +117,7 @@ def test_validation_rejects_with_reason(topic: str, payload: bytes, reason: str)
 
 
 def test_liveness_silence_and_stale_will() -> None:
-    live = Liveness(offline_after=15.0)
+    live = Liveness(offline_after=15.0, known=KnownDevices(["p1"]))  # p1 has marks in the state db
     up = Status(agent="a1", online=True, boot=2, ts=NOW, devices=["p1"])
     assert [t.online for t in live.status("a1", up, NOW)] == [True]
     stale_will = Status(agent="a1", online=False, boot=1, ts=NOW - 100, devices=["p1"])

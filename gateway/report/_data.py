@@ -128,7 +128,7 @@ async def gather(store: TimeSeriesStore, state_path: Path, site: str, day: date,
             b = data.blockers.setdefault(row.tags["device"], Blocker(row.tags["device"]))
             if kind == "detection":
                 count = row.fields.get("count", 1.0)
-                b.detections += int(count) if isinstance(count, float) else 1
+                b.detections += int(count) if isinstance(count, int | float) else 1
             else:
                 b.door_holds += 1
     return data

@@ -23,7 +23,7 @@ from gateway.app import Gateway
 from gateway.config import StoreConfig
 from tests.gateway.ingest.support import REPO, http_json, make_config, raw_publish, write_config
 from tests.gateway.test_sessions import TARIFF, Pile, charges
-from tests.support.servers import Mosquitto
+from tests.support.servers import InfluxDB1, Mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +72,19 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-async def test_daily_report_from_a_gateway_run(tmp_path: Path, mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "influx_v1"])
+async def test_daily_report_from_a_gateway_run(
+    tmp_path: Path, mosquitto: Mosquitto, kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        store = StoreConfig(kind="sqlite", path=str(tmp_path / "ts.sqlite"))
+    else:
+        influx: InfluxDB1 = request.getfixturevalue("influxdb")
+        store = StoreConfig(kind="influx_v1", url=influx.url, db="cw")
     now = time.time()
     tariff = msgspec.structs.replace(TARIFF, timezone=_noon_zone(now))
     cfg = make_config(tmp_path, mosquitto.port, "http://127.0.0.1:9", analytics="pipeline")
-    cfg = msgspec.structs.replace(
-        cfg, store=StoreConfig(kind="sqlite", path=str(tmp_path / "ts.sqlite")), tariff=tariff
-    )
+    cfg = msgspec.structs.replace(cfg, store=store, tariff=tariff)
     config = write_config(cfg, tmp_path / "gateway.yaml")
     pile = Pile("pile-a", now - 200)
     async with Gateway(cfg) as gw:

@@ -284,7 +284,9 @@ class Gateway:
         await self.pipeline.tick(now)
         if self.hook is not None and now - self._checkpointed >= self.cfg.checkpoint_every_s:
             self._checkpointed = now
-            await asyncio.to_thread(self.hook.save)
+            # pickled here, between batches (a consistent snapshot of open sessions and
+            # detectors); only the write and fsync go to a thread
+            await asyncio.to_thread(self.hook.save, self.hook.pipeline.checkpoint())
 
     async def _tick_loop(self) -> None:
         await self._every(self.cfg.liveness.tick_s, self._tick)

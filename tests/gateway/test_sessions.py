@@ -22,7 +22,16 @@ from chargewatch.errors import ConfigError
 from chargewatch.messages import Telemetry, encode
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, StoreConfig, load_config
-from tests.gateway.ingest.support import REPO, http_json, influxql, make_config, raw_publish, wait_for
+from tests.gateway.ingest.support import (
+    REPO,
+    GatewayProcess,
+    http_json,
+    influxql,
+    make_config,
+    raw_publish,
+    wait_for,
+    write_config,
+)
 from tests.support.servers import InfluxDB1, Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -227,3 +236,44 @@ def test_a_bad_tariff_stops_the_gateway_config_naming_the_key(tmp_path: Path) ->
     bad.write_text(text.replace('start: "22:00", end: "08:00"', 'start: "22:00", end: "07:00"'))
     with pytest.raises(ConfigError, match=r"gateway.yaml: tariff.periods do not cover 07:00"):
         load_config(bad)
+
+
+async def test_open_session_survives_a_gateway_kill_9(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The periodic checkpoint (taken between batches) carries the open session across a crash."""
+    cfg = _config(tmp_path, mosquitto, StoreConfig(kind="sqlite", path=str(tmp_path / "ts.sqlite")))
+    cfg = msgspec.structs.replace(cfg, checkpoint_every_s=0.2)
+    config = write_config(cfg, tmp_path / "gateway.yaml")
+    ckpt = Path(cfg.spool.analytics_path)
+    proc = GatewayProcess(config, cfg.http.port, tmp_path / "gateway.log")
+    pile = Pile("pile-c", time.time() - 200)
+    charging = [CHARGING, IDLE]
+    try:
+        proc.start()
+        raw_publish(
+            mosquitto.port,
+            [pile.msg(charging, [500.0, 0.0], [40.0, 30.0], [0.01 * k, 0.0]) for k in range(6)],
+        )
+        deadline = time.monotonic() + 15
+        while not any(
+            d.get("ts") == pile.t0 + 5 * DT for d in await http_json(cfg.http.port, "/api/devices")
+        ):
+            assert time.monotonic() < deadline, "first half never analysed"
+            await asyncio.sleep(0.1)
+        analysed = time.time()
+        await wait_for(lambda: ckpt.exists() and ckpt.stat().st_mtime > analysed, 15, "a checkpoint after it")
+        proc.kill()
+        proc.start()
+        raw_publish(
+            mosquitto.port,
+            [pile.msg(charging, [500.0, 0.0], [40.0, 30.0], [0.01 * k, 0.0]) for k in range(6, 10)],
+        )
+        raw_publish(mosquitto.port, [pile.msg([IDLE, IDLE], [0.0, 0.0], [35.0, 30.0], [0.09, 0.0])])
+        (s,) = await _sessions(cfg.http.port, 1)
+    finally:
+        proc.kill()
+    assert (s["start"], s["end"], s["end_reason"], s["energy_kwh"]) == (
+        pile.t0,
+        pile.t0 + 9 * DT,
+        "unplugged",
+        0.09,
+    )

@@ -48,3 +48,10 @@ def test_end_reasons_from_interlock_fault_labels_and_stops() -> None:
     assert _session(p, _tel(19, 4.0, 0.0, fault=3.0)) == ["timeout"]
     assert _session(p, _tel(24, 0.0, 0.0)) == ["unplugged"]
     assert p.finished == []
+
+
+def test_interlock_on_an_idle_port_does_not_name_a_later_session() -> None:
+    p = Pipeline(profiles=load_profiles([]))
+    p.process_batch([_tel(0, 0.0, 0.0)])
+    p.process_event(Event(device="p1", boot=1, seq=1, ts=T0 + 15, kind="interlock", port=0, data={}))
+    assert _session(p, _tel(6, 0.0, 0.0)) == ["unplugged"]

@@ -240,6 +240,7 @@ class Tariff(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             name = local[k % SLOTS].name
             kwh[name] = kwh.get(name, 0.0) + v
         price = {p.name: p.price_per_kwh for p in self.periods}
+        kwh = {n: round(v, 6) for n, v in kwh.items()}  # to the mWh: no float residue changes a cent
         return tuple(
             PeriodFee(name=n, kwh=round(kwh[n], 4), price_per_kwh=price[n], amount=money(kwh[n] * price[n]))
             for n in price

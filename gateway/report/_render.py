@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from gateway.api._sessions import to_csv
+from gateway.notify.text import kind_name
 from gateway.report._charts import bar_chart
 from gateway.report._data import PILE_TRIPS, DayData
 
 Table = tuple[list[str], list[list[Any]]]
+
+
+def _kind(kind: str) -> str:
+    zh, _ = kind_name(kind)
+    return f"{zh} ({kind})" if zh != kind else kind
 
 
 def _local(ts: float, data: DayData) -> str:
@@ -52,7 +58,7 @@ def alerts_by_kind(data: DayData) -> Table:
         waits = [(a["acked_at"] - a["first_ts"]) / 60 for a in items if a["acked_at"] is not None]
         rows.append(
             [
-                kind,
+                _kind(kind),
                 len(items),
                 len(waits),
                 round(statistics.median(waits), 1) if waits else "",
@@ -86,7 +92,7 @@ def alert_list(data: DayData) -> Table:
             a["id"],
             a["device"],
             "" if a["port"] is None else a["port"] + 1,
-            a["kind"],
+            _kind(a["kind"]),
             a["severity"],
             _local(a["first_ts"], data),
             a["state"],

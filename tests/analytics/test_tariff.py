@@ -127,3 +127,12 @@ def test_whole_day_period_and_defaults() -> None:
         avg_w=1000,
     )
     assert (fee.electricity, fee.service, fee.total) == (0.56, 0.3, 0.86)
+
+
+def test_split_energy_is_priced_without_float_residue() -> None:
+    """0.005 + 0.00875 kWh scaled to a 0.055 kWh meter sums to 0.05499999…: still 0.06 CNY."""
+    tariff = Tariff(periods=(Period(name="平", start="00:00", end="00:00", price_per_kwh=1.0),))
+    fee = tariff.fee(
+        start=0.0, duration_s=600, energy_kwh=0.055, slot_kwh={0: 0.005, 1: 0.00875}, peak_w=1, avg_w=1
+    )
+    assert (fee.electricity, fee.periods[0].kwh) == (0.06, 0.055)

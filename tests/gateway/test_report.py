@@ -127,8 +127,9 @@ async def test_daily_report_from_a_gateway_run(
     assert float(pile_row["费用 CNY (fees)"]) == pytest.approx(0.17 + 0.09)
     assert pile_row["桩保护断电 (pile trips)"] == "0"  # the agent's interlock cut port 2 first
     kinds = {r["告警类型 (kind)"]: r for r in _rows(out / "alerts_by_kind.csv")}
-    assert kinds["socket_overtemp"]["已确认 (acknowledged)"] == "1"
-    assert float(kinds["socket_overtemp"]["确认用时中位数 分钟 (median min to ack)"]) >= 0
+    overheat = kinds["插座过温 (socket_overtemp)"]
+    assert overheat["已确认 (acknowledged)"] == "1"
+    assert float(overheat["确认用时中位数 分钟 (median min to ack)"]) >= 0
     (lift,) = _rows(out / "blockers.csv")
     assert (lift["梯控 (blocker)"], lift["摄像头在线率 (camera online)"]) == ("lift-1", "75.0%")
     assert lift["拦截次数 (blocked entries)"] == "3"

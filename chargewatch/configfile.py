@@ -3,6 +3,8 @@ name the file, the offending key and the fix. Every component's loader goes thro
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,12 +14,26 @@ from chargewatch.errors import ConfigError
 
 T = TypeVar("T")
 
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`(?: - at `\$\.?([^`]*)`)?")
 
-def decode_file(path: Path | str, kind: type[T], what: str, example: str) -> T:
+
+def old_key_message(exc: msgspec.ValidationError, old_keys: Mapping[str, str]) -> str | None:
+    """The message for an unknown key that is one of ``old_keys`` (dotted path -> message)."""
+    m = _UNKNOWN.search(str(exc))
+    if m is None:
+        return None
+    return old_keys.get(".".join(part for part in (m.group(2), m.group(1)) if part))
+
+
+def decode_file(
+    path: Path | str, kind: type[T], what: str, example: str, old_keys: Mapping[str, str] | None = None
+) -> T:
     """Decode ``path`` (``.json`` as JSON, anything else as YAML) into ``kind``.
 
     ``what`` names the file's role in messages ("agent config"); ``example`` is where a valid
-    one can be seen. Unknown keys and wrong types are rejected by the Struct definitions.
+    one can be seen. Unknown keys and wrong types are rejected by the Struct definitions; a key
+    in ``old_keys`` (dotted path -> message, e.g. :func:`chargewatch.mqtt_config.old_keys`) is
+    reported with that message, which names the key that replaced it.
     """
     path = Path(path)
     try:
@@ -29,6 +45,9 @@ def decode_file(path: Path | str, kind: type[T], what: str, example: str) -> T:
             return msgspec.json.decode(data, type=kind)
         return msgspec.yaml.decode(data, type=kind)
     except msgspec.ValidationError as exc:
+        old = old_key_message(exc, old_keys or {})
+        if old is not None:
+            raise ConfigError(f"{path}: {old} (see {example})") from exc
         raise ConfigError(f"{path}: {exc}. Fix: correct or remove that key (see {example})") from exc
     except msgspec.DecodeError as exc:
         raise ConfigError(

@@ -42,6 +42,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from chargewatch.errors import ChargeWatchError
+from chargewatch.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +177,8 @@ class Connection:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._misc is not None:
-            self._misc.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._misc
+        misc, self._misc = self._misc, None
+        await cancel_and_wait(misc)
         if self.connected:
             self.client.disconnect()
             with contextlib.suppress(TimeoutError):

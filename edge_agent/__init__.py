@@ -2,14 +2,14 @@
 outbox, MQTT out. Start with :class:`Agent` and :func:`load_config`."""
 
 from edge_agent.agent import Agent, run_agent
-from edge_agent.commands import CommandHandler
+from edge_agent.commands import CommandExecutor
 from edge_agent.config import AgentConfig, LoadedConfig, load_config, validate_config
 from edge_agent.interlocks import DeviceInterlocks, Trip
 
 __all__ = [
     "Agent",
     "AgentConfig",
-    "CommandHandler",
+    "CommandExecutor",
     "DeviceInterlocks",
     "LoadedConfig",
     "Trip",

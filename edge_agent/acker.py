@@ -22,27 +22,18 @@ import time
 from collections import defaultdict
 from urllib.parse import urlsplit
 
+from chargewatch.acks import acks_for
 from chargewatch.errors import MessageError
 from chargewatch.logs import kv
-from chargewatch.messages import Ack, AckRange, Event, decode_device_message, encode
+from chargewatch.messages import Event, decode_device_message, encode
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
+from chargewatch.tasks import cancel_and_wait
 from chargewatch.topics import ACK, EVENT, TELEMETRY, device_filter, device_topic
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int, int]
-
-
-def to_ranges(seqs: list[int]) -> list[AckRange]:
-    """Sorted, merged inclusive ranges covering ``seqs``."""
-    out: list[AckRange] = []
-    for s in sorted(set(seqs)):
-        if out and s == out[-1].hi + 1:
-            out[-1] = AckRange(out[-1].lo, s)
-        else:
-            out.append(AckRange(s, s))
-    return out
 
 
 class Acker:
@@ -100,14 +91,8 @@ class Acker:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            try:
-                await self._runner
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        runner, self._runner = self._runner, None
+        await cancel_and_wait(runner)
 
     async def wait_ready(self) -> None:
         """Return once subscribed (callers bound the wait with ``asyncio.timeout``)."""
@@ -155,19 +140,19 @@ class Acker:
             return 0
         pending, self._pending = self._pending, defaultdict(list)
         self._unflushed = 0
+        sent = 0
         for (device, boot), seqs in pending.items():
-            conn.publish(
-                device_topic(device, ACK), encode(Ack(device=device, boot=boot, ranges=to_ranges(seqs)))
-            )
-        return len(pending)
+            for ack in acks_for(device, boot, seqs):
+                conn.publish(device_topic(device, ACK), encode(ack))
+                sent += 1
+        return sent
 
     async def _run(self) -> None:
-        backoff = Backoff(initial=0.1, cap=2.0)
-        attempt = 0
+        retrying = Backoff(initial=0.1, cap=2.0).start()
         while True:
             try:
                 async with Connection(self.endpoint, self._on_message) as conn:
-                    attempt = 0
+                    retrying.succeeded()
                     await conn.subscribe(
                         [(device_filter(TELEMETRY, self.device), 1), (device_filter(EVENT, self.device), 1)]
                     )
@@ -179,8 +164,9 @@ class Acker:
                 log.debug(kv("acker_connect_failed", error=exc))
             finally:
                 self._conn = None
-            await asyncio.sleep(backoff.delay(attempt))
-            attempt += 1
+            delay = retrying.next_delay()
+            assert delay is not None, "reconnects are unbounded"
+            await asyncio.sleep(delay)
 
     async def _flush_until_lost(self, conn: Connection) -> None:
         lost = asyncio.create_task(conn.wait_lost(), name="acker-lost")

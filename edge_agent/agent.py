@@ -2,12 +2,13 @@
 
 ``async with Agent(loaded) as agent: await agent.wait_stopped()`` opens the outbox, starts the
 group commit, one coordinator per bus and, when the config has an ``mqtt:`` section, the MQTT
-link that drains the outbox and feeds commands to :class:`~edge_agent.commands.CommandHandler`.
+link that drains the outbox and feeds commands to :class:`~edge_agent.commands.CommandExecutor`.
 Every poll is handled in the bus task before the next one: interlocks first (a trip writes the
 relay off and reads it back), then the interlock events, the telemetry and the transition
 events are staged for the next group commit (one transaction per loop tick across all buses,
 see :class:`~edge_agent.outbox.GroupCommit`). Nothing on this path waits for the network or
-for an fsync.
+for an fsync: the outbox lives on its own writer thread (:class:`~edge_agent.outbox.OutboxWriter`)
+and the loop never makes a SQLite call.
 
 One :class:`~edge_agent.health.Health` collects poll success and latency from every bus and
 publish/ack figures from the link; it rides in the retained status and, with ``health_file``,
@@ -26,8 +27,9 @@ from pathlib import Path
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import EventKind
+from chargewatch.tasks import cancel_and_wait
 from edge_agent.command_auth import CommandAuth
-from edge_agent.commands import CommandHandler
+from edge_agent.commands import CommandExecutor
 from edge_agent.config import LoadedConfig
 from edge_agent.health import Health
 from edge_agent.interlocks import RELAY_POINT, DeviceInterlocks, Trip
@@ -36,7 +38,7 @@ from edge_agent.modbus.decode import Decoded
 from edge_agent.modbus.errors import ModbusError
 from edge_agent.modbus.transitions import TransitionTracker
 from edge_agent.mqtt import MqttLink
-from edge_agent.outbox import GroupCommit, Outbox
+from edge_agent.outbox import GroupCommit, Outbox, OutboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +56,11 @@ class Agent:
         self._clock = clock or SystemClock()
         self._rng = rng
         self.outbox = Outbox(self.cfg.outbox)
+        self.store = OutboxWriter(self.outbox)
         self.health = Health(self._clock)
-        self.group = GroupCommit(self.outbox, self._fail)
+        self.group = GroupCommit(self.store, self._fail)
         self.buses: dict[str, BusCoordinator] = {}
-        self.commands: CommandHandler | None = None
+        self.commands: CommandExecutor | None = None
         self.link: MqttLink | None = None
         self._interlocks: dict[str, DeviceInterlocks] = {}
         self._transitions: dict[str, TransitionTracker] = {}
@@ -68,8 +71,7 @@ class Agent:
 
     async def __aenter__(self) -> Agent:
         async with AsyncExitStack() as stack:
-            self.outbox.open()
-            stack.callback(self.outbox.close)
+            await stack.enter_async_context(self.store)
             await stack.enter_async_context(self.group)
             for bus_cfg in self.cfg.buses:
                 coordinator = BusCoordinator(
@@ -85,12 +87,12 @@ class Agent:
                     self._interlocks[dev.id] = DeviceInterlocks(self.cfg.interlocks, profile)
                     self._transitions[dev.id] = TransitionTracker(profile)
                 self.buses[bus_cfg.name] = await stack.enter_async_context(coordinator)
-            self.commands = CommandHandler(self.cfg.commands, self.buses, self._clock)
+            self.commands = CommandExecutor(self.cfg.commands, self.buses, self._clock)
             if self.cfg.mqtt is not None:
                 devices = [d.id for b in self.cfg.buses for d in b.devices]
                 link = MqttLink(
                     self.cfg.mqtt,
-                    self.outbox,
+                    self.store,
                     agent=self.cfg.agent_id,
                     devices=devices,
                     on_command=self.commands.handle,
@@ -107,7 +109,7 @@ class Agent:
                 self.link = await stack.enter_async_context(link)
             if self.cfg.health_file is not None:
                 task = asyncio.create_task(self._health_loop(Path(self.cfg.health_file)), name="agent-health")
-                stack.push_async_callback(_cancel, task)
+                stack.push_async_callback(cancel_and_wait, task)
             log.info(
                 kv("agent_started", agent=self.cfg.agent_id, boot=self.outbox.boot, buses=len(self.buses))
             )
@@ -139,10 +141,11 @@ class Agent:
         if self._failure is not None:
             raise self._failure
 
-    def refresh_health(self) -> dict[str, float]:
+    async def refresh_health(self) -> dict[str, float]:
         """Update the outbox figures of :attr:`health` and return its snapshot."""
         ob = self.outbox
-        self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+        oldest = await self.store.run(lambda: ob.oldest_age(self._clock.time()))
+        self.health.set_outbox(ob.depth(), oldest, ob.dropped_total)
         return self.health.snapshot()
 
     def _fail(self, exc: BaseException) -> None:
@@ -151,7 +154,7 @@ class Agent:
 
     async def _health_loop(self, path: Path) -> None:
         while True:
-            self.refresh_health()
+            await self.refresh_health()
             self.health.write_json(path)
             await asyncio.sleep(self.cfg.health_interval_s)
 
@@ -195,16 +198,6 @@ class Agent:
     async def _on_status(self, dev: PolledDevice, ts: float, up: bool, reason: str) -> None:
         data: EventData = {"reason": reason[:200], "unit": float(dev.cfg.unit)}
         self._stage_event(dev.cfg.id, ts, "device_up" if up else "device_down", None, data)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
 
 
 async def run_agent(loaded: LoadedConfig) -> None:

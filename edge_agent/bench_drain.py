@@ -86,7 +86,7 @@ async def _drain_rate(url: str, n: int, directory: Path, limit_s: float) -> floa
                 box.add_telemetry("bench-drain", 1_750_000_000.0 + i, "cw-pile-10", _PORTS, {}, {})
         watch = _Drained(box)
         box.add_listener(watch)
-        mqtt = MqttSettings(url=url, client_id="bench-drain", backoff_initial=0.05, backoff_cap=1.0)
+        mqtt = MqttSettings(url=url, client_id="bench-drain", backoff_initial_s=0.05, backoff_cap_s=1.0)
         t0 = time.perf_counter()
         async with MqttLink(mqtt, box, agent="bench-drain", devices=["bench-drain"]):
             async with asyncio.timeout(limit_s):

@@ -14,7 +14,6 @@ import sys
 
 from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
-from chargewatch.mqtt_transport import Endpoint
 from chargewatch.statefile import file_version
 from edge_agent.agent import run_agent
 from edge_agent.config import LoadedConfig, SerialBus, load_config
@@ -51,19 +50,7 @@ def check(loaded: LoadedConfig) -> list[str]:
             password = m.resolve_password()
         except ConfigError as exc:
             raise ConfigError(f"{loaded.path}: {exc}") from exc
-        ep = Endpoint(
-            host=m.host,
-            port=m.port,
-            client_id=m.client_id,
-            mqtt5=m.protocol == "5",
-            connect_timeout=m.connect_timeout,
-            username=m.username,
-            password=password,
-            tls=m.tls,
-            ca_file=m.ca_file,
-            cert_file=m.cert_file,
-            key_file=m.key_file,
-        )
+        ep = m.endpoint(password=password, mqtt5=m.protocol == "5")
         done.append(preflight.mqtt_connack(ep, "mqtt broker"))
     return done
 

@@ -20,7 +20,7 @@ from edge_agent.modbus.errors import ModbusError
 log = logging.getLogger(__name__)
 
 
-class CommandHandler:
+class CommandExecutor:
     """Validates and executes :class:`Command` messages; usable as the link's ``on_command``."""
 
     def __init__(

@@ -15,6 +15,7 @@ import msgspec
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.messages import ID_PATTERN
+from chargewatch.mqtt_config import old_keys
 from chargewatch.profiles import DeviceProfile, load_profiles, profile_dirs
 from chargewatch.signing import load_public_key
 from edge_agent.command_auth import KeyPolicy
@@ -278,5 +279,5 @@ def _trusted_keys(path: Path, cfg: CommandConfig, devices: set[str]) -> list[Key
 
 def load_config(path: Path | str) -> LoadedConfig:
     """Read, decode and validate the agent config at ``path``."""
-    agent = decode_file(path, AgentConfig, "agent config", "configs/agent.example.yaml")
+    agent = decode_file(path, AgentConfig, "agent config", "configs/agent.example.yaml", old_keys())
     return validate_config(agent, path)

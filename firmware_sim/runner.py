@@ -21,6 +21,7 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ConfigError
 from chargewatch.logs import kv
 from chargewatch.profiles import DeviceProfile
+from chargewatch.tasks import cancel_and_wait
 from firmware_sim.faults import Fault, FaultError, Label, LabelWriter, Scenario
 from firmware_sim.model import DeviceModel
 from firmware_sim.registers import RegisterImage
@@ -225,10 +226,7 @@ class SiteRunner:
     ) -> None:
         task, self._task = self._task, None
         try:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         finally:
             await self._stack.aclose()
             log.info(kv("site_stopped", site=self.site.spec.site, steps=self._steps))
@@ -240,9 +238,7 @@ class SiteRunner:
         try:
             done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
+            await cancel_and_wait(waiter)
         if self._task is not None and self._task in done:
             self._task.result()
 

@@ -26,10 +26,11 @@ from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import encode
 from chargewatch.profiles import load_profiles
+from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
 from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
-from gateway.config import GatewayConfig, StoreConfig, api_token, mqtt_password, store_token
+from gateway.config import GatewayConfig, StoreConfig, api_token, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -134,7 +135,7 @@ class Gateway:
                     seen=tracker.seen,
                     metrics=self.metrics,
                     clock=self.clock,
-                    password=mqtt_password(cfg.mqtt),
+                    password=cfg.mqtt.resolve_password() or "",
                     will=will,
                 )
             )
@@ -202,15 +203,11 @@ class Gateway:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # already reported by _task_done; shutdown goes on
-                log.debug(kv("gateway_task_ended_with_error", task=task.get_name()))
+        tasks, self._tasks = self._tasks, []
+        try:
+            await cancel_and_wait(*tasks)
+        except Exception as exc:  # already reported by _task_done; shutdown goes on
+            log.debug(kv("gateway_task_ended_with_error", error=exc))
         if self.hook is not None:
             self.hook.save()
         try:

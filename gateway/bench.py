@@ -48,9 +48,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError
 from chargewatch.messages import Telemetry, encode
+from chargewatch.mqtt_config import MqttConfig
 from gateway._benchservers import BenchError, http, influxd, mosquitto, victoria
 from gateway.app import Gateway, make_store
-from gateway.config import GatewayConfig, HttpConfig, LimitsConfig, MqttConfig, SpoolConfig, StoreConfig
+from gateway.config import GatewayConfig, HttpConfig, LimitsConfig, SpoolConfig, StoreConfig
 from gateway.store import Row, TimeSeriesStore, store_ceiling
 
 PORTS = 10

@@ -48,13 +48,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError
 from chargewatch.messages import Ack, Status, Telemetry, decode_message, encode
+from chargewatch.mqtt_config import MqttConfig
 from gateway._benchservers import BenchError, free_port, mosquitto, victoria, wait
 from gateway.config import (
     GatewayConfig,
     HttpConfig,
     LimitsConfig,
     LivenessConfig,
-    MqttConfig,
     SpoolConfig,
     StoreConfig,
 )

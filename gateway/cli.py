@@ -17,10 +17,9 @@ import sys
 
 from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
-from chargewatch.mqtt_transport import Endpoint
 from gateway import statefiles
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, api_token, load_config, mqtt_password, store_token
+from gateway.config import GatewayConfig, api_token, load_config, store_token
 
 PROG = "chargewatch gateway"
 
@@ -61,28 +60,14 @@ def check(cfg: GatewayConfig) -> list[str]:
     else:
         path = "/ping" if st.kind == "influx_v1" else "/health"
         done.append(preflight.http_ok(st.url.rstrip("/") + path, f"store ({st.kind})"))
-    m = cfg.mqtt
-    ep = Endpoint(
-        host=m.host,
-        port=m.port,
-        client_id=m.client_id,
-        mqtt5=False,
-        connect_timeout=m.connect_timeout_s,
-        username=m.username or None,
-        password=mqtt_password(m) or None,
-        tls=m.tls,
-        ca_file=m.ca_file or None,
-        cert_file=m.cert_file or None,
-        key_file=m.key_file or None,
-        setting_prefix="mqtt.",
-    )
+    ep = cfg.mqtt.endpoint(mqtt5=False)
     done.append(preflight.mqtt_connack(ep, "mqtt broker"))
     return done
 
 
 def _secrets(cfg: GatewayConfig) -> None:
     """Every secret the config names can be read (ConfigError names the one that cannot)."""
-    mqtt_password(cfg.mqtt)
+    cfg.mqtt.resolve_password()
     store_token(cfg.store)
     api_token(cfg.http)
 

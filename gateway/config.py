@@ -2,14 +2,13 @@
 
 Unknown keys are rejected; every error names the file, the key and the fix. Secrets never
 live in the YAML: the MQTT password and the store token are read from an environment variable
-or a file named in the config. MQTT over TLS (``mqtts://``) names its PEM files in ``ca_file``
-and, for a client certificate, ``cert_file`` + ``key_file``; they are loaded once here.
+or a file named in the config. The ``mqtt:`` section is :class:`chargewatch.mqtt_config.MqttConfig`,
+the same schema and keys as the agent's (TLS files included, loaded once at start-up).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -19,46 +18,15 @@ import msgspec
 from analytics.sessions import Tariff
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
-from chargewatch.mqtt_transport import check_tls_files
+from chargewatch.mqtt_config import MqttConfig, old_keys
 from chargewatch.profiles import load_profiles, profile_dirs
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
-_RANDOM_ID = re.compile(r"(random|uuid|auto|\{.*\}|\$)", re.IGNORECASE)
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
-
-
-class MqttConfig(_Section):
-    """Broker connection; the session is persistent (clean_session false, stable client_id)."""
-
-    url: str = "mqtt://127.0.0.1:1883"
-    client_id: str = ""
-    clean_session: bool = False
-    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
-    username: str = ""
-    password_env: str = ""
-    password_file: str = ""
-    connect_timeout_s: Positive = 10.0
-    #: mqtts only: CA that signed the broker's certificate ('' = the system CAs)
-    ca_file: str = ""
-    #: mqtts only: client certificate and its unencrypted key, both or neither
-    cert_file: str = ""
-    key_file: str = ""
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
 
 
 class StoreConfig(_Section):
@@ -224,11 +192,11 @@ class CommandsConfig(_Section):
 
 
 class GatewayConfig(_Section):
+    mqtt: MqttConfig
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
     #: ``pipeline``: analytics.Pipeline (detectors, rules, sessions); ``threshold``: the rule below only
     analytics: Literal["pipeline", "threshold"] = "pipeline"
     checkpoint_every_s: Positive = 60.0
-    mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     spool: SpoolConfig = msgspec.field(default_factory=SpoolConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
@@ -257,11 +225,6 @@ def _secret(where: str, env: str, file: str, key: str) -> str:
         except OSError as exc:
             raise ConfigError(f"{where}: {key}_file {file!r} cannot be read: {exc}") from exc
     return ""
-
-
-def mqtt_password(cfg: MqttConfig) -> str:
-    """The MQTT password from the environment or a file ('' when none is configured)."""
-    return _secret("mqtt", cfg.password_env, cfg.password_file, "password")
 
 
 def store_token(cfg: StoreConfig) -> str:
@@ -295,23 +258,6 @@ _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
     """Cross-field checks; ConfigError names ``where`` (the file), the key and the fix."""
-    m = cfg.mqtt
-    if m.clean_session:
-        raise ConfigError(
-            f"{where}: mqtt.clean_session is true: the broker would drop queued QoS 1 messages "
-            "while the gateway is away. Fix: set it to false"
-        )
-    if not m.client_id:
-        raise ConfigError(f"{where}: mqtt.client_id is empty. Fix: set a stable id, e.g. cw-gateway-1")
-    if not re.match(_ID, m.client_id) or _RANDOM_ID.search(m.client_id):
-        raise ConfigError(
-            f"{where}: mqtt.client_id {m.client_id!r} is not a stable id: a persistent session needs "
-            "the same id on every start. Fix: use a fixed [A-Za-z0-9_-]{1,64} name"
-        )
-    scheme = urlsplit(m.url).scheme
-    if scheme not in {"mqtt", "mqtts"}:
-        raise ConfigError(f"{where}: mqtt.url {m.url!r} must be mqtt://host:port or mqtts://host:port")
-    _check_mqtt_tls(m, where)
     if cfg.store.kind in {"influx_v1", "influx_v2"} and urlsplit(cfg.store.url).scheme not in {
         "http",
         "https",
@@ -382,29 +328,9 @@ def _check_notify(n: NotifyConfig, where: str) -> None:
         raise ConfigError(f"{where}: notify.retry.cap_s must be at least notify.retry.initial_s")
 
 
-def _check_mqtt_tls(m: MqttConfig, where: str) -> None:
-    """TLS options only with mqtts, cert and key together, every file readable and loadable."""
-    files = {"ca_file": m.ca_file, "cert_file": m.cert_file, "key_file": m.key_file}
-    given = [key for key, name in files.items() if name]
-    if given and not m.tls:
-        raise ConfigError(
-            f"{where}: mqtt.{given[0]} is set but mqtt.url {m.url!r} is not TLS. "
-            "Fix: use an mqtts://host:port url, or remove the TLS options"
-        )
-    if bool(m.cert_file) != bool(m.key_file):
-        raise ConfigError(
-            f"{where}: mqtt.cert_file and mqtt.key_file go together. Fix: set both (client "
-            "certificate and its key) or neither"
-        )
-    try:
-        check_tls_files(m.ca_file, m.cert_file, m.key_file, name=lambda key: f"mqtt.{key}", user="gateway")
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
 def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway YAML file."""
-    cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml")
+    cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml", old_keys())
     validate_config(cfg, str(path))
     try:
         api_token(cfg.http)  # an empty or missing token is refused at load, not at first use

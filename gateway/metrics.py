@@ -1,7 +1,10 @@
 """Gateway self-metrics: counters and gauges, rendered in the Prometheus text format (0.0.4).
 
-Counters only go up; the ingest rate is derived by the scraper (``rate()``) and also reported
-as a gauge over the last interval for the dashboard. Label values are escaped per the format.
+Every metric is declared once, in :data:`DECLARED` (kind and help); using a name that is not
+declared raises :class:`UnknownMetricError`, so a misspelt name fails the first test that
+touches it instead of silently missing from ``/metrics``. Counters only go up; the ingest rate
+is derived by the scraper (``rate()``) and also reported as a gauge over the last interval for
+the dashboard. Label values are escaped per the format.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-_HELP: dict[str, tuple[str, str]] = {
+#: every metric the gateway exposes: name -> (kind, help)
+DECLARED: dict[str, tuple[str, str]] = {
     "cw_ingest_messages_total": ("counter", "Device messages accepted and spooled"),
     "cw_ingest_port_samples_total": ("counter", "Port samples accepted and spooled"),
     "cw_ingest_rejected_total": ("counter", "Messages rejected and dead-lettered, by reason"),
@@ -68,6 +72,26 @@ _HELP: dict[str, tuple[str, str]] = {
 }
 
 
+class UnknownMetricError(KeyError):
+    """A metric name that is not in :data:`DECLARED` (a typo, or a declaration missing)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"metric {name!r} is not declared. "
+            "Fix: spell it as in gateway.metrics.DECLARED, or declare it there"
+        )
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _declared(name: str) -> str:
+    if name not in DECLARED:
+        raise UnknownMetricError(name)
+    return name
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -82,22 +106,22 @@ class Metrics:
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
-        series = self.values[name]
+        series = self.values[_declared(name)]
         series[key] = series.get(key, 0.0) + amount
 
     def set(self, name: str, value: float, **labels: str) -> None:
-        self.values[name][tuple(sorted(labels.items()))] = value
+        self.values[_declared(name)][tuple(sorted(labels.items()))] = value
 
     def get(self, name: str, **labels: str) -> float:
-        return self.values.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+        return self.values.get(_declared(name), {}).get(tuple(sorted(labels.items())), 0.0)
 
     def total(self, name: str) -> float:
-        return sum(self.values.get(name, {}).values())
+        return sum(self.values.get(_declared(name), {}).values())
 
     def render(self) -> str:
         """The exposition text: HELP and TYPE once per metric, one line per label set."""
         lines: list[str] = []
-        for name, (kind, help_) in _HELP.items():
+        for name, (kind, help_) in DECLARED.items():
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
             series = self.values.get(name) or {(): 0.0}
             for labels, value in sorted(series.items()):

@@ -35,6 +35,7 @@ from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff
 from chargewatch.statefile import SchemaVersionError, migrate
+from chargewatch.tasks import cancel_and_wait
 from gateway.store.base import TimeSeriesStore
 from gateway.store.errors import PartialWriteError, StoreConfigError, StoreError
 
@@ -118,6 +119,8 @@ class Spool:
         self._degraded_after = degraded_after
         self._clock = clock or SystemClock()
         self._backoff = backoff or Backoff(initial=0.2, cap=5.0)
+        if self._backoff.bounded:
+            raise ValueError("spool needs an unbounded backoff: it keeps the data and retries for good")
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._db: sqlite3.Connection | None = None
         self._pending: deque[tuple[int, float, int]] = deque()  # (id, created, lines) oldest first
@@ -145,11 +148,8 @@ class Spool:
 
     async def aclose(self) -> None:
         """Stop the writer (pending batches stay on disk for the next start) and close the file."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._db is not None:
             await self._run(self._db.close)
             self._db = None
@@ -240,7 +240,7 @@ class Spool:
             await self._drain()
 
     async def _writer(self) -> None:
-        attempt = 0
+        retrying = self._backoff.start()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
@@ -251,10 +251,9 @@ class Spool:
                     await self._drain()
             except StoreError as exc:
                 self._note_failure(exc)
-                await asyncio.sleep(self._backoff.delay(attempt))
-                attempt += 1
+                await asyncio.sleep(retrying.failed(exc))
                 continue
-            attempt = 0
+            retrying.succeeded()
 
     async def _drain(self) -> None:
         """Write pending batches oldest-first, two store writes in flight while backlogged."""

@@ -1,13 +1,20 @@
-"""Shared fixtures: real servers on loopback, each owned by the test that asked for it."""
+"""Shared fixtures: real servers on loopback, each owned by the test that asked for it; and
+two guards on every test (as pymodbus's ``test/conftest.py``): no asyncio task and no thread
+may outlive the test that started it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from chargewatch import retry
 from tests.support.servers import (
     InfluxDB1,
     Mosquitto,
@@ -20,6 +27,47 @@ from tests.support.servers import (
 )
 
 S = TypeVar("S", bound=Server)
+
+#: how long a thread may take to finish after its owner has closed (executor shutdown, joins)
+THREAD_GRACE_S = 2.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every coroutine test also gets :func:`no_leaked_tasks` (it must run in the test's loop)."""
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            names = item.fixturenames
+            # after the thread guard: its check then runs once the loop's executor has ended
+            names.insert(names.index("no_leaked_threads") + 1, "no_leaked_tasks")
+
+
+@pytest.fixture
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail the test if it leaves a task running in its event loop (the leak is cancelled);
+    then end the loop's default executor (``asyncio.to_thread``), as closing the loop would."""
+    before = asyncio.all_tasks()
+    yield
+    for _ in range(3):  # let tasks that are finishing right now finish
+        await asyncio.sleep(0)
+    leaked = asyncio.all_tasks() - before - {asyncio.current_task()}
+    for task in leaked:
+        task.cancel()
+    await asyncio.gather(*leaked, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    assert not leaked, f"tasks leaked by the test: {sorted(t.get_name() for t in leaked)}"
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail the test if a thread it started is still alive ``THREAD_GRACE_S`` after it ended."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE_S
+    while (alive := [t for t in threading.enumerate() if t not in before and t.is_alive()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert not alive, f"threads leaked by the test: {sorted(t.name for t in alive)}"
 
 
 def _serve(tmp_path: Path, name: str, make: Callable[[Path], S]) -> Iterator[S]:
@@ -59,3 +107,10 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 def pty_pair(tmp_path: Path) -> Iterator[PtyPair]:
     """Two linked serial ptys (``.a`` and ``.b``) made by socat."""
     yield from _serve(tmp_path, "pty", PtyPair)
+
+
+@pytest.fixture
+def no_retry() -> Iterator[None]:
+    """Retrying switched off (:func:`chargewatch.retry.for_tests`): one attempt, no waiting."""
+    with retry.for_tests():
+        yield

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.profiles import DeviceProfile
-from chargewatch.retry import Backoff
+from chargewatch.retry import Backoff, Retrying
 from edge_agent.config import BusConfig, DeviceConfig
 from edge_agent.health import Health
 from edge_agent.modbus.bus import BusClient
@@ -46,7 +46,7 @@ class PolledDevice:
     decoder: DeviceDecoder
     available: bool = True
     failures: int = 0
-    probes: int = 0
+    probes: Retrying | None = None
     next_due: float = 0.0
     last_ts: float = 0.0
     polls: int = field(default=0)
@@ -77,6 +77,7 @@ class BusCoordinator:
         self._on_poll = on_poll
         self._on_status = on_status
         self._backoff = Backoff(initial=cfg.backoff_initial_s, cap=cfg.backoff_cap_s)
+        self._bus_retry = self._backoff.start(self._clock.monotonic)
         decoders: dict[str, DeviceDecoder] = {}
         for d in cfg.devices:
             if d.model not in decoders:
@@ -109,7 +110,6 @@ class BusCoordinator:
         now = self._clock.monotonic()
         for dev in self.devices.values():
             dev.next_due = now
-        attempt = 0
         while not self._closing:
             dev = min(self.devices.values(), key=lambda d: d.next_due)
             wait = dev.next_due - self._clock.monotonic()
@@ -118,8 +118,7 @@ class BusCoordinator:
             try:
                 await self._poll(dev)
             except BusUnavailableError as exc:
-                delay = self._backoff.delay(attempt)
-                attempt += 1
+                delay = self._bus_retry.failed(exc)
                 if self._bus_up:
                     self._bus_up = False
                     log.warning(kv("bus_down", bus=self.cfg.name, error=exc.detail, retry_s=round(delay, 2)))
@@ -130,7 +129,7 @@ class BusCoordinator:
                 continue
             if not self._bus_up:
                 self._bus_up = True
-                attempt = 0
+                self._bus_retry.succeeded()
                 log.info(kv("bus_up", bus=self.cfg.name))
 
     async def _read(self, dev: PolledDevice, index: int) -> list[int]:
@@ -170,7 +169,7 @@ class BusCoordinator:
             await self._failed(dev, ts, error)
             return
         dev.failures = 0
-        dev.probes = 0
+        dev.probes = None
         if not dev.available:
             dev.available = True
             log.info(kv("device_up", bus=self.cfg.name, device=dev.cfg.id, unit=dev.cfg.unit))
@@ -189,8 +188,11 @@ class BusCoordinator:
             )
             await self._on_status(dev, ts, False, reason)
         if not dev.available:
-            dev.next_due = self._clock.monotonic() + self._backoff.delay(dev.probes)
-            dev.probes += 1
+            if dev.probes is None:
+                dev.probes = self._backoff.start(self._clock.monotonic)
+            delay = dev.probes.next_delay()
+            assert delay is not None, "the probe policy is unbounded"
+            dev.next_due = self._clock.monotonic() + delay
 
     async def write_point(self, device: str, name: str, port: int | None, value: float) -> float:
         """Write one point through the bus lock, read it back, return the value read.

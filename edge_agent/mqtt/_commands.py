@@ -27,7 +27,8 @@ from edge_agent.health import Health
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[Command], Awaitable[CommandReply]]
+#: what the link calls with each valid Command (the agent passes CommandExecutor.handle)
+CommandCallback = Callable[[Command], Awaitable[CommandReply]]
 _ID = re.compile(ID_PATTERN)
 
 
@@ -46,7 +47,7 @@ class CommandDesk:
 
     def __init__(
         self,
-        handler: CommandHandler | None,
+        handler: CommandCallback | None,
         clock: Clock,
         timeout: float,
         *,

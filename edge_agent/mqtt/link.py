@@ -5,7 +5,7 @@ supervisor task that (re)connects with a persistent session and capped, jittered
 (:class:`chargewatch.retry.Backoff`). Per connection it:
 
 * sets the last will (retained ``Status(online=False)``) and publishes the retained online Status
-  (boot, version, devices, health), refreshed every ``status_interval``;
+  (boot, version, devices, health), refreshed every ``status_interval_s``;
 * subscribes to the ``ack`` and ``cmd`` topics of its devices; an Ack deletes the acked rows
   (every Ack read in one loop tick is applied in one outbox transaction, without an fsync),
   never past the highest seq this process published for that (device, boot): the rest of a
@@ -21,8 +21,9 @@ supervisor task that (re)connects with a persistent session and capped, jittered
   never queue behind the whole backlog;
 * publishes again any row not acked within ``resend_timeout`` (at most ``drain_window`` a tick).
 
-Everything runs in the loop thread (see ``chargewatch.mqtt_transport``); the outbox is called
-synchronously.
+Everything runs in the loop thread (see ``chargewatch.mqtt_transport``); the outbox is reached
+through its :class:`~edge_agent.outbox.OutboxWriter` (an :class:`~edge_agent.outbox.Outbox`
+passed directly is used in place, for tests and benchmarks that own one).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from chargewatch import __version__
@@ -41,12 +43,13 @@ from chargewatch.logs import kv
 from chargewatch.messages import Ack, AckRange, Status, decode_message, encode
 from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
 from chargewatch.retry import Backoff
+from chargewatch.tasks import cancel_and_wait
 from chargewatch.topics import ACK, CMD, CMD_REPLY, EVENT, TELEMETRY, agent_status_topic, device_topic
 from edge_agent.command_auth import CommandAuth
 from edge_agent.health import Health
-from edge_agent.mqtt._commands import CommandDesk, CommandHandler
+from edge_agent.mqtt._commands import CommandCallback, CommandDesk
 from edge_agent.mqtt.settings import MqttSettings
-from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, Row
+from edge_agent.outbox import EVENT_PRIO, TELEMETRY_PRIO, Outbox, OutboxWriter, Row
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +64,11 @@ class MqttLink:
     def __init__(
         self,
         settings: MqttSettings,
-        outbox: Outbox,
+        outbox: Outbox | OutboxWriter,
         *,
         agent: str,
         devices: Sequence[str],
-        on_command: CommandHandler | None = None,
+        on_command: CommandCallback | None = None,
         command_auth: CommandAuth | None = None,
         health: Health | None = None,
         version: str = __version__,
@@ -74,18 +77,19 @@ class MqttLink:
         health_file: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.outbox = outbox
+        self.store = outbox if isinstance(outbox, OutboxWriter) else OutboxWriter.inline(outbox)
+        self.outbox = self.store.outbox
         self.agent = agent
         self.devices = list(devices)
         self.health = health or Health()
         self.version = version
-        self._ob = outbox.settings
+        self._ob = self.outbox.settings
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._health_file = health_file
-        self._backoff = Backoff(initial=settings.backoff_initial, cap=settings.backoff_cap, rng=self._rng)
+        self._backoff = Backoff(initial=settings.backoff_initial_s, cap=settings.backoff_cap_s, rng=self._rng)
         self._desk = CommandDesk(
-            on_command, self._clock, settings.command_timeout, auth=command_auth, health=self.health
+            on_command, self._clock, settings.command_timeout_s, auth=command_auth, health=self.health
         )
         self._status_topic = agent_status_topic(agent)
         self._topics = {d: (device_topic(d, TELEMETRY), device_topic(d, EVENT)) for d in self.devices}
@@ -104,43 +108,21 @@ class MqttLink:
     async def __aenter__(self) -> MqttLink:
         s = self.settings
         will = (self._status_topic, self._status(online=False))
-        self._endpoint = Endpoint(
-            host=s.host,
-            port=s.port,
-            client_id=s.client_id,
-            keepalive=s.keepalive,
-            session_expiry=s.session_expiry,
-            mqtt5=s.protocol == "5",
-            connect_timeout=s.connect_timeout,
-            username=s.username,
-            password=s.resolve_password(),
-            tls=s.tls,
-            ca_file=s.ca_file,
-            cert_file=s.cert_file,
-            key_file=s.key_file,
-            max_inflight=s.max_inflight,
-            will=will,
+        self._endpoint = s.endpoint(
+            session_expiry=s.session_expiry_s, mqtt5=s.protocol == "5", max_inflight=s.max_inflight, will=will
         )
-        self.outbox.add_listener(self)
+        await self.store.add_listener(self)
         self._runner = asyncio.create_task(self._run(), name=f"mqtt-link-{self.agent}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._apply_acks()
-        self.outbox.remove_listener(self)
+        await self._apply_acks()
+        await self.store.remove_listener(self)
         conn = self._conn
         if conn is not None and conn.connected:
             conn.publish(self._status_topic, self._status(online=False), retain=True)
-        tasks = [t for t in (*self._tasks, self._runner) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        runner, self._runner = self._runner, None
+        await cancel_and_wait(*self._tasks, runner)
 
     @property
     def is_connected(self) -> bool:
@@ -167,19 +149,20 @@ class MqttLink:
     # -- supervisor --------------------------------------------------------------------------
     async def _run(self) -> None:
         assert self._endpoint is not None
-        attempt = 0
+        retrying = self._backoff.start()
         failing = False
         while True:
             try:
                 async with Connection(self._endpoint, self._on_message) as conn:
-                    attempt, failing = 0, False
+                    retrying.succeeded()
+                    failing = False
                     await self._session(conn)
             except LinkError as exc:
                 if not failing:
                     log.warning(kv("mqtt_connect_failed", agent=self.agent, error=exc))
                 failing = True
-            delay = self._backoff.delay(attempt)
-            attempt += 1
+            delay = retrying.next_delay()
+            assert delay is not None, "reconnects are unbounded"
             log.debug(kv("mqtt_reconnect_in", agent=self.agent, delay_s=round(delay, 3)))
             await asyncio.sleep(delay)
 
@@ -190,11 +173,22 @@ class MqttLink:
         subs = [(device_topic(d, leaf), 1) for d in self.devices for leaf in (ACK, CMD)]
         await conn.subscribe(subs)
         self.health.connected = True
-        self._refresh_health()
+        await self._refresh_health()
         conn.publish(self._status_topic, self._status(online=True), retain=True)
-        upto = self.outbox.last_id()
+        upto = await self.store.run(self.outbox.last_id)
         self._connected.set()
         log.info(kv("mqtt_connected", agent=self.agent, broker=conn.ep.name, session=conn.session_present))
+        try:
+            # The group runs in a task of its own: on Python 3.11 a TaskGroup ended by a failing
+            # child leaves its parent's cancel request counted (cancelling() > 0), which would
+            # make every later cancel check in the supervisor believe it is being cancelled.
+            await asyncio.create_task(self._session_tasks(conn, upto), name=f"mqtt-session-{self.agent}")
+        finally:
+            self._conn = None
+            self._connected.clear()
+            self.health.connected = False
+
+    async def _session_tasks(self, conn: Connection, upto: int) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._drain(upto), name="mqtt-drain")
@@ -203,10 +197,6 @@ class MqttLink:
                 tg.create_task(self._until_lost(conn), name="mqtt-watch")
         except* _SessionLostError:
             pass
-        finally:
-            self._conn = None
-            self._connected.clear()
-            self.health.connected = False
 
     async def _until_lost(self, conn: Connection) -> None:
         reason = await conn.wait_lost()
@@ -253,7 +243,10 @@ class MqttLink:
         chunk_max = max(1, int(self._ob.drain_rate * 0.05)) if self._ob.drain_rate > 0 else 10_000
         while True:
             room = await self._window()
-            rows = self.outbox.pending(prio=prio, after_id=after, upto_id=upto, limit=min(room, chunk_max))
+            query = partial(
+                self.outbox.pending, prio=prio, after_id=after, upto_id=upto, limit=min(room, chunk_max)
+            )
+            rows = await self.store.run(query)
             if not rows:
                 return sent
             if prio == TELEMETRY_PRIO:
@@ -298,7 +291,7 @@ class MqttLink:
                 due.append(rid)
             if not due:
                 continue
-            rows = self.outbox.rows(due)
+            rows = await self.store.run(partial(self.outbox.rows, due))
             for rid in set(due).difference(r.id for r in rows):
                 self._awaiting.pop(rid, None)
             log.info(kv("mqtt_resend", agent=self.agent, rows=len(rows), awaiting=len(self._awaiting)))
@@ -319,14 +312,15 @@ class MqttLink:
             )
         )
 
-    def _refresh_health(self) -> None:
+    async def _refresh_health(self) -> None:
         ob = self.outbox
-        self.health.set_outbox(ob.depth(), ob.oldest_age(self._clock.time()), ob.dropped_total)
+        oldest = await self.store.run(lambda: ob.oldest_age(self._clock.time()))
+        self.health.set_outbox(ob.depth(), oldest, ob.dropped_total)
 
     async def _status_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.status_interval)
-            self._refresh_health()
+            await asyncio.sleep(self.settings.status_interval_s)
+            await self._refresh_health()
             if self._conn is not None:
                 self._conn.publish(self._status_topic, self._status(online=True), retain=True)
             if self._health_file is not None:
@@ -355,7 +349,9 @@ class MqttLink:
         if not ranges:
             return
         if not self._acks:
-            asyncio.get_running_loop().call_soon(self._apply_acks)
+            task = asyncio.create_task(self._apply_acks(), name=f"mqtt-acks-{self.agent}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._acks.append((msg.device, msg.boot, ranges))
 
     def _within_sent(self, msg: Ack) -> list[AckRange]:
@@ -383,11 +379,12 @@ class MqttLink:
         )
         return [r if r.hi <= top else AckRange(r.lo, top) for r in msg.ranges if r.lo <= top]
 
-    def _apply_acks(self) -> None:
-        """Every ack read from the socket in this loop tick, applied in one outbox transaction."""
+    async def _apply_acks(self) -> None:
+        """Every ack read from the socket until this runs, applied in one outbox transaction."""
         acks, self._acks = self._acks, []
         if acks:
-            self.health.acked += self.outbox.ack_many(acks)
+            deleted = await self.store.run(lambda: self.outbox.ack_many(acks))
+            self.health.acked += deleted  # after the await: another ack task may have counted meanwhile
 
     async def _command(self, device: str, payload: bytes) -> None:
         self.health.commands += 1

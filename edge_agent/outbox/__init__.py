@@ -11,6 +11,7 @@ from edge_agent.outbox.store import (
     OutboxLockedError,
     Row,
 )
+from edge_agent.outbox.writer import OutboxWriter
 
 __all__ = [
     "EVENT_PRIO",
@@ -21,5 +22,6 @@ __all__ = [
     "OutboxListener",
     "OutboxLockedError",
     "OutboxSettings",
+    "OutboxWriter",
     "Row",
 ]

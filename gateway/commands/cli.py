@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import sys
 
 from chargewatch import logs
 from chargewatch.errors import ConfigError, MessageError
-from chargewatch.mqtt_transport import Connection, Endpoint, LinkError
+from chargewatch.mqtt_transport import Connection, LinkError
 from chargewatch.topics import CMD, CMD_REPLY, device_topic
 from gateway.commands.audit import decode_reply
 from gateway.commands.sender import CommandSender, load_sender
-from gateway.config import GatewayConfig, load_config, mqtt_password
+from gateway.config import GatewayConfig, load_config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,19 +43,7 @@ async def _send(cfg: GatewayConfig, sender: CommandSender, args: argparse.Namesp
     )
     replies: asyncio.Queue[bytes] = asyncio.Queue()
     m = cfg.mqtt
-    ep = Endpoint(
-        host=m.host,
-        port=m.port,
-        client_id=f"{m.client_id}-cmd",
-        clean_start=True,
-        mqtt5=False,
-        username=m.username or None,
-        password=mqtt_password(m) or None,
-        tls=m.tls,
-        ca_file=m.ca_file or None,
-        cert_file=m.cert_file or None,
-        key_file=m.key_file or None,
-    )
+    ep = dataclasses.replace(m.endpoint(clean_start=True, mqtt5=False), client_id=f"{m.client_id}-cmd")
     topic = device_topic(args.device, CMD_REPLY)
     async with Connection(ep, lambda _t, p: replies.put_nowait(p)) as conn:
         await conn.subscribe([(topic, 1)])

@@ -1,6 +1,6 @@
 """Gateway ingest: MQTT session, validation, dedupe, acks, alert plumbing, durable ingest state."""
 
-from gateway.ingest.acks import AckBatcher, ranges
+from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import Gap, SeqTracker, Verdict
@@ -38,5 +38,4 @@ __all__ = [
     "TokenBucket",
     "Verdict",
     "check",
-    "ranges",
 ]

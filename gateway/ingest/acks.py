@@ -8,20 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from chargewatch.messages import Ack, AckRange
-
-MAX_RANGES = 256
-
-
-def ranges(seqs: set[int]) -> list[AckRange]:
-    """Sorted inclusive ranges covering exactly ``seqs``."""
-    out: list[AckRange] = []
-    for s in sorted(seqs):
-        if out and s == out[-1].hi + 1:
-            out[-1] = AckRange(out[-1].lo, s)
-        else:
-            out.append(AckRange(s, s))
-    return out
+from chargewatch.acks import acks_for
+from chargewatch.messages import Ack
 
 
 class AckBatcher:
@@ -37,11 +25,7 @@ class AckBatcher:
         return sum(map(len, self._pending.values()))
 
     def take(self) -> list[Ack]:
-        """One Ack per (device, boot), at most MAX_RANGES ranges each (split beyond)."""
-        acks: list[Ack] = []
-        for (device, boot), seqs in self._pending.items():
-            rs = ranges(seqs)
-            for i in range(0, len(rs), MAX_RANGES):
-                acks.append(Ack(device=device, boot=boot, ranges=rs[i : i + MAX_RANGES]))
+        """One Ack per (device, boot), ``chargewatch.acks.MAX_RANGES`` ranges each (split beyond)."""
+        acks = [a for (device, boot), seqs in self._pending.items() for a in acks_for(device, boot, seqs)]
         self._pending.clear()
         return acks

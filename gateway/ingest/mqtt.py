@@ -44,9 +44,10 @@ from typing import Self
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
-from chargewatch.mqtt_transport import Connection, Endpoint, LinkError, make_client
+from chargewatch.mqtt_config import MqttConfig
+from chargewatch.mqtt_transport import Connection, LinkError, make_client
 from chargewatch.retry import Backoff
-from gateway.config import MqttConfig
+from chargewatch.tasks import cancel_and_wait
 from gateway.ingest.limits import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -102,23 +103,8 @@ class MqttSession:
         self.rested = 0
         self.last_error = ""
         self._failing = False
-        self._ep = Endpoint(
-            host=cfg.host,
-            port=cfg.port,
-            client_id=cfg.client_id,
-            keepalive=cfg.keepalive_s,
-            clean_start=False,
-            mqtt5=False,
-            connect_timeout=cfg.connect_timeout_s,
-            username=cfg.username or None,
-            password=password or None,
-            tls=cfg.tls,
-            ca_file=cfg.ca_file or None,
-            cert_file=cfg.cert_file or None,
-            key_file=cfg.key_file or None,
-            max_inflight=MAX_INFLIGHT,
-            will=will,
-            setting_prefix="mqtt.",
+        self._ep = cfg.endpoint(
+            password=password or None, mqtt5=False, clean_start=False, max_inflight=MAX_INFLIGHT, will=will
         )
         try:
             self._client = make_client(self._ep)
@@ -242,10 +228,15 @@ class MqttSession:
             self._connected.clear()
 
     async def _supervise(self) -> None:
-        failures = 0
+        retrying = self.backoff.start()
         while True:
-            failures = 0 if await self._connection() else failures + 1
-            await asyncio.sleep(self.backoff.delay(max(0, failures - 1)))
+            if await self._connection():
+                retrying.succeeded()  # a lost session: reconnect after the first delay, uncounted
+                delay: float | None = self.backoff.delay(0)
+            else:
+                delay = retrying.next_delay()
+            assert delay is not None, "reconnects are unbounded"
+            await asyncio.sleep(delay)
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._supervise(), name=f"mqtt-{self.cfg.client_id}")
@@ -257,15 +248,8 @@ class MqttSession:
         """Cancel the session: a live connection sends what is queued, then DISCONNECT."""
         if self._resting is not None:
             self._resting.cancel()
-        if self._task is None:
-            return
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Queue a QoS 1 publish (paho re-sends it after a reconnect)."""

@@ -23,6 +23,7 @@ import aiohttp
 from chargewatch.clock import Clock
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff, retry_async
+from chargewatch.tasks import cancel_and_wait
 from gateway.metrics import Metrics
 from gateway.notify._item import NotifyItem
 from gateway.notify.channels import Channel, DeliveryError, TransientDeliveryError
@@ -72,10 +73,8 @@ class NotifyWorker:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
             await self._last_words()
         finally:
             if self._http is not None:

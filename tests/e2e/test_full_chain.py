@@ -21,7 +21,15 @@ from edge_agent.config import validate_config
 from edge_agent.mqtt import MqttSettings
 from firmware_sim import SiteRunner
 from firmware_sim.faults import Fault
-from tests.agent.sim.support import Committed, agent_buses, agent_config, make_site, outbox_settings, until
+from tests.agent.sim.support import (
+    Committed,
+    agent_buses,
+    agent_config,
+    drained,
+    make_site,
+    outbox_settings,
+    until,
+)
 from tests.gateway.ingest.support import GatewayProcess, http_json, influxql, make_config, write_config
 from tests.support.servers import InfluxDB1, Mosquitto
 
@@ -61,12 +69,12 @@ async def test_crashes_lose_nothing_and_the_fault_raises_an_alert(
                 agent_buses(runner, poll_s=0.1, timeout_s=0.04, retries=1),
                 outbox_settings(tmp_path),
                 mqtt=MqttSettings(
-                    url=mosquitto.url, client_id="agent-e2e", backoff_initial=0.1, backoff_cap=0.5
+                    url=mosquitto.url, client_id="agent-e2e", backoff_initial_s=0.1, backoff_cap_s=0.5
                 ),
             )
             async with Agent(validate_config(cfg, tmp_path / "agent.yaml")) as agent:
                 assert agent.link is not None
-                agent.outbox.add_listener(record)
+                await agent.store.add_listener(record)
                 async with asyncio.timeout(10):
                     await agent.link.wait_connected()
                 await asyncio.sleep(2.0)
@@ -93,8 +101,8 @@ async def test_crashes_lose_nothing_and_the_fault_raises_an_alert(
                 else:
                     pytest.fail("no overheating alert on p1 within 90 s")
                 record.recording = False
-                upto = agent.outbox.last_id()
-                await until(lambda: not agent.outbox.pending(upto_id=upto, limit=1), within=30.0)
+                upto = await agent.store.run(agent.outbox.last_id)
+                await until(lambda: drained(agent, upto), within=30.0)
         committed = set(record.at)
         await until(lambda: committed <= set(stored_keys(influxdb.url)), within=30.0)
         stored = stored_keys(influxdb.url)

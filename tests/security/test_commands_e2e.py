@@ -16,6 +16,7 @@ import pytest
 
 from chargewatch.clock import SystemClock
 from chargewatch.messages import Command, CommandReply
+from chargewatch.mqtt_config import MqttConfig
 from chargewatch.signing import load_public_key, write_keypair
 from edge_agent.command_auth import CommandAuth, KeyPolicy
 from edge_agent.mqtt import MqttLink, MqttSettings
@@ -26,7 +27,6 @@ from gateway.config import (
     CommandsConfig,
     GatewayConfig,
     HttpConfig,
-    MqttConfig,
     SpoolConfig,
     StoreConfig,
 )
@@ -96,8 +96,8 @@ async def test_api_and_cli_commands_are_verified_executed_refused_and_audited(
         username="agent-1",
         password_env="CW_TEST_AGENT_PW",  # noqa: S106 -- the name of a variable
         ca_file=str(broker.pki.ca),
-        backoff_initial=0.05,
-        backoff_cap=0.5,
+        backoff_initial_s=0.05,
+        backoff_cap_s=0.5,
     )
     box_settings = OutboxSettings(path=str(tmp_path / "outbox.db"), synchronous="normal")
     async with Gateway(cfg) as gw:

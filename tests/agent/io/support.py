@@ -18,7 +18,7 @@ PORTS: dict[str, list[float | None]] = {"voltage": [230.0, 231.0, *[230.0] * 8],
 
 def mqtt_for(url: str, client_id: str = "agent-1", **kw: object) -> MqttSettings:
     """Test settings: fast backoff and status so tests never wait on production delays."""
-    opts: dict[str, object] = {"backoff_initial": 0.05, "backoff_cap": 0.5, "status_interval": 0.5}
+    opts: dict[str, object] = {"backoff_initial_s": 0.05, "backoff_cap_s": 0.5, "status_interval_s": 0.5}
     opts.update(kw)
     return MqttSettings(url=url, client_id=client_id, **opts)  # type: ignore[arg-type]
 

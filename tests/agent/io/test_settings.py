@@ -13,7 +13,7 @@ from edge_agent.outbox import OutboxSettings
 
 
 def test_password_key_is_rejected_with_the_fix() -> None:
-    with pytest.raises(ConfigError, match=r"agent\.yaml: mqtt: `password` must not.*password_env"):
+    with pytest.raises(ConfigError, match=r"agent\.yaml: mqtt: mqtt\.password must not.*password_env"):
         mqtt_settings({"url": "mqtt://h:1883", "client_id": "a", "password": "x"}, "agent.yaml")
 
 
@@ -27,8 +27,15 @@ def test_password_key_is_rejected_with_the_fix() -> None:
         ({"url": "mqtt://h:1", "client_id": "a", "ca_file": "/ca"}, "mqtts"),
         ({"url": "mqtts://h", "client_id": "a", "cert_file": "/c"}, "key_file"),
         ({"url": "mqtt://h", "client_id": "a", "password_env": "X"}, "username"),
-        ({"url": "mqtt://h", "client_id": "a", "backoff_cap": 120}, "backoff_cap"),
-        ({"url": "mqtt://h", "client_id": "a", "keepalive_s": 5}, "keepalive_s"),
+        ({"url": "mqtt://h", "client_id": "a", "backoff_cap_s": 120}, "backoff_cap"),
+        (
+            {"url": "mqtt://h", "client_id": "a", "keepalive": 30},
+            "`keepalive` was renamed. Fix: write `keepalive_s`",
+        ),
+        ({"url": "mqtt://h", "client_id": "a", "backoff_cap": 5}, "Fix: write `backoff_cap_s`"),
+        ({"url": "mqtt://h", "client_id": "a", "clean_session": False}, "`clean_session` was removed"),
+        ({"url": "mqtt://h", "client_id": "a", "keepalive_s": 2}, "keepalive_s"),
+        ({"url": "mqtt://h", "client_id": "gw-random-1"}, "stable"),
     ],
 )
 def test_bad_settings_name_the_key(raw: dict[str, object], needle: str) -> None:

@@ -128,7 +128,7 @@ async def test_link_with_untrusted_broker_logs_the_tls_failure_and_stays_down(
     mosquitto_tls: MosquittoTls, tmp_path: Path
 ) -> None:
     broker = mosquitto_tls
-    settings = mqtt_for(broker.url, connect_timeout=CONNECT_TIMEOUT, ca_file=str(broker.pki.other_ca))
+    settings = mqtt_for(broker.url, connect_timeout_s=CONNECT_TIMEOUT, ca_file=str(broker.pki.other_ca))
     failures = _Failures()
     link_log = logging.getLogger("edge_agent.mqtt.link")
     link_log.addHandler(failures)
@@ -175,7 +175,7 @@ def test_password_in_the_agent_yaml_is_rejected(tmp_path: Path) -> None:
         load_config(path)
     message = str(info.value)
     assert str(path) in message
-    assert "`password` must not be written in the config" in message
+    assert "mqtt.password must not be written in the config" in message
     assert "password_env" in message
     assert "hunter2" not in message
 
@@ -190,17 +190,17 @@ def test_tls_files_are_checked_at_load(tmp_path_factory: pytest.TempPathFactory)
     cases = [
         (
             {"ca_file": str(pki.directory / "missing.crt")},
-            "`ca_file` .*missing.crt.* is not a readable file. Fix",
+            "mqtt.ca_file .*missing.crt.* is not a readable file. Fix",
         ),
-        ({"ca_file": str(pki.client_key)}, "`ca_file` .* holds no PEM certificate"),
-        ({"cert_file": str(pki.client_cert)}, "`cert_file` and `key_file` go together"),
+        ({"ca_file": str(pki.client_key)}, "mqtt.ca_file .* holds no PEM certificate"),
+        ({"cert_file": str(pki.client_cert)}, "mqtt.cert_file and mqtt.key_file go together"),
         (
             {"cert_file": str(pki.client_cert), "key_file": str(pki.server_key)},
-            "`cert_file` .* and `key_file` .* are not a PEM certificate and its",
+            "mqtt.cert_file .* and mqtt.key_file .* are not a PEM certificate and its",
         ),
     ]
     for extra, needle in cases:
         with pytest.raises(ConfigError, match=rf"agent\.yaml: mqtt: {needle}"):
             mqtt_settings({**base, **extra}, "agent.yaml")
-    with pytest.raises(ConfigError, match="need TLS: use an mqtts:// url"):
+    with pytest.raises(ConfigError, match=r"is not TLS\. Fix: use an mqtts://host:port url"):
         mqtt_settings({**base, "url": "mqtt://127.0.0.1:1883", "ca_file": str(pki.ca)}, "agent.yaml")

@@ -20,6 +20,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
 from chargewatch.profiles import DeviceProfile
+from chargewatch.tasks import cancel_and_wait
 
 _FC_TABLE = {
     1: "coil",
@@ -135,6 +136,18 @@ class _SerialHandler(ServerRequestHandler):
     were asked with; capture the request before awaiting, as they do."""
 
     async def handle_request(self) -> None:
+        # pymodbus starts each request as a task nobody awaits: track it, so that FakeBus can end
+        # the ones still waiting (a delayed answer) instead of leaking them past the test
+        task = asyncio.current_task()
+        assert task is not None
+        requests: set[asyncio.Task[None]] = self.server.requests
+        requests.add(task)
+        try:
+            await self._answer()
+        finally:
+            requests.discard(task)
+
+    async def _answer(self) -> None:
         pdu, addr = self.last_pdu, self.last_addr
         if pdu is None:
             return
@@ -148,11 +161,15 @@ class _SerialHandler(ServerRequestHandler):
 
 
 class _TcpServer(ModbusTcpServer):
+    requests: set[asyncio.Task[None]]
+
     def callback_new_connection(self) -> _SerialHandler:
         return _SerialHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
 
 
 class _RtuServer(ModbusSerialServer):
+    requests: set[asyncio.Task[None]]
+
     def callback_new_connection(self) -> _SerialHandler:
         return _SerialHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
 
@@ -180,8 +197,10 @@ class FakeBus:
             self._server = _TcpServer(
                 context, framer=framer, address=("127.0.0.1", self.port), ignore_missing_devices=True
             )
+        self._server.requests = set()
         await self._server.serve_forever(background=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(*self._server.requests)
         await self._server.shutdown()

@@ -6,7 +6,8 @@ the real simulator in ``tests/agent/sim/test_sim_interlock.py``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -31,17 +32,23 @@ def _agent(cfg: BusConfig, tmp_path: Path, **interlocks: object) -> Agent:
     return Agent(validate_config(raw, tmp_path / "agent.yaml"))
 
 
-def _messages(agent: Agent) -> list[Telemetry | Event]:
-    return [decode_device_message(r.payload) for r in agent.outbox.pending(limit=100_000)]
+async def _messages(agent: Agent) -> list[Telemetry | Event]:
+    rows = await agent.store.run(lambda: agent.outbox.pending(limit=100_000))
+    return [decode_device_message(r.payload) for r in rows]
 
 
-async def _until(cond: Callable[[], bool]) -> None:
-    """Poll ``cond`` (state of real servers) every 20 ms, for at most 5 s."""
+async def _until(cond: Callable[[], bool | Awaitable[bool]]) -> None:
+    """Poll ``cond`` (state of real servers, or of the agent's outbox) every 20 ms, for at most 5 s."""
     async with asyncio.timeout(5.0):
         for _ in range(1000):
-            if cond():
+            met = cond()
+            if await met if inspect.isawaitable(met) else met:
                 return
             await asyncio.sleep(0.02)
+
+
+async def _stored_at_least(agent: Agent, n: int) -> bool:
+    return len(await _messages(agent)) >= n
 
 
 async def test_smoke_cuts_every_live_port(make_bus: BusMaker, tmp_path: Path) -> None:
@@ -49,11 +56,11 @@ async def test_smoke_cuts_every_live_port(make_bus: BusMaker, tmp_path: Path) ->
         pile = fakes[0]
         pile.set("relay_on", 0, 2)
         async with _agent(cfg, tmp_path) as agent:
-            await _until(lambda: len(_messages(agent)) >= 2)
+            await _until(lambda: _stored_at_least(agent, 2))
             pile.set("smoke_alarm", 1)
             await _until(lambda: all(pile.get("relay_on", i) == 0.0 for i in range(10)))
             await asyncio.sleep(0.3)
-            msgs = _messages(agent)
+            msgs = await _messages(agent)
     trips = [m for m in msgs if isinstance(m, Event) and m.kind == "interlock"]
     assert sorted(m.port for m in trips if m.port is not None) == [0, 1, 3, 4, 5, 6, 7, 8, 9]
     assert any(isinstance(m, Event) and m.kind == "alarm" for m in msgs)

@@ -52,6 +52,18 @@ def test_example_config_is_valid() -> None:
     assert [b.name for b in loaded.agent.buses] == ["pile-a1", "pile-a2", "pile-b1", "lift-1"]
 
 
+def test_an_mqtt_key_under_its_old_name_names_the_new_one(tmp_path: Path) -> None:
+    cfg = GOOD + "mqtt:\n  url: mqtt://127.0.0.1:1883\n  client_id: a1\n  status_interval: 5\n"
+    path = _write(tmp_path, cfg)
+    with pytest.raises(
+        ConfigError, match=r"`mqtt\.status_interval` was renamed\. Fix: write `mqtt\.status_interval_s`"
+    ):
+        load_config(path)
+    fixed = load_config(_write(tmp_path, cfg.replace("status_interval:", "status_interval_s:")))
+    assert fixed.agent.mqtt is not None
+    assert fixed.agent.mqtt.status_interval_s == 5.0
+
+
 @pytest.mark.parametrize(
     ("old", "new", "key", "fix"),
     [

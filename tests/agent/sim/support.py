@@ -9,12 +9,14 @@ endpoints into the agent's bus config (the agent talks to the pty's other end).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from chargewatch.messages import Event, Telemetry, decode_device_message
+from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig, BusConfig, DeviceConfig, RtuTcpBus, SerialBus, TcpBus
 from edge_agent.outbox import Outbox, OutboxSettings, Row
 from firmware_sim import DeviceSpec, Site, SiteRunner, SiteSpec, validate_site
@@ -104,6 +106,16 @@ def stored(box: Outbox) -> list[Telemetry | Event]:
     return [decode_device_message(r.payload) for r in box.pending(limit=1_000_000)]
 
 
+async def stored_in(agent: Agent) -> list[Telemetry | Event]:
+    """Every message still in a running agent's outbox, read on its writer thread."""
+    return await agent.store.run(lambda: stored(agent.outbox))
+
+
+async def drained(agent: Agent, upto: int) -> bool:
+    """Whether a running agent's outbox holds no row with id ``<= upto`` any more (all acked)."""
+    return not await agent.store.run(lambda: agent.outbox.pending(upto_id=upto, limit=1))
+
+
 class Committed:
     """Outbox listener: every committed (device, boot, seq) with its commit time (monotonic)."""
 
@@ -125,11 +137,13 @@ class Committed:
         """Acked rows are deleted; nothing to record."""
 
 
-async def until(cond: Callable[[], bool], within: float = 10.0, step: float = 0.02) -> None:
-    """Poll ``cond`` (state of real servers or processes) every ``step`` s, for at most ``within`` s."""
+async def until(cond: Callable[[], bool | Awaitable[bool]], within: float = 10.0, step: float = 0.02) -> None:
+    """Poll ``cond`` (state of real servers or processes; may be async) every ``step`` s, for at
+    most ``within`` s."""
     async with asyncio.timeout(within):
         for _ in range(int(within / step) + 2):
-            if cond():
+            met = cond()
+            if await met if inspect.isawaitable(met) else met:
                 return
             await asyncio.sleep(step)
     raise TimeoutError(f"condition not met within {within} s")

@@ -82,7 +82,7 @@ async def test_agent_process_sigkill_many_times(mosquitto: Mosquitto, tmp_path: 
             agent_buses(runner, poll_s=0.05, timeout_s=0.02, retries=1),
             outbox_settings(tmp_path, synchronous="full"),
             mqtt=MqttSettings(
-                url=mosquitto.url, client_id="agent-sim", backoff_initial=0.05, backoff_cap=0.5
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.05, backoff_cap_s=0.5
             ),
         )
         config = tmp_path / "agent.yaml"

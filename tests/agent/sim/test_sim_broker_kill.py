@@ -24,6 +24,7 @@ from tests.agent.sim.support import (
     SimTransport,
     agent_buses,
     agent_config,
+    drained,
     make_site,
     outbox_settings,
     until,
@@ -49,7 +50,9 @@ async def test_broker_sigkill_while_the_agent_polls_the_simulator(
         cfg = agent_config(
             agent_buses(runner, pty=pty, poll_s=0.1, timeout_s=0.04, retries=1, drain_s=0.05),
             outbox_settings(tmp_path),
-            mqtt=MqttSettings(url=mosquitto.url, client_id="agent-sim", backoff_initial=0.1, backoff_cap=0.5),
+            mqtt=MqttSettings(
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.1, backoff_cap_s=0.5
+            ),
             health_file=str(tmp_path / "health.json"),
             health_interval_s=0.2,
         )
@@ -57,7 +60,7 @@ async def test_broker_sigkill_while_the_agent_polls_the_simulator(
             await acker.wait_ready()
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml")) as agent:
             assert agent.link is not None
-            agent.outbox.add_listener(record)
+            await agent.store.add_listener(record)
             async with asyncio.timeout(10):
                 await agent.link.wait_connected()
             await asyncio.sleep(1.0)
@@ -67,11 +70,11 @@ async def test_broker_sigkill_while_the_agent_polls_the_simulator(
             mosquitto.start()
             await asyncio.sleep(1.0)
             record.recording = False
-            upto = agent.outbox.last_id()
+            upto = await agent.store.run(agent.outbox.last_id)
             keys = set(record.at)
             await until(lambda: keys <= set(acker.seen), within=15.0)
-            await until(lambda: not agent.outbox.pending(upto_id=upto, limit=1), within=10.0)
-            health = agent.refresh_health()
+            await until(lambda: drained(agent, upto), within=10.0)
+            health = await agent.refresh_health()
     assert live > 0
     assert len(keys) > 2 * live, "polling went on while the broker was down"
     assert {d for d, _, _ in keys} == {"p1", "p2", "k1"}

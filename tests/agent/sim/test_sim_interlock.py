@@ -24,7 +24,7 @@ from tests.agent.sim.support import (
     agent_config,
     make_site,
     outbox_settings,
-    stored,
+    stored_in,
     until,
 )
 from tests.support.servers import Mosquitto
@@ -49,7 +49,9 @@ async def test_interlock_cuts_an_overheating_port_with_the_broker_down(
             agent_buses(runner, poll_s=0.1, timeout_s=0.04, retries=1),
             outbox_settings(tmp_path),
             interlocks=InterlockConfig(critical_socket_temp_c=90.0, confirm_samples=3),
-            mqtt=MqttSettings(url=mosquitto.url, client_id="agent-sim", backoff_initial=0.1, backoff_cap=0.5),
+            mqtt=MqttSettings(
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.1, backoff_cap_s=0.5
+            ),
         )
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml")) as agent:
             assert agent.link is not None
@@ -64,7 +66,7 @@ async def test_interlock_cuts_an_overheating_port_with_the_broker_down(
             assert isinstance(other, Pile)
             assert all(p.relay_on for p in other.ports)
             assert not agent.link.is_connected
-            msgs = stored(agent.outbox)
+            msgs = await stored_in(agent)
             trips = [m for m in msgs if isinstance(m, Event) and m.kind == "interlock"]
             assert [(e.device, e.port, e.data["rule"], e.data["verified"]) for e in trips] == [
                 ("p1", HOT_PORT, "socket_temp", True)

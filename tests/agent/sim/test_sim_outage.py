@@ -78,12 +78,14 @@ async def test_thirty_simulated_minutes_of_outage_drain_in_order(
         cfg = agent_config(
             buses,
             outbox_settings(tmp_path, resend_timeout=5.0, drain_rate=2000.0, reconnect_drain_delay_max=0.5),
-            mqtt=MqttSettings(url=mosquitto.url, client_id="agent-sim", backoff_initial=0.1, backoff_cap=0.3),
+            mqtt=MqttSettings(
+                url=mosquitto.url, client_id="agent-sim", backoff_initial_s=0.1, backoff_cap_s=0.3
+            ),
         )
         record = Committed()
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml"), rng=_MaxDelay()) as agent:
             assert agent.link is not None
-            agent.outbox.add_listener(record)
+            await agent.store.add_listener(record)
             mosquitto.stop()
             await asyncio.sleep(OUTAGE_SIM_S / SPEED)
             backlog = list(record.at)
@@ -97,7 +99,7 @@ async def test_thirty_simulated_minutes_of_outage_drain_in_order(
                 record.recording = False
                 keys = list(record.at)
                 await until(lambda: set(keys) <= set(acker.seen), within=30.0)
-            health = agent.refresh_health()
+            health = await agent.refresh_health()
     finally:
         proc.terminate()
         async with asyncio.timeout(15):

@@ -17,7 +17,7 @@ import pytest
 from chargewatch.errors import ChargeWatchError
 from edge_agent.agent import Agent
 from edge_agent.config import validate_config
-from edge_agent.outbox import GroupCommit, Outbox, OutboxError
+from edge_agent.outbox import GroupCommit, Outbox, OutboxError, OutboxWriter
 from firmware_sim import SiteRunner
 from tests.agent.sim.support import agent_buses, agent_config, make_site, outbox_settings
 
@@ -63,7 +63,7 @@ async def test_a_failed_commit_is_reported_and_stops_the_owner(tmp_path: Path) -
     failures: list[BaseException] = []
     box = Outbox(outbox_settings(tmp_path))
     box.open()
-    async with GroupCommit(box, failures.append) as group:
+    async with GroupCommit(OutboxWriter.inline(box), failures.append) as group:
         box.close()
         group.stage(lambda: box.add_event("p1", 1.0, "alarm", None, {}))
         for _ in range(100):

@@ -19,12 +19,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from chargewatch import topics
 from chargewatch.messages import Ack, Status, Telemetry, decode_message, encode
+from chargewatch.mqtt_config import MqttConfig
 from gateway.config import (
     GatewayConfig,
     HttpConfig,
     LimitsConfig,
     LivenessConfig,
-    MqttConfig,
     SpoolConfig,
     StoreConfig,
 )

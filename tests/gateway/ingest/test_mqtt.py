@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from chargewatch import topics
-from gateway.config import MqttConfig
+from chargewatch.mqtt_config import MqttConfig
 from gateway.ingest.mqtt import MqttSession
 from tests.gateway.ingest.support import raw_publish, wait_for
 from tests.support.servers import Mosquitto

@@ -84,7 +84,11 @@ async def test_poison_among_a_real_agents_data_through_mosquitto(
         synchronous="normal",
     )
     link_settings = MqttSettings(
-        url=mosquitto.url, client_id="agent-p", backoff_initial=0.05, backoff_cap=0.5, status_interval=0.5
+        url=mosquitto.url,
+        client_id="agent-p",
+        backoff_initial_s=0.05,
+        backoff_cap_s=0.5,
+        status_interval_s=0.5,
     )
     t0 = time.time() - 60
     ports: dict[str, list[float | None]] = {

@@ -16,8 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from chargewatch import topics
 from chargewatch.errors import ConfigError
 from chargewatch.messages import Alert, Telemetry, decode_message, encode
+from chargewatch.mqtt_config import MqttConfig
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, LimitsConfig, MqttConfig, validate_config
+from gateway.config import GatewayConfig, LimitsConfig, validate_config
 from gateway.ingest.alerts import ThresholdRule
 from gateway.ingest.dedupe import SeqTracker
 from gateway.ingest.pipeline import IngestPipeline

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from chargewatch.errors import ConfigError
+from chargewatch.mqtt_config import MqttConfig
 from edge_agent.mqtt import MqttLink, MqttSettings
 from edge_agent.outbox import Outbox
 from edge_agent.outbox.settings import OutboxSettings
@@ -19,7 +20,6 @@ from gateway.config import (
     GatewayConfig,
     HttpConfig,
     LimitsConfig,
-    MqttConfig,
     SpoolConfig,
     StoreConfig,
     load_config,
@@ -74,7 +74,7 @@ def test_mqtts_config_loads_with_its_tls_files(
             r"mqtt\.cert_file '.*' and mqtt\.key_file '.*' are not a PEM certificate and its .* Fix",
         ),
         ("  url: ws://h:80\n", r"mqtt\.url 'ws://h:80' must be mqtt://host:port or mqtts://host:port"),
-        ("  url: mqtts://h\n  password: x\n", r"Object contains unknown field `password`"),
+        ("  url: mqtts://h\n  password: x\n", r"mqtt\.password must not be written in the config"),
     ],
 )
 def test_bad_tls_config_names_file_key_and_fix(
@@ -168,9 +168,9 @@ async def test_agent_messages_stored_and_acked_over_tls(
         username="agent-1",
         password_env=AGENT_PW_ENV,
         ca_file=str(broker.pki.ca),
-        backoff_initial=0.05,
-        backoff_cap=0.5,
-        status_interval=0.5,
+        backoff_initial_s=0.05,
+        backoff_cap_s=0.5,
+        status_interval_s=0.5,
     )
     box_settings = OutboxSettings(
         path=str(tmp_path / "outbox.db"),

@@ -8,14 +8,14 @@ import pytest
 
 from chargewatch.errors import ConfigError
 from chargewatch.messages import AckRange, Status, Telemetry, encode
-from gateway.config import load_config, mqtt_password
-from gateway.ingest.acks import AckBatcher, ranges
+from gateway.config import load_config
+from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, ThresholdRule
 from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.state import IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, check
 from gateway.liveness import KnownDevices, Liveness
-from gateway.metrics import Metrics, parse_text
+from gateway.metrics import Metrics, UnknownMetricError, parse_text
 
 NOW = 1_750_000_000.0
 POLICY = TimePolicy(max_future_skew=60.0, retention=86400.0)
@@ -68,8 +68,7 @@ def test_dedupe_boots_are_separate_and_state_round_trips(tmp_path: Path) -> None
     assert t2.observe("d", 2, 1, NOW) is Verdict.NEW
 
 
-def test_ack_ranges_compress() -> None:
-    assert ranges({1, 2, 3, 7, 9, 10}) == [AckRange(1, 3), AckRange(7, 7), AckRange(9, 10)]
+def test_ack_batcher_compresses_per_device_and_boot() -> None:
     b = AckBatcher()
     for s in (5, 4, 6):
         b.add("d", 3, s)
@@ -159,6 +158,16 @@ def test_threshold_rule_and_book_make_one_alert_per_episode(tmp_path: Path) -> N
         book.acknowledge("nope", "op", NOW)
 
 
+def test_a_metric_name_not_declared_raises() -> None:
+    m = Metrics()
+    with pytest.raises(UnknownMetricError, match="cw_ingest_message_total"):
+        m.inc("cw_ingest_message_total")
+    with pytest.raises(UnknownMetricError, match="DECLARED"):
+        m.set("cw_spool_dept", 1.0)
+    assert "cw_ingest_message_total" not in m.render()
+    assert "cw_ingest_messages_total 0.0" in m.render(), "declared series are rendered before first use"
+
+
 def test_metrics_text_parses() -> None:
     m = Metrics()
     m.inc("cw_ingest_rejected_total", reason='we"ird')
@@ -171,20 +180,24 @@ def test_metrics_text_parses() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "needle"),
     [
-        ("mqtt: {client_id: gw1, clean_session: true}\n", "mqtt.clean_session"),
+        ("mqtt: {client_id: gw1, clean_session: true}\n", "`mqtt.clean_session` was removed"),
         ("mqtt: {client_id: ''}\n", "mqtt.client_id"),
-        ("mqtt: {client_id: gw-random-1}\n", "mqtt.client_id"),
+        ("mqtt: {client_id: gw-random-1}\n", "is not a stable id"),
+        (
+            "mqtt: {client_id: gw1, keepalive: 30}\n",
+            "`mqtt.keepalive` was renamed. Fix: write `mqtt.keepalive_s`",
+        ),
         ("mqtt: {client_id: gw1}\nbogus: 1\n", "bogus"),
         ("mqtt: {client_id: gw1, password: hunter2}\n", "password"),
         ("mqtt: {client_id: gw1}\nstore: {kind: influx_v2}\n", "store.org"),
-        ("mqtt: {client_id: gw1, password_env: CW_NOPE_NOT_SET}\n", "CW_NOPE_NOT_SET"),
+        ("mqtt: {client_id: gw1, username: gw, password_env: CW_NOPE_NOT_SET}\n", "CW_NOPE_NOT_SET"),
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path: Path, yaml_text: str, needle: str) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(yaml_text)
     with pytest.raises(ConfigError) as info:
-        mqtt_password(load_config(path).mqtt)
+        load_config(path).mqtt.resolve_password()
     assert str(path) in str(info.value) or "mqtt" in str(info.value)
     assert needle in str(info.value)
 
@@ -192,4 +205,4 @@ def test_config_errors_name_file_and_key(tmp_path: Path, yaml_text: str, needle:
 def test_example_config_is_valid() -> None:
     cfg = load_config(Path(__file__).resolve().parents[3] / "configs" / "gateway.example.yaml")
     assert cfg.mqtt.client_id == "cw-gateway-1"
-    assert not cfg.mqtt.clean_session
+    assert cfg.mqtt.keepalive_s == 30

@@ -30,7 +30,11 @@ async def test_agent_outbox_empties_through_gateway_acks(
         synchronous="normal",
     )
     link_settings = MqttSettings(
-        url=mosquitto.url, client_id="agent-x", backoff_initial=0.05, backoff_cap=0.5, status_interval=0.5
+        url=mosquitto.url,
+        client_id="agent-x",
+        backoff_initial_s=0.05,
+        backoff_cap_s=0.5,
+        status_interval_s=0.5,
     )
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)

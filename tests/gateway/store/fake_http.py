@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from chargewatch.tasks import cancel_and_wait
+
 
 @dataclass
 class Script:
@@ -41,10 +43,22 @@ async def _serve(script: Script, reader: asyncio.StreamReader, writer: asyncio.S
 @asynccontextmanager
 async def scripted_server(script: Script) -> AsyncIterator[str]:
     """``http://127.0.0.1:PORT`` of a server answering per ``script``."""
-    server = await asyncio.start_server(lambda r, w: _serve(script, r, w), "127.0.0.1", 0)
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await _serve(script, reader, writer)
+        finally:
+            handlers.discard(task)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.close()
+        await cancel_and_wait(*handlers)  # a handler left "never answering" would outlive the test
         await server.wait_closed()

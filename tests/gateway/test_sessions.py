@@ -137,6 +137,7 @@ async def test_sessions_are_stored_with_fees_and_exported(
         got = await _sessions(gw.http_port, 2)
         assert gw.hook is not None
         assert gw.hook.pipeline.finished == []  # drained into the spool, not kept in memory
+        assert gw.metrics.get("cw_sessions_total") == 2
         by_port = {s["port"]: s for s in got}
         assert sorted(by_port) == [1, 2]  # as printed on the pile; wire ports 0 and 1
         full, hot = by_port[1], by_port[2]

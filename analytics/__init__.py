@@ -8,7 +8,7 @@ from analytics.detectors import Detector, ThermalBank, ThermalDetector, Threshol
 from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError
 from analytics.pipeline import DEFAULT_SPECS, Pipeline, PipelineConfig, load_config
 from analytics.rules import RuleConfig
-from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff, fee
+from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -34,6 +34,5 @@ __all__ = [
     "ThermalDetector",
     "ThresholdFilter",
     "UnivariateDetector",
-    "fee",
     "load_config",
 ]

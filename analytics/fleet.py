@@ -24,7 +24,7 @@ import numpy.typing as npt
 from analytics.alerts import Condition
 from analytics.rules import MeterRules, PhysicalRules, RuleConfig, SensorRules
 from analytics.rules.physical import Groups
-from analytics.sessions import SessionConfig, SessionRecord, SessionTracker, Tariff
+from analytics.sessions import SessionConfig, SessionRecord, SessionTracker
 from chargewatch.messages import Telemetry
 
 IntArray = npt.NDArray[np.intp]
@@ -107,21 +107,19 @@ class _Rules:
         *,
         rules: RuleConfig,
         sessions: SessionConfig,
-        tariff: Tariff,
     ) -> None:
         self.sensor = SensorRules(ports, rules)
         self.physical = PhysicalRules(ports, rules, np.full(ports, limit))
-        self.sessions = SessionTracker(device, ports, sessions, tariff)
+        self.sessions = SessionTracker(device, ports, sessions)
         self.meter = MeterRules(ports, rules)
 
 
 class Fleet:
     """Rule state of every pile port, evaluated one wave of piles at a time."""
 
-    def __init__(self, rules: RuleConfig, sessions: SessionConfig, tariff: Tariff, evidence: int) -> None:
+    def __init__(self, rules: RuleConfig, sessions: SessionConfig, evidence: int) -> None:
         self.rules = rules
         self.session_config = sessions
-        self.tariff = tariff
         self.size = 0
         self.state: _Rules | None = None
         self.ring = np.full((evidence, 0, len(EVIDENCE_COLS) + 1), np.nan)
@@ -130,9 +128,7 @@ class Fleet:
 
     def add(self, device: str, ports: int, limit: float) -> Slot:
         """Give a new pile ``ports`` slots (after every existing one)."""
-        fresh = _Rules(
-            ports, device, limit, rules=self.rules, sessions=self.session_config, tariff=self.tariff
-        )
+        fresh = _Rules(ports, device, limit, rules=self.rules, sessions=self.session_config)
         slot = Slot(device, self.size, ports)
         if self.state is None:
             self.state = fresh
@@ -197,7 +193,13 @@ class Fleet:
         run.meter.evaluate(t, cols, run.physical.spiking, conditions)
         state_col = cols["state"] if "state" in present else None
         finished += run.sessions.update(
-            t, cols["power"], cols["socket_temp"], state_col, conditions, spiking=run.physical.spiking
+            t,
+            cols["power"],
+            cols["socket_temp"],
+            state_col,
+            conditions,
+            spiking=run.physical.spiking,
+            meter=cols["energy"],
         )
         if not whole:
             for part in _PARTS:

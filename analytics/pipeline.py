@@ -23,7 +23,7 @@ from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Gr
 from analytics.errors import CheckpointError, DetectorInputError
 from analytics.fleet import Fleet, PileInput, Slot
 from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
-from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker, Tariff
+from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker
 from chargewatch.errors import ConfigError
 from chargewatch.logs import kv
 from chargewatch.messages import Event, Telemetry
@@ -31,7 +31,7 @@ from chargewatch.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 _PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
 _LIVENESS = ("device_offline",)
 _SESSION_MODEL = ("session_anomaly",)
@@ -64,7 +64,6 @@ class PipelineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
     rules: RuleConfig = msgspec.field(default_factory=RuleConfig)
     sessions: SessionConfig = msgspec.field(default_factory=SessionConfig)
-    tariff: Tariff = msgspec.field(default_factory=Tariff)
     alerts: dict[str, AlertSpec] = msgspec.field(default_factory=dict)
     offline_after_s: float = 90.0
     evidence_samples: int = 10
@@ -99,6 +98,11 @@ class Pipeline:
         self.limits = {m: dict(p.limits) for m, p in (profiles or {}).items()}
         self.kinds = {m: p.kind for m, p in (profiles or {}).items()}
         self.trip_codes = {m: _codes_of(p, "fault_code", "over_current") for m, p in (profiles or {}).items()}
+        self.fault_labels = {
+            m: dict(p.by_name["fault_code"].values or {})
+            for m, p in (profiles or {}).items()
+            if "fault_code" in p.by_name
+        }
         step = self.config.rules.meter_max_step_wh / 1000.0
         self.metered = {
             m
@@ -108,9 +112,7 @@ class Pipeline:
         self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
         self.grouper = Grouper(self.config.group_wait_s)
-        self.fleet = Fleet(
-            self.config.rules, self.config.sessions, self.config.tariff, self.config.evidence_samples
-        )
+        self.fleet = Fleet(self.config.rules, self.config.sessions, self.config.evidence_samples)
         self.piles: dict[str, Slot] = {}
         self.blockers: dict[str, BlockerRules] = {}
         self.last_seen: dict[str, float] = {}
@@ -185,7 +187,10 @@ class Pipeline:
                 piles.append(PileInput(msg, self._slot(msg, ports), codes, msg.model in self.metered))
         if not piles:
             return []
+        done = len(self.finished)
         per_pile, ambient = self.fleet.wave(piles, self.finished)
+        if len(self.finished) > done:
+            self._fault_reasons(done, {p.msg.device: p.msg for p in piles})
         open_devices = self.alerts.devices()
         changes: list[AlertChange] = []
         for pile, conditions, amb in zip(piles, per_pile, ambient.tolist(), strict=True):
@@ -197,6 +202,25 @@ class Pipeline:
             evidence = functools.partial(self.fleet.evidence, pile.slot, ambient=amb)
             changes += self.alerts.evaluate(msg.ts, msg.device, _PILE_KINDS, conditions, evidence)
         return changes
+
+    def _fault_reasons(self, done: int, msgs: Mapping[str, Telemetry]) -> None:
+        """Name a ``fault``/``stopped`` end by the port's fault code (the pile's own trip)."""
+        for k in range(done, len(self.finished)):
+            rec = self.finished[k]
+            msg = msgs.get(rec.device)
+            codes = msg.ports.get("fault_code") if msg is not None else None
+            if (
+                rec.end_reason not in {"fault", "stopped"}
+                or msg is None
+                or not codes
+                or rec.port >= len(codes)
+            ):
+                continue
+            code = codes[rec.port]
+            label = self.fault_labels.get(msg.model, {}).get(int(code)) if code is not None else None
+            if label and label != "none":
+                reason = "stopped" if label == "remote_stop" else label
+                self.finished[k] = msgspec.structs.replace(rec, end_reason=reason)
 
     def _blocker(self, msg: Telemetry) -> list[AlertChange]:
         rules = self.blockers.get(msg.device)
@@ -210,19 +234,23 @@ class Pipeline:
 
     # -- events, time, sessions ------------------------------------------------------------------
     def process_event(self, msg: Event) -> list[AlertChange]:
-        """Analyse one device event: liveness from the agent, session end reasons."""
+        """Analyse one device event: liveness from the agent; an agent interlock that cut a
+        charging port names the end of its session."""
         changes: list[AlertChange] = []
         if msg.kind == "device_down":
             cond = Condition(None, "device_offline", "critical", "agent reports the device not answering")
             changes = self.alerts.evaluate(msg.ts, msg.device, _LIVENESS, [cond], lambda _: [])
         elif msg.kind == "device_up":
             changes = self.alerts.resolve_device(msg.ts, msg.device, _LIVENESS)
-        elif msg.kind == "session_end" and msg.port is not None and msg.device in self.piles:
-            reason = msg.data.get("reason")
+        elif msg.kind == "interlock" and msg.port is not None and msg.device in self.piles:
             sessions = self.fleet.sessions
             slot = self.piles[msg.device]
-            if isinstance(reason, str) and sessions is not None and 0 <= msg.port < slot.ports:
-                sessions.end_reason[slot.offset + msg.port] = reason
+            if (
+                sessions is not None
+                and 0 <= msg.port < slot.ports
+                and sessions.active[slot.offset + msg.port]
+            ):
+                sessions.end_reason[slot.offset + msg.port] = "interlock"
         self.grouper.add(changes)
         return changes
 
@@ -283,7 +311,7 @@ class Pipeline:
         """Replace this pipeline's learnt state with a :meth:`checkpoint`.
 
         The configuration is this pipeline's, not the checkpoint's: thresholds, alert timings,
-        grouping, tariffs and the device profiles are re-applied to every restored rule.
+        grouping and the device profiles are re-applied to every restored rule.
         """
         try:
             blob = pickle.loads(data)  # noqa: S301 - our own checkpoint from the gateway's disk
@@ -301,11 +329,11 @@ class Pipeline:
         self.alerts.specs = {**DEFAULT_SPECS, **cfg.alerts}
         self.grouper.group_wait_s = cfg.group_wait_s
         fleet = self.fleet
-        fleet.rules, fleet.session_config, fleet.tariff = cfg.rules, cfg.sessions, cfg.tariff
+        fleet.rules, fleet.session_config = cfg.rules, cfg.sessions
         rules = fleet.state
         if rules is not None:
             rules.sensor.config = rules.physical.config = rules.meter.config = cfg.rules
-            rules.sessions.config, rules.sessions.tariff = cfg.sessions, cfg.tariff
+            rules.sessions.config = cfg.sessions
         for blocker in self.blockers.values():
             blocker.config = cfg.rules
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "broker-acl": ("chargewatch_cli.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
     "keygen": ("chargewatch_cli.keygen", "new Ed25519 key pair for signing operator commands"),
     "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
+    "report": ("gateway.report.cli", "daily supervision report of a site: HTML with charts, CSVs"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),

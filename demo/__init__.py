@@ -85,6 +85,23 @@ def agent_config(endpoints: list[dict[str, Any]], broker_url: str, workdir: Path
     }
 
 
+#: a residential time-of-day tariff (峰/平/谷) plus a service fee per kWh, as posted at a pile
+DEMO_TARIFF: dict[str, Any] = {
+    "id": "demo-tou",
+    "version": 1,
+    "currency": "CNY",
+    "timezone": "Asia/Shanghai",
+    "scheme": "energy",
+    "periods": [
+        {"name": "峰", "start": "08:00", "end": "11:00", "price_per_kwh": 0.62},
+        {"name": "平", "start": "11:00", "end": "18:00", "price_per_kwh": 0.56},
+        {"name": "峰", "start": "18:00", "end": "22:00", "price_per_kwh": 0.62},
+        {"name": "谷", "start": "22:00", "end": "08:00", "price_per_kwh": 0.32},
+    ],
+    "service_per_kwh": 0.30,
+}
+
+
 def gateway_config(broker_url: str, workdir: Path, http_port: int, notify_url: str = "") -> dict[str, Any]:
     """A gateway config with the embedded SQLite store (and a notification webhook, when given)."""
     return {
@@ -100,6 +117,7 @@ def gateway_config(broker_url: str, workdir: Path, http_port: int, notify_url: s
         "liveness": {"device_keepalive_s": 60},
         "limits": {"max_future_skew_s": 7 * 86400},
         "commands": {"signing_key_file": str(demo_keys(workdir)[0]), "key_id": "demo-gateway"},
+        "tariff": DEMO_TARIFF,
         "notify": {"group_s": 5, "webhook": {"url": notify_url}} if notify_url else {},
     }
 
@@ -168,6 +186,8 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
                 async with Agent(agent_cfg, clock=clock):
                     print(f"ChargeWatch demo: dashboard at http://127.0.0.1:{gw.http_port}/ (Ctrl-C to stop)")
                     print(f"ChargeWatch demo: configs and data in {workdir}", flush=True)
+                    base = f"http://127.0.0.1:{gw.http_port}"
+                    print(f"ChargeWatch demo: sessions with fees at {base}/api/sessions(.csv)", flush=True)
                     try:
                         async with asyncio.timeout(seconds):
                             await stop.wait()
@@ -176,11 +196,15 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
                 # The agent has stopped: write what the gateway accepted before summarising, so
                 # the summary describes the final state whatever the machine's speed.
                 await gw.spool.flush()
+                sessions = await gw.charging_sessions(None, 0, int(gw.clock.time() * 1000) + 1, 10_000)
                 return {
                     "notifications": sink.received,
                     "health": gw.health(),
                     "devices": [d["device"] for d in gw.devices()],
                     "alerts": sorted({f"{a['device']}/{a['port']}/{a['kind']}" for a in gw.alerts(False)}),
+                    "sessions": len(sessions),
+                    "session_end_reasons": sorted({s["end_reason"] for s in sessions}),
+                    "fees_total_cny": round(sum(s["fee"]["total"] for s in sessions), 2),
                 }
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

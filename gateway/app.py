@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -41,6 +42,7 @@ from gateway.ingest.validate import TimePolicy
 from gateway.liveness import KnownDevices, Liveness
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
+from gateway.sessions import SessionLog, read_sessions
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Retention, Row, SQLiteStore, TimeSeriesStore
 
@@ -153,6 +155,9 @@ class Gateway:
             )
             limits = cfg.limits
             policy = TimePolicy(limits.max_future_skew_s, cfg.max_age_s, limits.stale_after_s)
+            sessions = None
+            if self.hook is not None:
+                sessions = SessionLog(cfg.site, cfg.tariff, self.state, self.hook.pipeline.pop_sessions)
             self.pipeline = IngestPipeline(
                 site=cfg.site,
                 spool=self.spool,
@@ -166,9 +171,11 @@ class Gateway:
                 watermarks=self.hook.pipeline.last_seen if self.hook is not None else None,
                 drain_max_s=cfg.liveness.drain_max_s,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
+                sessions=sessions,
                 notify=self.notifier.submit,
             )
             await self.pipeline.replay_alerts()
+            await self.pipeline.spool_sessions()  # any the checkpoint held: re-writing is an overwrite
             api = await stack.enter_async_context(
                 ApiServer(
                     self,
@@ -283,7 +290,9 @@ class Gateway:
         await self.pipeline.tick(now)
         if self.hook is not None and now - self._checkpointed >= self.cfg.checkpoint_every_s:
             self._checkpointed = now
-            await asyncio.to_thread(self.hook.save)
+            # pickled here, between batches (a consistent snapshot of open sessions and
+            # detectors); only the write and fsync go to a thread
+            await asyncio.to_thread(self.hook.save, self.hook.pipeline.checkpoint())
 
     async def _tick_loop(self) -> None:
         await self._every(self.cfg.liveness.tick_s, self._tick)
@@ -430,6 +439,17 @@ class Gateway:
 
     def metrics_text(self) -> str:
         return self.metrics.render()
+
+    async def charging_sessions(
+        self, device: str | None, start_ms: int, end_ms: int, limit: int
+    ) -> list[dict[str, Any]]:
+        tz = ZoneInfo(self.cfg.tariff.timezone)
+        return await read_sessions(
+            self.store, tz, device=device, start_ms=start_ms, end_ms=end_ms, limit=limit
+        )
+
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.cfg.tariff.timezone)
 
     async def series(
         self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from analytics import PipelineConfig
+from analytics.sessions import Tariff
 from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.mqtt_config import MqttConfig, old_keys
@@ -227,6 +228,8 @@ class GatewayConfig(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     rule: ThresholdRuleConfig = msgspec.field(default_factory=ThresholdRuleConfig)
+    #: the site's posted charging tariff (fees of the ``session`` points; see analytics.sessions.tariff)
+    tariff: Tariff = msgspec.field(default_factory=Tariff)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     #: extra device-profile folders (relative to this file) besides the bundled chargewatch/devices
     profile_dirs: list[str] = msgspec.field(default_factory=list)

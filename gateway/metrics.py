@@ -54,6 +54,7 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_ingest_gap_seqs_total": ("counter", "Seqs inside reported gaps"),
     "cw_acks_published_total": ("counter", "Ack messages published"),
     "cw_alerts_published_total": ("counter", "Alert state changes published"),
+    "cw_sessions_total": ("counter", "Charging sessions finished, priced and spooled as session points"),
     "cw_commands_sent_total": ("counter", "Signed operator commands published"),
     "cw_command_replies_total": (
         "counter",

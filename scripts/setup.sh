@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # systemd: systemd-analyze verifies the units in packaging/systemd (tests/ops/test_systemd_units.py)
 # prometheus-alertmanager: notification tests post alerts to a real Alertmanager (tests/gateway/notify)
-pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd prometheus-alertmanager)
+# fonts-noto-cjk: the CJK font `chargewatch report` draws its Chinese chart labels with
+pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd prometheus-alertmanager fonts-noto-cjk)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,4 +27,4 @@ done
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,report]'

@@ -1,62 +1,55 @@
-"""Charging-session records and their fee under a posted tariff (the ``session`` measurement)."""
+"""Charging-session records (the ``session`` measurement); fees come from :mod:`.tariff`."""
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
-
-class Tariff(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Posted prices: electricity at the residential rate plus a service fee, per kWh and per hour."""
-
-    currency: str = "CNY"
-    electricity_per_kwh: float = 0.56
-    service_per_kwh: float = 0.30
-    service_per_hour: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("electricity_per_kwh", "service_per_kwh", "service_per_hour"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"tariff.{name}={value} must be a finite price ≥ 0")
-
-
-class Fee(msgspec.Struct, frozen=True, kw_only=True):
-    """The fee of one session, broken down as posted; amounts rounded to 0.01."""
-
-    currency: str
-    electricity: float
-    service: float
-    total: float
-
-
-def fee(tariff: Tariff, energy_kwh: float, duration_s: float) -> Fee:
-    """Fee of a session of ``energy_kwh`` over ``duration_s`` under ``tariff``."""
-    electricity = round(energy_kwh * tariff.electricity_per_kwh, 2)
-    service = round(energy_kwh * tariff.service_per_kwh + duration_s / 3_600.0 * tariff.service_per_hour, 2)
-    return Fee(
-        currency=tariff.currency,
-        electricity=electricity,
-        service=service,
-        total=round(electricity + service, 2),
-    )
+#: why a session ended: from the port state and fault code when it ended, or an agent interlock
+END_REASONS = (
+    "full",
+    "unplugged",
+    "stopped",
+    "interlock",
+    "fault",
+    "over_temperature",
+    "over_current",
+    "timeout",
+    "smoke",
+    "over_voltage",
+    "under_voltage",
+    "pile_overload",
+    "data_gap",
+)
 
 
 class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One finished charging session of one port."""
+    """One finished charging session of one port (``port`` as on the wire: 0-based)."""
 
     device: str
     port: int
     start: float
     end: float
     end_reason: str
+    #: energy integrated from the port's power samples
     energy_kwh: float
     duration_s: float
     peak_w: float
     float_frac: float
     temp_rise_c: float
-    fee: Fee
+    peak_temp_c: float | None = None
+    #: the pile's own session energy register at the last sample, when its model meters it
+    meter_kwh: float | None = None
+    #: integrated energy per UTC quarter hour of the day (index → kWh), for time-of-day tariffs
+    slot_kwh: dict[int, float] = msgspec.field(default_factory=dict)
+
+    @property
+    def billed_kwh(self) -> float:
+        """The energy billed: the pile's meter when it has one, else the integrated power."""
+        return self.meter_kwh if self.meter_kwh is not None else self.energy_kwh
+
+    @property
+    def avg_w(self) -> float:
+        return self.energy_kwh * 3.6e6 / self.duration_s if self.duration_s > 0 else 0.0
 
     def features(self) -> dict[str, float]:
         """The session model's features of this session."""

@@ -22,7 +22,8 @@ import numpy.typing as npt
 from analytics.alerts import Condition
 from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
 from analytics.rules.sensor import BoolArray
-from analytics.sessions.records import SessionRecord, Tariff, fee
+from analytics.sessions.records import SessionRecord
+from analytics.sessions.tariff import SLOT_S, SLOTS
 
 CC, CV, FLOAT = 1, 2, 3
 _STATE_CHARGING, _STATE_FULL, _STATE_FAULT, _STATE_STOPPED = 1.0, 2.0, 3.0, 4.0
@@ -63,6 +64,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     oversize_factor: float = 2.5
     norm_min_sessions: int = 3
     restart_window_s: float = 600.0
+    #: a charging port silent longer than this ends its session (``data_gap``) and starts anew
+    max_gap_s: float = 1_800.0
 
 
 class SessionTracker:
@@ -70,12 +73,11 @@ class SessionTracker:
 
     KINDS = ("session_no_float", "power_after_float", "oversized_battery", "repeated_restarts", "power_creep")
 
-    def __init__(self, device: str, ports: int, config: SessionConfig, tariff: Tariff) -> None:
+    def __init__(self, device: str, ports: int, config: SessionConfig) -> None:
         #: device and port number of each slot (a tracker may hold the ports of several piles)
         self.names = [device] * ports
         self.local = np.arange(ports)
         self.config = config
-        self.tariff = tariff
         self.active = np.zeros(ports, dtype=bool)
         self.start_t = np.zeros(ports)
         self.last_t = np.zeros(ports)
@@ -104,6 +106,9 @@ class SessionTracker:
         self.ref_p = np.zeros((ports, 2))
         self.ref_t = np.zeros((ports, 2))
         self.stall_since = np.full(ports, np.nan)
+        #: energy per UTC quarter hour of the day (time-of-day tariffs) and the pile's own meter
+        self.slot_kwh = np.zeros((ports, SLOTS))
+        self.meter = np.full(ports, np.nan)
 
     def _end(self, i: int, state: float) -> SessionRecord:
         if i in self.end_reason:
@@ -115,10 +120,12 @@ class SessionTracker:
         elif self.reached_float[i] or self.stage[i] == FLOAT:
             reason = "full"
         else:
-            reason = "unplug"
+            reason = "unplugged"
         duration = float(self.last_t[i] - self.start_t[i])
         energy = float(self.energy[i])
         rise = float(self.temp_max[i] - self.temp_start[i])
+        slots = self.slot_kwh[i]
+        peak_temp, meter = float(self.temp_max[i]), float(self.meter[i])
         record = SessionRecord(
             device=self.names[i],
             port=int(self.local[i]),
@@ -130,7 +137,9 @@ class SessionTracker:
             peak_w=float(self.peak[i]),
             float_frac=float(self.float_s[i] / duration) if duration > 0 else 0.0,
             temp_rise_c=rise if math.isfinite(rise) else 0.0,
-            fee=fee(self.tariff, energy, duration),
+            peak_temp_c=peak_temp if math.isfinite(peak_temp) else None,
+            meter_kwh=meter if math.isfinite(meter) else None,
+            slot_kwh={int(k): float(slots[k]) for k in np.flatnonzero(slots)},
         )
         if reason == "full" and not self.flagged[i] and energy > 0 and duration > 0:
             a = max(_NORM_ALPHA, 1.0 / (self.norm_n[i] + 1))
@@ -163,6 +172,8 @@ class SessionTracker:
         self.ref_p[idx] = 0.0
         self.ref_t[idx] = t[:, None]
         self.stall_since[idx] = np.nan
+        self.slot_kwh[idx] = 0.0
+        self.meter[idx] = np.nan
         self.starts[idx] = np.roll(self.starts[idx], 1, axis=1)
         self.starts[idx, 0] = t
 
@@ -175,11 +186,15 @@ class SessionTracker:
         conditions: list[Condition],
         *,
         spiking: BoolArray | None = None,
+        meter: FloatArray | None = None,
     ) -> list[SessionRecord]:
         """Advance every port to ``t``; append curve conditions; return the sessions that ended.
 
         ``spiking`` marks samples the current rules saw as a spike: they count for energy but
         not for the curve (two spikes a poll apart would pass the median and lift the peak).
+        ``meter`` is the pile's own session-energy register (NaN where it has none). A
+        charging port silent for more than ``max_gap_s`` ends its session as ``data_gap``
+        (energy delivered in the gap is unknown) and starts a new one.
         """
         cfg = self.config
         pw = np.nan_to_num(power)
@@ -189,14 +204,23 @@ class SessionTracker:
         else:
             st = np.nan_to_num(state)
             plugged = (st == _STATE_CHARGING) | (st == _STATE_FULL)
-        ended = [self._end(int(i), float(st[i])) for i in np.flatnonzero(self.active & ~plugged)]
         times = per_port(t, pw.shape[0])
+        gap = self.active & plugged & (times - self.last_t > cfg.max_gap_s)
+        for i in np.flatnonzero(gap):
+            self.end_reason[int(i)] = "data_gap"
+        ended = [self._end(int(i), float(st[i])) for i in np.flatnonzero(self.active & (~plugged | gap))]
         new = np.flatnonzero(plugged & ~self.active)
         if new.size:
             self._start(new, times, temp)
         on = self.active
         dt = np.where(on, t - self.last_t, 0.0)
-        self.energy += pw * dt / 3.6e6
+        step = pw * dt / 3.6e6
+        self.energy += step
+        fed = np.flatnonzero(step > 0)
+        mid = times[fed] - dt[fed] / 2  # a poll interval counts in the quarter hour of its middle
+        self.slot_kwh[fed, (mid % 86_400 // SLOT_S).astype(np.intp)] += step[fed]
+        if meter is not None:
+            self.meter = np.where(on & np.isfinite(meter), meter, self.meter)
         self.last_t = np.where(on, t, self.last_t)
         sm = self._smooth(pw if spiking is None else np.where(spiking, self.last_pw[:, 1], pw), dt, on)
         self.peak = np.where(on, np.maximum(self.peak, sm), self.peak)
@@ -207,7 +231,7 @@ class SessionTracker:
             on, np.where(in_float, FLOAT, np.where(sm >= 0.9 * self.peak, CC, CV)), 0
         ).astype(np.int8)
         self.float_s += np.where(in_float, dt, 0.0)
-        self.reached_float |= in_float
+        self.reached_float |= in_float | (on & (st == _STATE_FULL))  # or the pile says so
         armed = self.float_s >= cfg.refloat_min_float_s
         self.refloat = (
             on

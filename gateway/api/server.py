@@ -1,7 +1,8 @@
 """The gateway's HTTP API (aiohttp) and dashboard.
 
 Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
-``GET /api/series?device=&port=&field=&since=``, ``GET /api/dead_letters``,
+``GET /api/series?device=&port=&field=&since=``, ``GET /api/sessions?device=&since=&until=&limit=``,
+``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``,
 ``POST /api/commands`` (sign and send one operator command; bearer token when configured, JSON
 body only), ``GET /api/commands?device=&since=`` (the command audit trail), ``GET /metrics``
 (Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Annotated, Any, Protocol, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
@@ -38,6 +40,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, load_profiles
 from gateway.api._dashboard import DASHBOARD_HTML
+from gateway.api._sessions import QueryError, parse_query, to_csv
 from gateway.store.base import Row
 from gateway.store.errors import StoreError, UnknownSeriesError
 
@@ -84,6 +87,12 @@ class GatewayView(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def metrics_text(self) -> str: ...
+
+    def timezone(self) -> ZoneInfo: ...
+
+    async def charging_sessions(
+        self, device: str | None, start_ms: int, end_ms: int, limit: int
+    ) -> list[dict[str, Any]]: ...
 
     async def series(
         self, measurement: str, fields: Sequence[str], where: Mapping[str, str], start_ms: int, end_ms: int
@@ -162,6 +171,8 @@ class ApiServer:
                 web.get("/api/alerts", self._alerts),
                 web.post("/api/alerts/{id}/ack", self._ack),
                 web.get("/api/series", self._series),
+                web.get("/api/sessions", self._sessions),
+                web.get("/api/sessions.csv", self._sessions_csv),
                 web.get("/api/dead_letters", self._dead_letters),
                 web.post("/api/commands", self._send_command),
                 web.get("/api/commands", self._commands),
@@ -205,6 +216,31 @@ class ApiServer:
         if not 1 <= limit <= _MAX_LIMIT:
             return _bad(f"limit must be an integer in 1..{_MAX_LIMIT}, got {raw[:32]!r}")
         return _json(self.view.dead_letters(limit))
+
+    async def _session_list(self, r: web.Request, default_limit: int) -> list[dict[str, Any]] | web.Response:
+        try:
+            device, start_ms, end_ms, limit = parse_query(r.query, self.view.timezone(), default_limit)
+        except QueryError as exc:
+            return _bad(str(exc))
+        try:
+            return await self.view.charging_sessions(device, start_ms, end_ms, limit)
+        except StoreError as exc:
+            return _json({"error": str(exc)}, 502)
+
+    async def _sessions(self, r: web.Request) -> web.Response:
+        got = await self._session_list(r, 500)
+        return got if isinstance(got, web.Response) else _json(got)
+
+    async def _sessions_csv(self, r: web.Request) -> web.Response:
+        got = await self._session_list(r, 10_000)
+        if isinstance(got, web.Response):
+            return got
+        return web.Response(
+            body=to_csv(got, self.view.timezone(), r.query.get("lang", "zh")),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
+        )
 
     async def _ack(self, r: web.Request) -> web.Response:
         user = r.query.get("user", "")

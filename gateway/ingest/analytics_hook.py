@@ -77,12 +77,13 @@ class PipelineHook:
             return False
         return True
 
-    def save(self) -> None:
-        """Write a checkpoint atomically."""
+    def save(self, data: bytes | None = None) -> None:
+        """Write a checkpoint atomically: ``data`` (a snapshot taken on the event loop, so no
+        batch mutates the state while it is pickled), else one taken now."""
         tmp = self.path.with_suffix(".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as f:
-            f.write(self.pipeline.checkpoint())
+            f.write(self.pipeline.checkpoint() if data is None else data)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(self.path)

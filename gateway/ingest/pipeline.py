@@ -9,10 +9,12 @@ Order per batch, which is what makes the guarantees hold:
 3. **one durable spool commit** for all accepted lines of the batch; while its fsync runs in
    the spool's thread the event loop feeds liveness and analytics (CPU work that neither acks
    nor publishes, so it may overlap the commit);
-4. save the dedupe marks (after the commit: a crash in between re-accepts a few messages whose
+4. turn alert changes into booked, stored and published alerts, then spool the ``session``
+   points of the sessions the batch ended (priced, with the alerts during them);
+5. save the dedupe marks (after the commits: a crash in between re-accepts a few messages whose
    points then overwrite themselves, since timestamps come from the source — never a loss);
-5. queue acks (published by the gateway every ``ack_interval``), turn alert changes into
-   published + stored alerts, handed to ``notify`` (the gateway's notifier; it only queues).
+6. queue acks (published by the gateway every ``ack_interval``). Published alerts are handed to
+   ``notify`` (the gateway's notifier; it only queues).
 
 Analytics are isolated per message: when the batch call raises, the batch is re-run message by
 message and the culprit is dead-lettered as ``analytics_error`` (its points are stored and it
@@ -61,6 +63,7 @@ from gateway.ingest.validate import RejectedError, TimePolicy, Validator
 from gateway.lineproto import Resolution, event_lines, line, resolution, telemetry_lines, ts_ms
 from gateway.liveness import Liveness, Transition
 from gateway.metrics import Metrics
+from gateway.sessions import SessionLog
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +111,13 @@ class IngestPipeline:
         policy: TimePolicy,
         publish: Publish,
         profile_dirs: Sequence[Path] = (),
+        sessions: SessionLog | None = None,
         notify: Notify | None = None,
         watermarks: Mapping[str, float] | None = None,
         drain_max_s: float = 0.0,
     ) -> None:
         self.site = site
+        self.sessions = sessions
         self.spool = spool
         self.state = state
         self.tracker = tracker
@@ -243,6 +248,8 @@ class IngestPipeline:
         finally:
             if commit is not None:
                 await commit
+        await self.raise_alerts(changes + offline_changes(transitions))
+        await self.spool_sessions()  # after the alerts: a session lists those its last batch raised
         self.state.save_marks(self.tracker.take_dirty())
         self.state.dead_letter(b.dead)
         add_ack = self.acks.add
@@ -250,11 +257,17 @@ class IngestPipeline:
             add_ack(msg.device, msg.boot, msg.seq)
         for msg in b.accepted:
             add_ack(msg.device, msg.boot, msg.seq)
-        await self.raise_alerts(changes + offline_changes(transitions))
 
-    async def _commit(self, lines: list[str]) -> None:
+    async def spool_sessions(self) -> None:
+        """Sessions the batch ended, as ``session`` points, committed before the batch is acked."""
+        lines = self.sessions.drain() if self.sessions is not None else []
+        if lines:
+            await self._commit(lines, "session")
+            self.metrics.inc("cw_sessions_total", len(lines))
+
+    async def _commit(self, lines: list[str], meta: str = "ingest") -> None:
         try:
-            await self.spool.append(lines, "ingest")
+            await self.spool.append(lines, meta)
         except ChargeWatchError as exc:
             raise SpoolCommitError(f"spool commit of {len(lines)} lines failed: {exc}") from exc
 

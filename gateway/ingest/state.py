@@ -229,6 +229,15 @@ class IngestState:
         rows = self._db.execute(f"SELECT {_ALERT_COLS} FROM alert{where} ORDER BY ts DESC LIMIT ?", (limit,))
         return [AlertRow(*r) for r in rows.fetchall()]
 
+    def alerts_during(self, device: str, port: int, start: float, end: float) -> list[tuple[str, str]]:
+        """(id, kind) of the alerts of ``device`` (that port or the whole pile) open in [start, end]."""
+        rows = self._db.execute(
+            "SELECT id, kind FROM alert WHERE device=? AND (port=? OR port IS NULL) AND first_ts <= ? "
+            "AND (ts >= ? OR state != 'resolved') ORDER BY first_ts LIMIT 100",
+            (device, port, end, start),
+        )
+        return [(str(i), str(k)) for i, k in rows.fetchall()]
+
     def get_alert(self, alert_id: str) -> AlertRow | None:
         row = self._db.execute(f"SELECT {_ALERT_COLS} FROM alert WHERE id=?", (alert_id,)).fetchone()
         return AlertRow(*row) if row else None

@@ -9,7 +9,7 @@ import pytest
 
 from analytics.alerts import Condition
 from analytics.errors import CheckpointError
-from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker, Tariff, fee
+from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker
 from tests.analytics.synth import T0, lead_acid_power, lithium_power
 
 DT = 30.0
@@ -27,14 +27,14 @@ def _run(
 
 
 def _tracker() -> SessionTracker:
-    return SessionTracker("pile-1", 1, SessionConfig(), Tariff(electricity_per_kwh=0.5, service_per_kwh=0.3))
+    return SessionTracker("pile-1", 1, SessionConfig())
 
 
 def _curve(fn: object, hours: float, rated: float) -> list[float]:
     return [fn(k * DT, rated) for k in range(int(hours * 3_600 / DT))]  # type: ignore[operator]
 
 
-def test_lead_acid_session_record_and_fee() -> None:
+def test_lead_acid_session_record() -> None:
     tr = _tracker()
     records, conds = _run(tr, _curve(lead_acid_power, 6.0, 400.0), T0)
     assert len(records) == 1
@@ -44,20 +44,44 @@ def test_lead_acid_session_record_and_fee() -> None:
     expected_kwh = sum(_curve(lead_acid_power, 6.0, 400.0)[1:]) * DT / 3.6e6
     assert rec.energy_kwh == pytest.approx(expected_kwh, rel=1e-6)
     assert rec.duration_s == pytest.approx(6 * 3_600 - DT)
-    assert rec.fee.electricity == round(rec.energy_kwh * 0.5, 2)
-    assert rec.fee.total == pytest.approx(rec.fee.electricity + rec.fee.service)
+    assert sum(rec.slot_kwh.values()) == pytest.approx(rec.energy_kwh, rel=1e-9)
+    assert rec.peak_temp_c == 40.0
+    assert rec.meter_kwh is None
+    assert rec.billed_kwh == rec.energy_kwh
     assert rec.float_frac > 0.1
     assert not any(conds)
 
 
-def test_fee_has_service_per_hour() -> None:
-    f = fee(Tariff(electricity_per_kwh=0.6, service_per_kwh=0.0, service_per_hour=0.5), 2.0, 7_200.0)
-    assert (f.electricity, f.service, f.total) == (1.2, 1.0, 2.2)
+def test_energy_is_kept_per_quarter_hour_of_delivery() -> None:
+    tr = SessionTracker("p", 1, SessionConfig())
+    start = 1_750_000_000.0 - 1_750_000_000.0 % 900  # a quarter-hour boundary
+    for k in range(0, 1_801, 60):  # 30 minutes at 360 W: 0.09 kWh in each of two quarter hours
+        tr.update(start + k, np.array([360.0]), np.array([35.0]), None, [])
+    (rec,) = tr.update(start + 1_860, np.array([0.0]), np.array([35.0]), None, [])
+    q = int(start % 86_400 // 900)
+    assert sorted(rec.slot_kwh) == [q, q + 1]
+    assert rec.slot_kwh[q] == pytest.approx(0.09)
+    assert rec.slot_kwh[q + 1] == pytest.approx(0.09)
 
 
-def test_tariff_rejects_negative_prices() -> None:
-    with pytest.raises(ValueError, match="service_per_kwh"):
-        Tariff(service_per_kwh=-1.0)
+def test_silent_charging_port_ends_as_data_gap_and_starts_again() -> None:
+    tr = SessionTracker("p", 1, SessionConfig(max_gap_s=600.0))
+    state = np.array([1.0])
+    for k in range(5):
+        assert tr.update(T0 + k * 10, np.array([300.0]), np.array([30.0]), state, []) == []
+    (rec,) = tr.update(T0 + 2_000, np.array([300.0]), np.array([30.0]), state, [])
+    assert (rec.end_reason, rec.end) == ("data_gap", T0 + 40)
+    assert tr.active[0]
+    assert tr.start_t[0] == T0 + 2_000
+
+
+def test_meter_reading_is_the_billed_energy() -> None:
+    tr = SessionTracker("p", 1, SessionConfig())
+    state = np.array([1.0])
+    for k in range(4):
+        tr.update(T0 + k * 10, np.array([300.0]), np.array([30.0]), state, [], meter=np.array([0.01 * k]))
+    (rec,) = tr.update(T0 + 50, np.array([0.0]), np.array([30.0]), np.array([4.0]), [], meter=np.array([0.5]))
+    assert (rec.end_reason, rec.meter_kwh, rec.billed_kwh) == ("stopped", 0.03, 0.03)
 
 
 def test_lithium_cut_off_ends_full() -> None:

@@ -87,3 +87,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     garbage_port = {k for d, p, k in alerts if (d, p) == ("pile-a2", "5")}
     assert "sensor_fault" in garbage_port
     assert not garbage_port & OVERHEAT_KINDS
+    # charging sessions end within the run (the demo site's riders bought 10/15 minutes) and are
+    # stored with their fee
+    assert summary["sessions"] >= 3
+    assert "timeout" in summary["session_end_reasons"]
+    assert summary["fees_total_cny"] > 0

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -65,6 +66,12 @@ class _CommandView:
         return ""
 
     async def series(self, *args: Any, **kwargs: Any) -> Any:
+        return []
+
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo("Asia/Shanghai")
+
+    async def charging_sessions(self, *args: Any, **kwargs: Any) -> Any:
         return []
 
     async def send_command(

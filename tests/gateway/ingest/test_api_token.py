@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,6 +45,12 @@ class _View:
         return ""
 
     async def series(self, *args: Any, **kwargs: Any) -> Any:
+        return []
+
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo("Asia/Shanghai")
+
+    async def charging_sessions(self, *args: Any, **kwargs: Any) -> Any:
         return []
 
     async def send_command(self, *args: Any, **kwargs: Any) -> Any:

@@ -93,6 +93,10 @@ class FailureLimiter:
         self._max = max_clients
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def __len__(self) -> int:
+        """Clients remembered (at most ``max_clients``)."""
+        return len(self._buckets)
+
     def _level(self, client: str) -> float:
         tokens, last = self._buckets.get(client, (self._cap, self._clock.monotonic()))
         return min(self._cap, tokens + (self._clock.monotonic() - last) * self._rate)
@@ -270,7 +274,8 @@ def _json(data: object, status: int = 200, headers: dict[str, str] | None = None
 
 def identity(r: web.Request) -> Identity:
     """Who the guard found the request to be."""
-    return r[IDENTITY] if IDENTITY in r else ANONYMOUS
+    who = r.get(IDENTITY)
+    return who if isinstance(who, Identity) else ANONYMOUS
 
 
 def actor(r: web.Request, claimed: str | None) -> str:

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from chargewatch.clock import ManualClock
-from gateway.api import auth as auth_module
 from gateway.api.auth import Authenticator, FailureLimiter
 from gateway.api.server import ApiServer
-from gateway.passwords import Cost, hash_password, parse_hash
+from gateway.passwords import Cost, hash_password, parse_hash, verify_password
 from gateway.users import ApiUser
 from tests.gateway.ingest.test_api_token import _View
 
@@ -172,13 +171,12 @@ async def test_a_password_is_checked_with_scrypt_once_then_remembered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     checks: list[str] = []
-    real = auth_module.verify_password
 
     def counting(password: str, stored: Any) -> bool:
         checks.append(password)
-        return real(password, stored)
+        return verify_password(password, stored)
 
-    monkeypatch.setattr(auth_module, "verify_password", counting)
+    monkeypatch.setattr("gateway.api.auth.verify_password", counting)
     async with ApiServer(_View(), "127.0.0.1", 0, auth=Authenticator(USERS, read_login=True)) as api:
         for _ in range(3):
             assert (await req(api.port, "/api/alerts", _basic("zhang", PASSWORD)))[0] == 200
@@ -198,4 +196,4 @@ def test_the_failure_limiter_refills_and_stays_bounded() -> None:
     for client in ("b", "c", "d"):
         limiter.fail(client)
     assert limiter.wait_s("a") == 0.0  # forgotten: the oldest of more than max_clients
-    assert len(limiter._buckets) == 2
+    assert len(limiter) == 2

@@ -120,3 +120,32 @@ def test_tokens_come_from_the_environment_or_a_file_and_must_be_long_and_distinc
         entry + f"    - {{name: wall, role: viewer, token_file: {secret}}}\n",
         r"http\.users: ops and wall have the same token",
     )
+
+
+def test_the_example_configs_users_load_once_uncommented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (Path(__file__).resolve().parents[2] / "configs" / "gateway.example.yaml").read_text()
+    assert load_config(_example(tmp_path, text)).http.users == []  # as shipped: no users, loopback
+    token = tmp_path / "wall.token"
+    token.write_text(TOKEN[::-1])
+    monkeypatch.setenv("CW_SCADA_TOKEN", TOKEN)
+    users, block = [], False
+    for line in text.splitlines():  # uncomment the "# users:" block under http:
+        block = line == "  # users:" or (block and line.startswith("  #   "))
+        if line != "  users: []":
+            users.append(("  " + line[4:] if line.startswith("  #   ") else "  users:") if block else line)
+    edited = "\n".join(users).replace("scrypt$15$8$1$<salt>$<key>", HASH)
+    edited = edited.replace("/etc/chargewatch/wall-screen.token", str(token))
+    cfg = load_config(_example(tmp_path, edited))
+    assert [(u.name, u.role, u.token, u.password is not None) for u in api_users(cfg.http)] == [
+        ("zhang", "operator", "", True),
+        ("scada", "operator", TOKEN, False),
+        ("wall-screen", "viewer", TOKEN[::-1], False),
+    ]
+
+
+def _example(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    return path

@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 CSRF_HEADER = "X-ChargeWatch-CSRF"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PATHS = frozenset({"/", "/health", "/api/whoami"})
-PUBLIC_PREFIXES = ("/static/",)
+#: routes anyone may GET (matched on the route the router resolved, not on the raw path)
+PUBLIC_ROUTES = frozenset({"/", "/health", "/api/whoami"})
+PUBLIC_PREFIXES = ("/static",)
 Level = Literal["anonymous", "viewer", "operator"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CACHE_MAX = 1024
@@ -227,7 +228,7 @@ class Authenticator:
                 return _json({"error": str(exc)}, exc.status, headers)
             r[IDENTITY] = who
             if r.method in SAFE_METHODS:
-                if self.may_read(who) or r.path in PUBLIC_PATHS or r.path.startswith(PUBLIC_PREFIXES):
+                if self.may_read(who) or _public(r):
                     return await handler(r)
                 return _json({"error": "sign in to read: Authorization: Bearer <token> or Basic"}, 401)
             if not self.may_act(who):
@@ -259,6 +260,13 @@ class Authenticator:
             return _json(self.whoami(identity(r)))
 
         return [web.get("/api/whoami", whoami)]
+
+
+def _public(r: web.Request) -> bool:
+    resource = r.match_info.route.resource
+    if resource is None:  # no route: a 404 or 405 to those who may read, a 401 to the others
+        return False
+    return resource.canonical in PUBLIC_ROUTES or resource.canonical.startswith(PUBLIC_PREFIXES)
 
 
 def _same_origin(r: web.Request) -> bool:

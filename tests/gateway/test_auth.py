@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import logging
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from chargewatch.clock import ManualClock
 from gateway.api.auth import Authenticator, FailureLimiter
@@ -197,3 +200,40 @@ def test_the_failure_limiter_refills_and_stays_bounded() -> None:
         limiter.fail(client)
     assert limiter.wait_s("a") == 0.0  # forgotten: the oldest of more than max_clients
     assert len(limiter) == 2
+
+
+async def test_public_means_the_route_the_router_resolved_not_the_raw_path(tmp_path: Path) -> None:
+    (tmp_path / "app.js").write_text("console.log('shell')")
+    auth = Authenticator(USERS, read_login=True)
+    app = web.Application(middlewares=[auth.middleware()])
+    app.add_routes(auth.routes())
+    app.add_routes([web.static("/static", tmp_path), web.get("/api/alerts", _ok)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        p = int(runner.addresses[0][1])
+        assert await asyncio.to_thread(_raw, p, "/static/app.js") == (200, b"console.log('shell')")
+        for sneaky in ("/static/../api/alerts", "/static/%2e%2e/api/alerts", "/health/../api/alerts"):
+            assert (await asyncio.to_thread(_raw, p, sneaky))[0] == 401, sneaky
+        assert (await asyncio.to_thread(_raw, p, "/api/nothing"))[0] == 401  # no route: still no read
+        assert (await req(p, "/api/nothing", _bearer(VIEWER_TOKEN)))[0] == 404
+        assert (await req(p, "/api/alerts", _bearer(VIEWER_TOKEN)))[0] == 200
+    finally:
+        await runner.cleanup()
+
+
+async def _ok(_r: web.Request) -> web.Response:
+    return web.json_response([])
+
+
+def _raw(port: int, path: str) -> tuple[int, bytes]:
+    """GET ``path`` exactly as written (urllib would normalise the dots)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()

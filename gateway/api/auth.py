@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from aiohttp.typedefs import Middleware
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from gateway.passwords import DECOY, verify_password
-from gateway.users import ApiUser
+from gateway.users import NAME_PATTERN, ApiUser
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ PUBLIC_PREFIXES = ("/static",)
 Level = Literal["anonymous", "viewer", "operator"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CACHE_MAX = 1024
+_NAME = re.compile(NAME_PATTERN)
 _VERIFY_PARALLEL = 2  # scrypt needs 32 MiB a check: bound the memory a burst of logins takes
 
 
@@ -172,7 +174,7 @@ class Authenticator:
                 "http_auth_failed",
                 remote=client,
                 scheme=scheme[:16],
-                user=claimed,
+                user=claimed if claimed is None or _NAME.match(claimed) else ascii(claimed),
                 reason=reason,
                 path=r.path,
             )

@@ -158,15 +158,18 @@ async def test_failed_logins_are_logged_and_limited_per_client(caplog: pytest.Lo
         clock.advance(20.0)
         assert (await req(p, "/api/alerts", _basic("zhang", PASSWORD)))[0] == 200
         assert (await req(p, "/api/alerts", _basic("nobody", PASSWORD)))[0] == 401
+        clock.advance(20.0)
+        assert (await req(p, "/api/alerts", _basic("a\rb", PASSWORD)))[0] == 401
         assert (await req(p, "/api/alerts", {"Authorization": "Digest x"}))[0] == 429
     failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("http_auth_failed")]
     assert failed == [
         *["http_auth_failed remote=127.0.0.1 scheme=basic user=zhang reason=bad_password path=/api/alerts"]
         * 3,
         "http_auth_failed remote=127.0.0.1 scheme=basic user=nobody reason=unknown_user path=/api/alerts",
+        "http_auth_failed remote=127.0.0.1 scheme=basic user='a\\rb' reason=unknown_user path=/api/alerts",
     ]
     locked = [r.getMessage() for r in caplog.records if r.getMessage().startswith("http_auth_locked")]
-    assert len(locked) == 2
+    assert len(locked) == 3
     assert all(PASSWORD not in r.getMessage() for r in caplog.records)
 
 

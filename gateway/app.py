@@ -187,6 +187,9 @@ class Gateway:
                         api_users(cfg.http),
                         read_login=reads_need_login(cfg.http.bind, cfg.http.read),
                         failures_per_min=cfg.http.auth_failures_per_min,
+                        on_failure=lambda reason: self.metrics.inc(
+                            "cw_http_auth_failures_total", reason=reason
+                        ),
                     ),
                     fields=series_fields(self.profiles.values()),
                 )

@@ -129,8 +129,10 @@ class Authenticator:
         read_login: bool = False,
         failures_per_min: int = 10,
         clock: Clock | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.users = {u.name: u for u in users}
+        self._on_failure = on_failure  # told each failed login's reason (the gateway counts them)
         self.read_login = read_login
         self.open_writes = not self.users
         self.limiter = FailureLimiter(failures_per_min, clock or SystemClock())
@@ -169,6 +171,8 @@ class Authenticator:
         if who is not None:
             return Identity(who.name, who.role, "bearer" if scheme == "bearer" else "basic")
         locked = self.limiter.fail(client)
+        if self._on_failure is not None:
+            self._on_failure(reason)
         log.warning(
             kv(
                 "http_auth_failed",

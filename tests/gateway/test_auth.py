@@ -231,11 +231,11 @@ async def _ok(_r: web.Request) -> web.Response:
     return web.json_response([])
 
 
-def _raw(port: int, path: str) -> tuple[int, bytes]:
+def _raw(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """GET ``path`` exactly as written (urllib would normalise the dots)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:

@@ -19,7 +19,7 @@ from gateway.config import CommandsConfig, HttpConfig, StoreConfig
 from gateway.passwords import hash_password
 from gateway.users import UserConfig
 from tests.gateway.ingest.support import GatewayProcess, make_config, raw_publish, write_config
-from tests.gateway.test_auth import CSRF, PASSWORD, VIEWER_TOKEN, _basic, _bearer, req
+from tests.gateway.test_auth import CSRF, PASSWORD, VIEWER_TOKEN, _basic, _bearer, _raw, req
 from tests.support.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -88,6 +88,8 @@ async def test_viewer_reads_operator_acts_and_the_audit_names_the_operator(
             assert time.monotonic() < deadline, "the command never reached the audit trail"
             await asyncio.sleep(0.1)
         assert [(r["id"], r["result"], r["operator"]) for r in audit] == [(sent["id"], "sent", "zhang")]
+        metrics = (await asyncio.to_thread(_raw, port, "/metrics", wall))[1].decode()
+        assert 'cw_http_auth_failures_total{reason="bad_password"} 1' in metrics
         assert await asyncio.to_thread(gateway.terminate) == 0
     finally:
         gateway.kill()

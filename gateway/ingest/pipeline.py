@@ -6,6 +6,8 @@ Order per batch, which is what makes the guarantees hold:
    (rejects are dead-lettered with a reason, counted in ``cw_ingest_rejected_total{reason}``;
    the rest of the batch goes on — no single message can stop the batch or the gateway);
 2. dedupe by (device, boot, seq) — duplicates are re-acked (the first ack may have been lost);
+   a time-policy reject (``future_ts``, ``too_old``) is acked and its seq recorded too: it
+   arrived (its dead letter keeps it), so it is never reported as a ``data_gap``;
 3. **one durable spool commit** for all accepted lines of the batch; while its fsync runs in
    the spool's thread the event loop feeds liveness and analytics (CPU work that neither acks
    nor publishes, so it may overlap the commit);
@@ -163,9 +165,7 @@ class IngestPipeline:
         try:
             msg = self.validator.check(topic, payload, received)
         except RejectedError as exc:
-            self._reject((received, topic, exc.reason, exc.detail, payload), b)
-            if exc.ackable and exc.msg is not None:
-                b.ack_only.append(exc.msg)
+            self._refused(exc, (received, topic, exc.reason, exc.detail, payload), b)
             return
         try:
             if isinstance(msg, Telemetry):
@@ -181,9 +181,7 @@ class IngestPipeline:
             return
         verdict = self.tracker.observe(msg.device, msg.boot, msg.seq, received)
         if verdict is Verdict.DUPLICATE:
-            self.metrics.inc("cw_ingest_duplicates_total")
-            b.dead.append((received, topic, "duplicate", f"boot {msg.boot} seq {msg.seq}", payload))
-            b.ack_only.append(msg)
+            self._duplicate(msg, topic, payload, received, b)
             return
         if verdict is Verdict.LATE:
             self.metrics.inc("cw_ingest_late_total")
@@ -191,6 +189,26 @@ class IngestPipeline:
         b.accepted.append(msg)
         if received - msg.ts > self.policy.stale_after:
             b.stale.append(msg)
+
+    def _refused(self, exc: RejectedError, item: DeadItem, b: _Batch) -> None:
+        """Dead-letter a rejected message. One its sender may delete (a time-policy refusal of a
+        well-formed message, kept as a dead letter) is acked and its seq recorded: it arrived,
+        so it is no ``data_gap`` once later seqs are stored, and its other copies (a resend,
+        the discovery session's) are duplicates."""
+        msg = exc.msg if exc.ackable else None
+        if msg is None:
+            self._reject(item, b)
+            return
+        if self.tracker.observe(msg.device, msg.boot, msg.seq, item[0]) is Verdict.DUPLICATE:
+            self._duplicate(msg, item[1], item[4], item[0], b)
+            return
+        self._reject(item, b)
+        b.ack_only.append(msg)
+
+    def _duplicate(self, msg: DeviceMessage, topic: str, payload: bytes, received: float, b: _Batch) -> None:
+        self.metrics.inc("cw_ingest_duplicates_total")
+        b.dead.append((received, topic, "duplicate", f"boot {msg.boot} seq {msg.seq}", payload))
+        b.ack_only.append(msg)
 
     def _stale_lines(self, stale: list[DeviceMessage], now: float) -> list[str]:
         """One ``stale_data`` event point per (device, boot) of the batch's stale messages."""

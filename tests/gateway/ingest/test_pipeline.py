@@ -87,3 +87,22 @@ async def test_one_commit_per_batch_then_acks_and_alerts(tmp_path: Path) -> None
     acks = p.acks.take()
     assert [(a.device, a.boot, a.ranges) for a in acks] == [("d1", 1, [AckRange(0, 1)])]
     assert p.metrics.get("cw_ingest_duplicates_total") == 1
+
+
+async def test_a_refused_but_acknowledged_seq_is_no_data_gap(tmp_path: Path) -> None:
+    """A device clock running ahead (the agent stamps device time) gets a message dead-lettered
+    as ``future_ts`` and acked, so the agent deletes it: its seq arrived and is not missing.
+    Recorded, it is no ``data_gap`` once its neighbours are stored, and a second copy of it (the
+    discovery session's, a resend) is a duplicate, not a second dead letter."""
+    spool = _Spool()
+    p, _ = _pipeline(tmp_path, spool)
+    topic, ahead, received = _item(1)
+    ahead = ahead.replace(f'"ts":{NOW + 1}'.encode(), f'"ts":{NOW + 3600}'.encode())
+    await p.handle([_item(0), (topic, ahead, received), _item(2)])
+    await p.handle([(topic, ahead, received + 1)])
+    assert [d.reason for d in p.state.dead_letters(10)] == ["duplicate", "future_ts"]
+    assert [a.ranges for a in p.acks.take()] == [[AckRange(0, 2)]]
+    assert p.tracker.seen("d1", 1, 1)
+    await p.tick(received + p.tracker.gap_timeout + 1)
+    assert p.metrics.get("cw_ingest_gaps_total") == 0
+    assert not any("data_gap" in ln for batch in spool.batches for ln in batch)

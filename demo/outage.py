@@ -134,7 +134,10 @@ class OutageRun:
                 "degraded_after_s": t.degraded_after_s,
             },
             "http": {"bind": "127.0.0.1", "port": self.http_port},
-            "limits": {"gap_timeout_s": t.gap_timeout_s},
+            # the agent stamps the devices' clocks, which the simulator runs SIM_SPEED times
+            # faster than the wall: source ts get ahead of the gateway by (SIM_SPEED - 1) s a
+            # second, past the default 300 s within a minute (then all telemetry is future_ts)
+            "limits": {"gap_timeout_s": t.gap_timeout_s, "max_future_skew_s": 86400.0},
             "liveness": {
                 "device_keepalive_s": t.device_keepalive_s,
                 "tick_s": 0.25,

@@ -311,7 +311,7 @@ class Pile(FaultHost):
     def _check_watches(self, t: float) -> None:
         keep: list[Watch] = []
         for fault, check in self._watches:
-            if check():
+            if check(t):
                 self._emit(fault, "critical", t)
                 log.info(kv("hazard_critical", device=self.device_id, port=fault.port, kind=fault.kind))
             else:

@@ -34,7 +34,11 @@ class KindSpec(NamedTuple):
 
 KINDS: Final[dict[str, KindSpec]] = {
     "connector_overheat": KindSpec(
-        "thermal", "pile_port", {"doubling_s": 400.0, "max_ohm": 8.0}, "true socket temperature ≥ 90 °C"
+        "thermal",
+        "pile_port",
+        {"doubling_s": 400.0, "max_ohm": 8.0, "plateau_c": 0.0},
+        "true socket temperature ≥ 90 °C; with plateau_c > 0 (the contact stops wearing once it would"
+        " settle there), held ≥ plateau_c − 2 °C for an hour",
     ),
     "thermal_runaway_precursor": KindSpec(
         "thermal",

@@ -43,12 +43,19 @@ def socket_heat_w(current_a: float, contact_ohm: float, power_w: float) -> float
     return current_a * current_a * contact_ohm + LOAD_HEAT_SHARE * power_w
 
 
+def socket_target(
+    socket_c: float, cabinet_c: float, heat_w: float, battery_c: float, *, k_per_w: float
+) -> float:
+    """The temperature the socket relaxes towards with this heat and these neighbours."""
+    return cabinet_c + k_per_w * (heat_w + COUPLING_W_PER_K * (battery_c - socket_c))
+
+
 def socket_step(
     socket_c: float, cabinet_c: float, heat_w: float, battery_c: float, factor: float, *, k_per_w: float
 ) -> float:
     """Socket temperature after one step; ``factor`` = ``relax_factor(dt, SOCKET_TAU_S)``,
     ``k_per_w`` the socket's thermal resistance to the cabinet air (about ``SOCKET_K_PER_W``)."""
-    target = cabinet_c + k_per_w * (heat_w + COUPLING_W_PER_K * (battery_c - socket_c))
+    target = socket_target(socket_c, cabinet_c, heat_w, battery_c, k_per_w=k_per_w)
     return socket_c + (target - socket_c) * factor
 
 

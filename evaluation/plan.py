@@ -7,7 +7,8 @@ hazardous kind for recall to mean something, so here each faulty pile carries
 normal and count as normal port-hours), with random onsets in the first half of the run.
 Normal days come from the suite (every chemistry, both pile models), cycling through the
 ambient presets so hot, mild and winter days are all seen. Pile parameters are drawn like the
-suite's: firmware temperature cut on or off, plug rate and initial occupancy random.
+suite's: firmware temperature cut on or off, plug rate, initial occupancy and the battery →
+socket coupling (open pile … charging locker) random.
 
 Severity sweeps: every hazardous kind is injected at each level of its ladder in
 :data:`SWEEPS` (``hazard_faults`` faults per level), so recall and lead come out as a curve
@@ -84,6 +85,8 @@ def _pile(rng: random.Random, name: str, i: int) -> DeviceSpec:
         "temp_cut_c": rng.choice((0.0, 80.0)),
         "plug_rate_per_h": rng.uniform(0.1, 0.3),
         "initial_occupancy": rng.uniform(0.3, 0.7),
+        # open pile (0.0005 W/K) … charging locker (0.03 W/K), log-uniform: see physics.thermal
+        "battery_coupling_w_per_k": 0.0005 * 60.0 ** rng.random(),
     }
     return DeviceSpec(id=f"{name}-p{i}", model=_PILE_MODELS[i % 2], params=params)
 

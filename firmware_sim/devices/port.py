@@ -11,7 +11,13 @@ import random
 from collections import deque
 
 from firmware_sim.physics.charger import Charger
-from firmware_sim.physics.thermal import battery_step, socket_heat_w, socket_step, socket_target
+from firmware_sim.physics.thermal import (
+    COUPLING_W_PER_K,
+    battery_step,
+    socket_heat_w,
+    socket_step,
+    socket_target,
+)
 
 #: resistance of the feed from the pile's bus bar to the socket (voltage drop under load)
 _LINE_OHM = 0.15
@@ -37,6 +43,7 @@ class Port:
         "charger",
         "contact_ohm",
         "contact_ohm0",
+        "coupling_w_per_k",
         "current",
         "dc_wh",
         "energy_kwh",
@@ -66,9 +73,17 @@ class Port:
         "voltage",
     )
 
-    def __init__(self, index: int, socket_c: float, contact_ohm: float, socket_k_per_w: float) -> None:
+    def __init__(
+        self,
+        index: int,
+        socket_c: float,
+        contact_ohm: float,
+        socket_k_per_w: float,
+        coupling_w_per_k: float = COUPLING_W_PER_K,
+    ) -> None:
         self.index = index
         self.socket_k_per_w = socket_k_per_w
+        self.coupling_w_per_k = coupling_w_per_k
         self.relay_on = True
         #: canonical state label: idle, charging, full, fault, stopped
         self.state = "idle"
@@ -190,11 +205,24 @@ class Port:
             coupled = self.socket_c
         heat_s = socket_heat_w(self.current, self.contact_ohm, self.power)
         if self.overheat is not None and self.overheat[3] > 0.0:
-            settle = socket_target(self.socket_c, cabinet_c, heat_s, coupled, k_per_w=self.socket_k_per_w)
+            settle = socket_target(
+                self.socket_c,
+                cabinet_c,
+                heat_s,
+                coupled,
+                k_per_w=self.socket_k_per_w,
+                coupling_w_per_k=self.coupling_w_per_k,
+            )
             if settle >= self.overheat[3]:
                 self.overheat = None
         self.socket_c = socket_step(
-            self.socket_c, cabinet_c, heat_s, coupled, socket_factor, k_per_w=self.socket_k_per_w
+            self.socket_c,
+            cabinet_c,
+            heat_s,
+            coupled,
+            socket_factor,
+            k_per_w=self.socket_k_per_w,
+            coupling_w_per_k=self.coupling_w_per_k,
         )
         self.socket_read = self.socket_c + rng.gauss(0.0, _TEMP_NOISE_C)
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from chargewatch.errors import ConfigError
 from firmware_sim.devices import Pile
 from firmware_sim.faults import KINDS, Fault, FaultError, Label, is_hazard
 from tests.sim.physics.helpers import (
@@ -337,3 +338,24 @@ def test_a_contact_that_plateaus_is_held_an_hour_before_critical() -> None:
     assert critical_k - first_hot >= 3600
     assert max(temps) < 72.0
     assert pile.ports[3].overheat is None  # the wear stopped once the contact would settle at 70 °C
+
+
+def test_an_open_pile_barely_feels_a_hot_battery_a_locker_does() -> None:
+    rises = []
+    for coupling in (0.0005, 0.03):
+        pile = quiet_pile(temp_cut_c=0.0, battery_coupling_w_per_k=coupling)
+        plug(pile, 7, "lithium_48", soc=0.2, watts=300.0)
+        advance(pile, 600)
+        before = pile.ports[7].socket_c
+        params: dict[str, float | str] = {"q0_w": 40.0, "growth_s": 1e9, "max_w": 40.0, "smoke_c": 1e4}
+        pile.inject(Fault(kind="thermal_runaway_precursor", at=pile.now + 1, port=7, params=params))
+        advance(pile, 3 * 3600)
+        assert pile.ports[7].battery_c > before + 25
+        rises.append(pile.ports[7].socket_c - before)
+    assert rises[0] < 1.0
+    assert rises[1] > 5.0
+
+
+def test_battery_coupling_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="battery_coupling_w_per_k"):
+        quiet_pile(battery_coupling_w_per_k=-0.1)

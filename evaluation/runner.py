@@ -80,11 +80,11 @@ def run_scenario(
         for msg in rnd.telemetry:
             fixed.observe(msg)
             totals.port_samples += len(msg.ports.get("socket_temp", ()))
+            track_charging(msg, size.poll_s, charging)
         totals.polls += len(rnd.telemetry)
         for c in changes:
             if c.state == "firing" and c.id not in fired:
                 fired[c.id] = AlertFired(c.id, c.device, c.port, c.kind, c.ts)
-            _track_charging(msg, size.poll_s, charging)
     totals.scenarios += 1
     start = scenario.start_time
     episodes = episodes_from(replay.labels)
@@ -104,7 +104,7 @@ def run_scenario(
 _CHARGING = PORT_STATES["charging"]
 
 
-def _track_charging(msg: Telemetry, poll_s: float, spans: dict[tuple[str, int], list[list[float]]]) -> None:
+def track_charging(msg: Telemetry, poll_s: float, spans: dict[tuple[str, int], list[list[float]]]) -> None:
     """A port reported charging at a poll counts the poll interval before it as charging time."""
     for port, state in enumerate(msg.ports.get("state", ())):
         if state != _CHARGING:

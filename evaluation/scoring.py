@@ -14,7 +14,11 @@ decided only by :mod:`evaluation.explains`:
   after ``onset`` and strictly **before** ``critical`` (no grace: an alert after the hazard
   was reached warns nobody); for an episode that never reached critical, before its ``end``
   (or the end of the run). Recall = detected episodes / episodes; also shown over the
-  episodes that reached critical.
+  episodes that reached critical. The one exception is :data:`FIRST_SIGN_S`: kinds whose
+  critical moment *is* their first observable sign (the first over-limit current of a spike
+  or a short, labelled at onset): nothing can precede it, so they are reported, not
+  predicted — a detection within that many seconds after critical counts, and their "lead"
+  is negative (minus the time to report).
 * **Lead** = ``critical − first detection``; only detected episodes that reached critical
   have one. **Fixed baseline** = first time, at or after onset, that the decoded
   ``socket_temp`` of the port stayed ≥ 80 °C for 30 s (:class:`evaluation.baseline.FixedThreshold`);
@@ -47,6 +51,8 @@ from firmware_sim.faults import KINDS, Label
 
 HAZARDS: Final = tuple(k for k, s in KINDS.items() if s.category in {"thermal", "electrical"})
 THERMAL: Final = tuple(k for k, s in KINDS.items() if s.category == "thermal")
+#: kinds whose critical label is their first observable sign → seconds after it a report counts
+FIRST_SIGN_S: Final[dict[str, float]] = {"overcurrent_spike": 300.0, "short": 300.0}
 Span = tuple[float, float]
 
 
@@ -71,7 +77,7 @@ class Episode:
     def window_end(self, run_end: float) -> float:
         """Detections must come before this moment (the critical time when it was reached)."""
         if self.critical is not None:
-            return self.critical
+            return self.critical + FIRST_SIGN_S.get(self.kind, 0.0)
         return self.active_end(run_end)
 
     def active_end(self, run_end: float) -> float:

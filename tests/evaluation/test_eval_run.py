@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from evaluation import SWEEPS
+from analytics.pipeline import PipelineConfig
+from chargewatch.messages import PORT_STATES, Telemetry
+from evaluation import SWEEPS, Score, SuiteSize, Totals, scenarios, score_run
 from evaluation.cli import main
+from evaluation.runner import _profiles, run_scenario, track_charging
 from evaluation.scoring import HAZARDS
 from firmware_sim.faults.kinds import KINDS
 
@@ -62,3 +65,30 @@ def test_small_eval_reports_every_kind_as_json(capsys: pytest.CaptureFixture[str
 def test_training_seeds_are_refused_for_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--seed", "1500", "--suites", "1"]) == 2
     assert "training seeds" in capsys.readouterr().err
+
+
+def _state(ts: float, states: list[float | None]) -> Telemetry:
+    return Telemetry(device="p1", boot=1, seq=int(ts), ts=ts, model="cw-pile-10", ports={"state": states})
+
+
+def test_charging_time_is_the_polls_a_port_reported_charging() -> None:
+    spans: dict[tuple[str, int], list[list[float]]] = {}
+    charging, idle = float(PORT_STATES["charging"]), float(PORT_STATES["idle"])
+    for k, (a, b) in enumerate([(charging, idle)] * 4 + [(idle, idle)] + [(charging, charging)] * 2):
+        track_charging(_state(100.0 + 5 * k, [a, b]), 5.0, spans)
+    assert spans == {("p1", 0): [[95.0, 115.0], [120.0, 130.0]], ("p1", 1): [[120.0, 130.0]]}
+
+
+@pytest.mark.timeout(120)
+def test_a_replayed_normal_hour_counts_its_charging_port_hours() -> None:
+    size = SuiteSize(hazard_faults=0, other_faults=0, normal_days=1, normal_hours=1.0)
+    (scenario,) = scenarios(1000, size)
+    run = run_scenario(
+        scenario, 1000, size=size, config=PipelineConfig(), profiles=_profiles(), totals=Totals()
+    )
+    hours = sum(hi - lo for spans in run.charging.values() for lo, hi in spans) / 3600.0
+    ports = sum(run.ports.values())
+    assert 0.2 * ports < hours <= ports  # initial occupancy 0.3–0.7 of every port, an hour long
+    score = Score()
+    score_run(run, score)
+    assert score.charging_port_hours == pytest.approx(hours)

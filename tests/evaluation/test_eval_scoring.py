@@ -197,3 +197,15 @@ def test_recall_is_also_shown_over_episodes_that_reached_critical() -> None:
     s = score.kinds["connector_overheat"].summary()
     assert s["recall"] == 0.5
     assert s["recall_reached_critical"] == 1.0
+
+
+def test_a_short_is_reported_within_five_minutes_of_its_first_sign_not_predicted() -> None:
+    # a short's critical label is its first over-limit current (at onset): nothing can precede it
+    eps = [
+        Episode("p1", 3, "short", T0 + 1_000, critical=T0 + 1_000),
+        Episode("p1", 4, "short", T0 + 1_000, critical=T0 + 1_000),
+    ]
+    alerts = [_alert("overcurrent", T0 + 1_005), _alert("overcurrent", T0 + 1_000 + 301, port=4)]
+    ks = _run(eps, alerts, {}).kinds["short"]
+    assert ks.detected == 1
+    assert ks.leads == [-5.0]

@@ -54,8 +54,11 @@ class MeterRules:
         self.gain_metered = np.zeros(ports)
         self.gain_sampled = np.zeros(ports)
 
-    def gains(self, groups: Groups | None = None) -> tuple[FloatArray, FloatArray]:
-        """Per port the meter gain in use and its uncertainty (relative)."""
+    def gains(
+        self, groups: Groups | None = None, needed: BoolArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per port the meter gain in use and its uncertainty (relative); a port that has not
+        learnt its own takes its pile's median where ``needed`` (all ports by default)."""
         cfg = self.config
         tol = cfg.meter_gain_tol
         learnt = self.gain_sampled >= _LEARNT_WH
@@ -64,9 +67,10 @@ class MeterRules:
             own_u = np.minimum(tol, cfg.meter_gain_floor + 2.0 * cfg.meter_max_step_wh / self.gain_sampled)
         gain = np.where(learnt, own, 1.0)
         unc = np.where(learnt, own_u, tol)
-        if groups is not None and not learnt.all():
+        borrow = ~learnt if needed is None else ~learnt & needed
+        if groups is not None and borrow.any() and learnt.any():
             pile = groups.median(np.where(learnt, own, np.nan), 2)
-            known = ~learnt & np.isfinite(pile)
+            known = borrow & np.isfinite(pile)
             gain = np.where(known, pile, gain)
             unc = np.where(known, np.minimum(tol, 2.0 * cfg.meter_gain_floor), unc)
         return gain, unc
@@ -96,7 +100,7 @@ class MeterRules:
             usable = loaded & ~spiking & (metered >= 0.0) & (dt > 0.0) & (dt <= cfg.data_gap_s)
         step = np.nan_to_num(dt)
         keep = 1.0 - decay_alpha_v(step, cfg.meter_half_life_s)
-        gain, unc = self.gains(groups)
+        gain, unc = self.gains(groups, usable)
         unexplained = np.where(usable, metered - gain * sampled, 0.0)
         self.excess_wh = np.nan_to_num(self.excess_wh * keep + unexplained)
         self.flow_wh = np.nan_to_num(self.flow_wh * keep + np.where(usable, sampled, 0.0))

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from analytics.pipeline import Pipeline, PipelineConfig
 from chargewatch.errors import ConfigError
+from chargewatch.messages import PORT_STATES, Telemetry
 from chargewatch.profiles import DeviceProfile, find_profile
 from evaluation.baseline import FixedThreshold
-from evaluation.plan import SuiteSize, scenarios
+from evaluation.plan import SuiteSize, scenarios, severity_of
 from evaluation.replay import Replay
 from evaluation.scoring import AlertFired, Run, Score, episodes_from, score_run
 from firmware_sim.faults import Scenario
@@ -64,12 +65,14 @@ def run_scenario(
     config: PipelineConfig,
     profiles: dict[str, DeviceProfile],
     totals: Totals,
+    meter_error: float = 0.0,
 ) -> Run:
     """Replay one scenario through a fresh pipeline; the run in scorer terms."""
-    replay = Replay(scenario, seed, size.poll_s)
+    replay = Replay(scenario, seed, size.poll_s, meter_error)
     pipeline = Pipeline(config, profiles)
     fixed = FixedThreshold()
     fired: dict[str, AlertFired] = {}
+    charging: dict[tuple[str, int], list[list[float]]] = {}
     for rnd in replay.rounds():
         changes = pipeline.process_batch(rnd.telemetry)
         for ev in rnd.events:
@@ -78,29 +81,59 @@ def run_scenario(
         for msg in rnd.telemetry:
             fixed.observe(msg)
             totals.port_samples += len(msg.ports.get("socket_temp", ()))
+            track_charging(msg, size.poll_s, charging)
         totals.polls += len(rnd.telemetry)
         for c in changes:
             if c.state == "firing" and c.id not in fired:
                 fired[c.id] = AlertFired(c.id, c.device, c.port, c.kind, c.ts)
     totals.scenarios += 1
     start = scenario.start_time
+    episodes = episodes_from(replay.labels)
+    for ep in episodes:
+        ep.severity = severity_of(scenario, ep.device, ep.port, ep.kind)
     return Run(
         start=start,
         end=start + round(scenario.duration_s / size.poll_s) * size.poll_s,
         ports=replay.ports,
-        episodes=episodes_from(replay.labels),
+        episodes=episodes,
         alerts=list(fired.values()),
         fixed=fixed.firings,
+        charging={k: [(lo, hi) for lo, hi in v] for k, v in charging.items()},
     )
+
+
+_CHARGING = PORT_STATES["charging"]
+
+
+def track_charging(msg: Telemetry, poll_s: float, spans: dict[tuple[str, int], list[list[float]]]) -> None:
+    """A port reported charging at a poll counts the poll interval before it as charging time."""
+    for port, state in enumerate(msg.ports.get("state", ())):
+        if state != _CHARGING:
+            continue
+        own = spans.setdefault((msg.device, port), [])
+        if own and own[-1][1] >= msg.ts - poll_s - 1e-6:
+            own[-1][1] = msg.ts
+        else:
+            own.append([msg.ts - poll_s, msg.ts])
 
 
 def _profiles() -> dict[str, DeviceProfile]:
     return {m: find_profile(m) for m in ("cw-pile-10", "vx-pile-12", "cw-blocker")}
 
 
-def _job(scenario: Scenario, seed: int, size: SuiteSize, config: PipelineConfig) -> tuple[Run, Totals]:
+def _job(
+    scenario: Scenario, seed: int, size: SuiteSize, config: PipelineConfig, meter_error: float
+) -> tuple[Run, Totals]:
     totals = Totals()
-    run = run_scenario(scenario, seed, size=size, config=config, profiles=_profiles(), totals=totals)
+    run = run_scenario(
+        scenario,
+        seed,
+        size=size,
+        config=config,
+        profiles=_profiles(),
+        totals=totals,
+        meter_error=meter_error,
+    )
     return run, totals
 
 
@@ -115,8 +148,12 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     *,
     jobs: int = 1,
+    meter_error: float = 0.0,
 ) -> tuple[Score, Totals]:
     """Score the suite of every seed over ``jobs`` processes; ``progress`` gets one line per scenario.
+
+    ``meter_error`` makes every pile's energy meters read that much high (see
+    :func:`evaluation.replay.with_meter_error`).
 
     Scenarios are independent (a fresh pipeline each), so they run in a pool of ``jobs``
     worker processes, longest first; the runs are scored in plan order, so the figures do
@@ -127,11 +164,11 @@ def evaluate(
     score, totals = Score(), Totals()
     results: list[tuple[Run, Totals]]
     if jobs <= 1:
-        results = [_job(sc, seed, size, cfg) for seed, sc in plan]
+        results = [_job(sc, seed, size, cfg, meter_error) for seed, sc in plan]
     else:
         order = sorted(range(len(plan)), key=lambda k: -_weight(plan[k][1], size))
         with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(plan))) as pool:
-            futures = {k: pool.submit(_job, plan[k][1], plan[k][0], size, cfg) for k in order}
+            futures = {k: pool.submit(_job, plan[k][1], plan[k][0], size, cfg, meter_error) for k in order}
             results = [futures[k].result() for k in range(len(plan))]
     for (seed, sc), (run, work) in zip(plan, results, strict=True):
         score_run(run, score)

@@ -5,7 +5,10 @@ Runs ``--suites`` labelled suites (one per seed, see :mod:`evaluation.runner`) t
 lead before the critical moment, median lead over the fixed 80 °C / 30 s threshold, and the
 false alerts per 1,000 normal port-hours (definitions: :mod:`evaluation.scoring`).
 Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock); ``--train``
-runs the training seeds the defaults were tuned on. ``--json`` prints the figures as the
+runs the training seeds the defaults were tuned on. ``--poll-s N`` replays a poll every N
+seconds (1–60; the simulator steps 1 s) and ``--meter-error X`` makes every pile's energy
+meters read X high (e.g. 0.02), so the figures can be checked at any poll interval and with
+uncalibrated meters. ``--json`` prints the figures as the
 last line: ``{"kinds": {kind: {...}}, "false_alerts_per_1000_port_hours": …,
 "sensor_faults_reported_as_overheating": …}``.
 """

@@ -8,7 +8,10 @@ levels of ``--suite`` (``default`` or ``weak``, see :mod:`evaluation.plan`), pre
 alert kind, and the false alerts per 1,000 charging port-hours and per 1,000 site-days
 (definitions: :mod:`evaluation.scoring`, crediting rules: :mod:`evaluation.explains`).
 Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock); ``--train``
-runs the training seeds the defaults were tuned on. ``--json`` prints the figures as the
+runs the training seeds the defaults were tuned on. ``--poll-s N`` replays a poll every N
+seconds (1–60; the simulator steps 1 s) and ``--meter-error X`` makes every pile's energy
+meters read X high (e.g. 0.02), so the figures can be checked at any poll interval and with
+uncalibrated meters. ``--json`` prints the figures as the
 last line (:meth:`evaluation.scoring.Score.summary`). Exit 0 when every target of
 :mod:`evaluation.targets` is met, 1 when one is missed, 2 on bad arguments.
 """

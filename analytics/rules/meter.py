@@ -89,7 +89,7 @@ class MeterRules:
         borrows its pile's median gain)."""
         cfg = self.config
         energy = cols.get("energy")
-        if energy is None:
+        if energy is None or np.isnan(energy).all():  # no metered pile in this wave
             return
         power = cols["power"]
         dt = t - self.last_t

@@ -155,6 +155,7 @@ class ApiServer:
         *,
         token: str = "",
         fields: Mapping[str, frozenset[str]] | None = None,
+        routes: Sequence[web.RouteDef] = (),
     ) -> None:
         self.view = view
         self.host = host
@@ -176,6 +177,7 @@ class ApiServer:
                 web.get("/api/dead_letters", self._dead_letters),
                 web.post("/api/commands", self._send_command),
                 web.get("/api/commands", self._commands),
+                *routes,  # e.g. gateway.api._evidence
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)

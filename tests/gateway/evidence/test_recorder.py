@@ -1,0 +1,211 @@
+"""Black-box evidence through the real ingest pipeline: real IngestPipeline, IngestState, Spool,
+SQLite store and evidence file; time is the messages' and an injected clock's, never slept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chargewatch import topics
+from chargewatch.clock import ManualClock
+from chargewatch.messages import Alert, Telemetry, decode_message, encode
+from chargewatch.profiles import load_profiles
+from gateway.evidence import EvidenceRecorder, EvidenceStore, SealedError, canonical
+from gateway.ingest.alerts import ThresholdRule
+from gateway.ingest.dedupe import SeqTracker
+from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.state import IngestState
+from gateway.ingest.validate import TimePolicy
+from gateway.liveness import Liveness
+from gateway.metrics import Metrics
+from gateway.spool import Spool
+from gateway.store import SQLiteStore
+
+NOW = 1_750_000_000.0
+ALERT = "d1.3.socket_temp_high.1"
+Item = tuple[str, bytes, float]
+
+
+def tel(seq: int, temp: float, *, device: str = "d1", ts: float | None = None) -> Telemetry:
+    temps: list[float | None] = [30.0] * 10
+    temps[3] = temp
+    return Telemetry(
+        device=device,
+        boot=1,
+        seq=seq,
+        ts=NOW + seq if ts is None else ts,
+        model="cw-pile-10",
+        ports={"socket_temp": temps, "power": [float(100 + p) for p in range(10)]},
+        values={"ambient_temp": 25.0, "total_power": 1045.0, "smoke_alarm": 0.0, "heartbeat": float(seq)},
+    )
+
+
+def item(msg: Telemetry) -> Item:
+    return topics.device_topic(msg.device, topics.TELEMETRY), encode(msg), msg.ts + 1
+
+
+def recorder(path: Path, clock: ManualClock, **kw: float) -> EvidenceRecorder:
+    opts: dict[str, float] = {"before_s": 10.0, "after_s": 10.0, "grace_s": 2.0, "timeout_s": 600.0} | kw
+    return EvidenceRecorder(
+        EvidenceStore(path),
+        load_profiles(),
+        before_s=opts["before_s"],
+        after_s=opts["after_s"],
+        grace_s=opts["grace_s"],
+        timeout_s=opts["timeout_s"],
+        max_samples=int(opts.get("max_samples", 2000)),
+        max_open=int(opts.get("max_open", 1000)),
+        clock=clock.time,
+    )
+
+
+def pipeline(tmp: Path, spool: Spool, evidence: EvidenceRecorder, published: list[Alert]) -> IngestPipeline:
+    def publish(_topic: str, payload: bytes, _retain: bool) -> None:
+        msg = decode_message(payload)
+        assert isinstance(msg, Alert)
+        published.append(msg)
+
+    return IngestPipeline(
+        site="s",
+        spool=spool,
+        state=IngestState(tmp / "state.sqlite"),
+        tracker=SeqTracker(),
+        analytics=ThresholdRule(limit=80.0, clear_below=70.0, samples=2),
+        liveness=Liveness(1e9),  # no offline pages: these tests tick far ahead
+        metrics=Metrics(),
+        policy=TimePolicy(3600.0, 86400.0),
+        publish=publish,
+        profiles=load_profiles(),
+        evidence=evidence,
+    )
+
+
+def series(doc: dict[str, object], name: str, port: int | None) -> list[list[float]]:
+    found = [s for s in doc["series"] if s["name"] == name and s["port"] == port]  # type: ignore[attr-defined]
+    assert len(found) == 1, f"{name}/{port} in {doc['series']}"
+    return found[0]["points"]  # type: ignore[no-any-return]
+
+
+async def test_window_holds_before_and_after_late_data_fills_it_and_the_seal_is_immutable(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(NOW)
+    published: list[Alert] = []
+    async with (
+        SQLiteStore(tmp_path / "store.sqlite") as store,
+        Spool(tmp_path / "spool.sqlite", store) as spool,
+        recorder(tmp_path / "evidence.sqlite", clock) as rec,
+    ):
+        p = pipeline(tmp_path, spool, rec, published)
+        await p.handle([item(tel(s, 30.0)) for s in range(6)])  # seqs 0..5: before; 0 is out of window
+        await p.handle([item(tel(s, 90.0)) for s in (10, 11)])  # fires at NOW + 11
+        assert [(a.id, a.state, a.ts) for a in published] == [(ALERT, "firing", NOW + 11)]
+        await p.handle([item(tel(s, 91.0)) for s in (14, 16)])
+        await p.handle([item(tel(s, 30.0)) for s in (6, 7, 8, 9, 12)])  # a backlog, behind the live stream
+        open_doc = await rec.lookup(ALERT)
+        assert open_doc is not None
+        assert (open_doc["sealed"], open_doc["sha256"]) == (False, None)
+        await p.tick(NOW + 30)
+        assert rec.sealed == 0, "source time has not passed the window's end + grace yet"
+        await p.handle([item(tel(s, 91.0)) for s in (21, 22, 23)])  # 23 ≥ end (21) + grace (2)
+        await p.handle([item(tel(13, 30.0))])  # late, after the window is due but before the tick
+        await p.tick(NOW + 31)
+        assert rec.sealed == 1
+        await p.handle([item(tel(15, 30.0))])  # arrives after sealing: stored, not in the evidence
+        await p.tick(NOW + 32)
+        doc = await rec.lookup(ALERT)
+
+    assert doc is not None
+    assert doc["sealed"] is True
+    assert doc["window"] == {"start": NOW + 1, "end": NOW + 21, "before_s": 10.0, "after_s": 10.0}
+    where = (doc["device"], doc["port"], doc["kind"], doc["alert_ts"])
+    assert where == ("d1", 3, "socket_temp_high", NOW + 11)
+    expected = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 21]
+    assert [int(ts - NOW) for ts, _ in series(doc, "socket_temp", 3)] == expected
+    assert series(doc, "socket_temp", 3)[10] == [NOW + 11, 90.0]
+    assert series(doc, "power", 3)[0] == [NOW + 1, 103.0]
+    pile = [s["name"] for s in doc["series"] if s["scope"] == "pile"]
+    assert pile == ["ambient_temp", "smoke_alarm", "total_power"], "housekeeping (heartbeat) left out"
+    assert {s["port"] for s in doc["series"] if s["scope"] == "port"} == {3}, "only the alert's port"
+    assert next(s["unit"] for s in doc["series"] if s["name"] == "socket_temp") == "degC"
+    assert doc["sealed_reason"] == "after_window"
+    assert doc["sha256"] == hashlib.sha256(canonical(doc)).hexdigest()
+
+    db = EvidenceStore(tmp_path / "evidence.sqlite")
+    try:
+        with pytest.raises(SealedError, match="already sealed"):
+            db.seal({**doc, "series": []}, canonical({**doc, "series": []}), NOW)
+        raw = sqlite3.connect(tmp_path / "evidence.sqlite")
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            raw.execute("UPDATE evidence SET body = x'00' WHERE alert_id = ?", (ALERT,))
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            raw.execute("DELETE FROM evidence")
+        raw.close()
+        assert db.verify() == (1, [])
+        sealed = db.get(ALERT)
+        assert sealed is not None
+        assert sealed.intact
+        assert json.loads(sealed.body)["series"] == doc["series"]
+    finally:
+        db.close()
+
+
+async def test_timeout_capacity_and_shutdown_seal_and_memory_stays_bounded(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    published: list[Alert] = []
+    async with (
+        SQLiteStore(tmp_path / "store.sqlite") as store,
+        Spool(tmp_path / "spool.sqlite", store) as spool,
+        recorder(tmp_path / "evidence.sqlite", clock, timeout_s=100.0, max_open=2, max_samples=5) as rec,
+    ):
+        p = pipeline(tmp_path, spool, rec, published)
+        for dev in ("a", "b", "c"):
+            await p.handle([item(tel(s, 90.0, device=dev)) for s in range(4)])  # fires at seq 1
+        assert len(published) == 3
+        assert list(rec.open) == ["b.3.socket_temp_high.1", "c.3.socket_temp_high.1"]
+        assert rec.sealed == 1, "the oldest window was sealed to stay within max_open"
+        await p.handle([item(tel(s, 90.0, device="c")) for s in range(4, 10)])
+        assert len(rec.history["c"]) == 5, "history per device is capped at max_samples"
+        await p.tick(NOW + 99.0)
+        assert rec.sealed == 1
+        clock.advance(100.0)  # neither device reached the window's end: both time out
+        await p.tick(clock.time())
+        assert rec.sealed == 3
+        assert rec.open == {}
+    docs = {}
+    db = EvidenceStore(tmp_path / "evidence.sqlite")
+    try:
+        for dev in ("a", "b", "c"):
+            sealed = db.get(f"{dev}.3.socket_temp_high.1")
+            assert sealed is not None
+            docs[dev] = sealed.document()
+    finally:
+        db.close()
+    assert [docs[d]["sealed_reason"] for d in "abc"] == ["capacity", "timeout", "timeout"]
+    assert [docs[d]["samples"] for d in "abc"] == [4, 4, 5]
+    assert docs["c"]["dropped"] == 5, "samples beyond max_samples are counted, not kept"
+
+
+async def test_shutdown_seals_what_is_open(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    published: list[Alert] = []
+    async with (
+        SQLiteStore(tmp_path / "store.sqlite") as store,
+        Spool(tmp_path / "spool.sqlite", store) as spool,
+        recorder(tmp_path / "evidence.sqlite", clock) as rec,
+    ):
+        p = pipeline(tmp_path, spool, rec, published)
+        await p.handle([item(tel(s, 90.0)) for s in range(3)])
+        assert rec.sealed == 0
+    db = EvidenceStore(tmp_path / "evidence.sqlite", readonly=True)
+    try:
+        sealed = db.get(ALERT)
+        assert sealed is not None
+        assert sealed.document()["sealed_reason"] == "shutdown"
+        assert sealed.intact
+    finally:
+        db.close()

@@ -128,6 +128,15 @@ class EvidenceStore:
             row = self._db.execute("SELECT 1 FROM evidence WHERE alert_id=?", (alert_id,)).fetchone()
         return row is not None
 
+    def listing(self, limit: int = 10_000) -> list[tuple[str, str, float, str]]:
+        """(alert id, kind, alert time, sha256) of the newest sealed rows, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alert_id, kind, alert_ts, sha256 FROM evidence ORDER BY alert_ts DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(str(i), str(k), float(t), str(d)) for i, k, t, d in rows]
+
     def verify(self) -> tuple[int, list[str]]:
         """(rows checked, ids whose bytes no longer match their checksum)."""
         with self._lock:

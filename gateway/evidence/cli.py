@@ -8,7 +8,7 @@ beside ``spool.state_path``), read-only, so it runs beside a live gateway.
   covers), ``evidence-ID.json.sha256`` (``sha256sum -c`` checks it without ChargeWatch) and
   ``evidence-ID.csv`` (UTF-8 with BOM, Chinese and English headers, as the API's CSV).
 * ``--verify``: re-computes the checksum of every sealed row (or of ``--alert``'s) and, with
-  ``--out``, of the exported file; exit 1 on any mismatch.
+  ``--out``, of the file exported there before (nothing is written); exit 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -108,11 +108,11 @@ def _run(args: argparse.Namespace) -> None:
         if args.list:
             for alert_id, kind, alert_ts, digest in store.listing():
                 print(f"{alert_id}\t{kind}\t{alert_ts:.3f}\t{digest}")
-        if args.alert and args.out:
-            for written in export(store, args.alert, args.out, tz):
-                print(written)
         if args.verify:
             print("\n".join(verify(store, args.alert, args.out)))
+        elif args.alert and args.out:
+            for written in export(store, args.alert, args.out, tz):
+                print(written)
     finally:
         store.close()
 

@@ -66,6 +66,7 @@ class EvidenceRecorder:
         self.newest: dict[str, float] = {}  # per device: newest source time accepted
         self.open: dict[str, Window] = {}  # alert id → window, oldest first
         self._by_device: dict[str, set[str]] = {}
+        self._writes: set[asyncio.Future[None]] = set()  # seals running in worker threads
         self.sealed = 0
 
     async def __aenter__(self) -> Self:
@@ -75,6 +76,8 @@ class EvidenceRecorder:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
+            if self._writes:  # a tick cancelled mid-seal: its thread still writes; let it finish
+                await asyncio.gather(*self._writes, return_exceptions=True)
             self._write([self._pop(i) for i in list(self.open)], "shutdown")
         finally:
             self.store.close()
@@ -183,13 +186,21 @@ class EvidenceRecorder:
         for reason in ("after_window", "timeout"):
             prepared += self.prepare([w for w, r in due if r == reason], reason)
         if prepared:
-            await asyncio.to_thread(self.write, prepared)
+            await self._in_thread(prepared)
         return len(prepared)
 
     async def seal_early(self, windows: Sequence[Window]) -> None:
         """Seal windows pushed out by ``max_open``."""
         if windows:
-            await asyncio.to_thread(self.write, self.prepare(windows, "capacity"))
+            await self._in_thread(self.prepare(windows, "capacity"))
+
+    async def _in_thread(self, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> None:
+        """:meth:`write` in a worker thread, owned here so that a cancelled caller's write is
+        still awaited before the file closes."""
+        fut = asyncio.ensure_future(asyncio.to_thread(self.write, prepared))
+        self._writes.add(fut)
+        fut.add_done_callback(self._writes.discard)
+        await asyncio.shield(fut)
 
     # --- reading -------------------------------------------------------------------------------
     async def lookup(self, alert_id: str) -> dict[str, Any] | None:

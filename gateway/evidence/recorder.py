@@ -85,21 +85,24 @@ class EvidenceRecorder:
     # --- input ---------------------------------------------------------------------------------
     def add(self, msgs: Iterable[DeviceMessage]) -> None:
         """Accepted messages of one batch (any order; duplicates were dropped by dedupe)."""
+        history, newest, by_device, before = self.history, self.newest, self._by_device, self.before_s
         for msg in msgs:
             if not isinstance(msg, Telemetry):
                 continue
-            device = msg.device
-            if msg.ts > self.newest.get(device, float("-inf")):
-                self.newest[device] = msg.ts
-            ring = self.history.get(device)
+            device, ts = msg.device, msg.ts
+            ring = history.get(device)
             if ring is None:
-                ring = self.history[device] = deque(maxlen=self.max_samples)
+                ring = history[device] = deque(maxlen=self.max_samples)
             ring.append(msg)
-            horizon = self.newest[device] - self.before_s
+            top = newest.get(device)
+            if top is None or ts > top:
+                newest[device] = top = ts
+            horizon = top - before
             while ring and ring[0].ts < horizon:
                 ring.popleft()
-            for alert_id in self._by_device.get(device, ()):
-                self.open[alert_id].add(msg)
+            if by_device and device in by_device:
+                for alert_id in by_device[device]:
+                    self.open[alert_id].add(msg)
 
     def opened(self, alerts: Sequence[Alert]) -> list[Window]:
         """Open a window for each alert id seen for the first time; the windows it had to seal

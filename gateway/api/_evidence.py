@@ -3,7 +3,7 @@
 JSON: ``{"alert_id", "device", "port" (wire index or null), "kind", "alert_ts", "window":
 {"start", "end", "before_s", "after_s"}, "sealed", "sha256" (null while open), "series":
 [{"name", "scope": "port"|"pile", "port", "unit", "points": [[ts, value], ...]}], ...}`` plus
-``samples``, ``dropped``, ``sealed_at`` and ``sealed_reason`` once sealed (see
+``events``, ``samples``, ``dropped``, and ``sealed_at`` and ``sealed_reason`` once sealed (see
 :mod:`gateway.evidence.window`). 404 ``{"error"}`` for an alert without evidence.
 
 CSV: UTF-8 with a byte-order mark, one row per sample (long format), headers Chinese with the

@@ -1,6 +1,6 @@
 """The black-box recorder: raw samples before and after every alert, sealed once complete.
 
-The ingest pipeline hands it every accepted telemetry message (live, late and stale alike:
+The ingest pipeline hands it every accepted message (live, late and stale alike:
 data that arrives behind the live stream still fills evidence) and every alert it publishes.
 
 * Per device it keeps the last ``before_s`` of source time (at most ``max_samples``
@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from chargewatch.logs import kv
-from chargewatch.messages import Alert, DeviceMessage, Telemetry
+from chargewatch.messages import Alert, DeviceMessage
 from chargewatch.profiles import DeviceProfile
 from gateway.evidence.store import EvidenceError, EvidenceStore
 from gateway.evidence.window import Window, canonical, document
@@ -62,7 +62,7 @@ class EvidenceRecorder:
         self.max_samples = max_samples
         self.max_open = max_open
         self.clock = clock
-        self.history: dict[str, deque[Telemetry]] = {}
+        self.history: dict[str, deque[DeviceMessage]] = {}
         self.newest: dict[str, float] = {}  # per device: newest source time accepted
         self.open: dict[str, Window] = {}  # alert id → window, oldest first
         self._by_device: dict[str, set[str]] = {}
@@ -87,8 +87,6 @@ class EvidenceRecorder:
         """Accepted messages of one batch (any order; duplicates were dropped by dedupe)."""
         history, newest, by_device, before = self.history, self.newest, self._by_device, self.before_s
         for msg in msgs:
-            if not isinstance(msg, Telemetry):
-                continue
             device, ts = msg.device, msg.ts
             ring = history.get(device)
             if ring is None:

@@ -8,7 +8,10 @@ document: one series per point, ``[ts, value]`` pairs in source-time order:
 * ``scope: "port"`` — every per-port column of the alert's port (of every port for an alert of
   the whole device), ``port`` the wire index (0-based);
 * ``scope: "pile"`` — the device's own values (ambient and socket temperatures, smoke, total
-  power...; for a blocker all of its values) except identity and housekeeping registers.
+  power...; for a blocker all of its values) except identity and housekeeping registers;
+
+and ``events``: the device's events in the window (the agent's ``interlock`` cuts, session
+starts and ends, ``device_down``...), ``{"ts", "kind", "port", "data"}`` in source-time order.
 
 :func:`canonical` is the serialisation the checksum covers: JSON with sorted keys, no
 whitespace, UTF-8, floats in their shortest round-trip form; ``sealed`` and ``sha256`` are not
@@ -23,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chargewatch.messages import Telemetry
+from chargewatch.messages import DeviceMessage, Event, Telemetry
 from chargewatch.profiles import DeviceProfile
 
 #: device values that say nothing about a fire (identity, counters, clocks)
@@ -45,7 +48,7 @@ class Window:
     after_s: float
     opened_at: float  # gateway clock, for the seal time-out
     max_samples: int
-    samples: dict[tuple[int, int], Telemetry] = field(default_factory=dict)  # (boot, seq) → message
+    samples: dict[tuple[int, int], DeviceMessage] = field(default_factory=dict)  # (boot, seq) → message
     dropped: int = 0
 
     @property
@@ -56,7 +59,7 @@ class Window:
     def end(self) -> float:
         return self.alert_ts + self.after_s
 
-    def add(self, msg: Telemetry) -> None:
+    def add(self, msg: DeviceMessage) -> None:
         """Keep ``msg`` if it lies in the window (once per (boot, seq); capped at max_samples)."""
         if not self.start <= msg.ts <= self.end:
             return
@@ -77,7 +80,11 @@ def _unit(profiles: Mapping[str, DeviceProfile], model: str, name: str) -> str:
 
 def document(w: Window, profiles: Mapping[str, DeviceProfile], **extra: object) -> dict[str, Any]:
     """The evidence document of ``w`` (without ``sealed``/``sha256``); ``extra`` keys are added."""
-    msgs = sorted(w.samples.values(), key=lambda m: (m.ts, m.boot, m.seq))
+    ordered = sorted(w.samples.values(), key=lambda m: (m.ts, m.boot, m.seq))
+    msgs = [m for m in ordered if isinstance(m, Telemetry)]
+    events = [
+        {"ts": e.ts, "kind": e.kind, "port": e.port, "data": e.data} for e in ordered if isinstance(e, Event)
+    ]
     ports: dict[tuple[str, int], list[list[float | None]]] = {}
     pile: dict[str, list[list[float | None]]] = {}
     units: dict[str, str] = {}
@@ -110,6 +117,7 @@ def document(w: Window, profiles: Mapping[str, DeviceProfile], **extra: object) 
         "samples": len(msgs),
         "dropped": w.dropped,
         "series": series,
+        "events": events,
         **extra,
     }
 

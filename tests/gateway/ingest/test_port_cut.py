@@ -63,6 +63,11 @@ async def test_a_pile_trip_and_an_interlock_page_once_and_stay_until_acknowledge
         assert doc is not None, "a port cut keeps its evidence like every alert"
         assert doc["kind"] == "port_cut"
         assert doc["port"] == 3
+        cut5 = await rec.lookup("d1.5.port_cut.1")
+        assert cut5 is not None
+        assert [(e["kind"], e["port"], e["data"]["rule"]) for e in cut5["events"]] == [
+            ("interlock", 5, "socket_temp")
+        ], "the agent's cut is in its own evidence"
 
     published.clear()
     async with (

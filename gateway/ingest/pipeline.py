@@ -35,6 +35,11 @@ analytics already consumed for its device (a backlog draining behind the live st
 resend) is stored but never analysed either. Stale and late data are one decision —
 ``EventClock.live`` — of what analytics and liveness may act on.
 
+Every accepted message (live, late or stale) also goes to the evidence recorder
+(:mod:`gateway.evidence`), which opens a window at each new alert and seals it in ``tick``;
+``port_cut`` alerts (:mod:`gateway.ingest.portcut`) come from the accepted interlock events and
+the live fault codes, and are resolved only by :meth:`IngestPipeline.acknowledge`.
+
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
 """

@@ -140,3 +140,9 @@ async def test_an_alert_keeps_sealed_evidence_served_as_json_and_csv_and_exporte
     tampered = await asyncio.to_thread(cli, *args, "--verify")
     assert tampered.returncode == 1
     assert "altered" in tampered.stderr
+    missing = await asyncio.to_thread(
+        cli, "evidence", "--config", str(path), "--alert", "p9.0.x.1", "--out", str(out)
+    )
+    assert missing.returncode == 1
+    assert "no sealed evidence for alert 'p9.0.x.1'" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

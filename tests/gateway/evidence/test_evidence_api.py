@@ -17,9 +17,11 @@ import pytest
 
 from chargewatch.messages import Telemetry
 from gateway.app import Gateway
-from gateway.config import EvidenceConfig, StoreConfig
+from gateway.config import EvidenceConfig, HttpConfig, StoreConfig
 from gateway.evidence import canonical
+from gateway.users import UserConfig
 from tests.gateway.ingest.support import ResendingPublisher, http_json, make_config, write_config
+from tests.gateway.test_auth import VIEWER_TOKEN, _bearer, req
 from tests.ops.support import cli
 from tests.support.servers import Mosquitto
 
@@ -146,3 +148,22 @@ async def test_an_alert_keeps_sealed_evidence_served_as_json_and_csv_and_exporte
     assert missing.returncode == 1
     assert "no sealed evidence for alert 'p9.0.x.1'" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+async def test_evidence_is_read_behind_the_login_like_every_read(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CW_TEST_EVIDENCE_TOKEN", VIEWER_TOKEN)
+    viewer = UserConfig(name="wall", role="viewer", token_env="CW_TEST_EVIDENCE_TOKEN")  # noqa: S106 -- a name
+    cfg = make_config(tmp_path, mosquitto.port, "http://127.0.0.1:1")
+    cfg = msgspec.structs.replace(
+        cfg,
+        store=StoreConfig(kind="sqlite", path=str(tmp_path / "store.sqlite")),
+        http=HttpConfig(bind="127.0.0.1", port=cfg.http.port, read="login", users=[viewer]),
+    )
+    async with Gateway(cfg) as gw:
+        path = f"/api/alerts/{ALERT}/evidence"
+        anonymous = [(await req(gw.http_port, p))[0] for p in (path, path + ".csv")]
+        signed_in = [(await req(gw.http_port, p, _bearer(VIEWER_TOKEN)))[0] for p in (path, path + ".csv")]
+    assert anonymous == [401, 401]
+    assert signed_in == [404, 404], "past the login: no such alert"

@@ -6,65 +6,30 @@ JSON: ``{"alert_id", "device", "port" (wire index or null), "kind", "alert_ts", 
 ``events``, ``samples``, ``dropped``, and ``sealed_at`` and ``sealed_reason`` once sealed (see
 :mod:`gateway.evidence.window`). 404 ``{"error"}`` for an alert without evidence.
 
-CSV: UTF-8 with a byte-order mark, one row per sample (long format), headers Chinese with the
-English key in parentheses (``lang=en``: English keys only), times in the site's local time
-beside the epoch seconds. The first line is a ``#`` comment naming the alert, whether it is
-sealed and its SHA-256, which the ``X-Evidence-SHA256`` response header also carries; the
-checksum covers the JSON document (``chargewatch evidence --verify`` checks it), not the CSV.
+CSV: :func:`gateway.evidence.to_csv` (``lang=en``: English headers only); the
+``X-Evidence-SHA256`` response header carries the checksum, which covers the JSON document
+(``chargewatch evidence --verify`` checks it), not the CSV.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
 
+from gateway.evidence import to_csv
+
 #: the evidence of an alert id (None when there is none)
 Lookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 _ALERT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
-#: (key, Chinese header) of each CSV column, in order
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("time", "时间"),
-    ("ts", "时间戳(秒)"),
-    ("series", "测点"),
-    ("scope", "范围"),
-    ("port", "端口"),
-    ("unit", "单位"),
-    ("value", "数值"),
-)
-SCOPES_ZH = {"port": "端口", "pile": "整桩"}
-
 
 def _json(data: object, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
-
-
-def to_csv(doc: dict[str, Any], tz: ZoneInfo, lang: str = "zh") -> bytes:
-    """The CSV export of one evidence document (UTF-8 with BOM)."""
-    out = io.StringIO()
-    zh = lang != "en"
-    out.write(
-        f"# alert={doc['alert_id']} device={doc['device']} kind={doc['kind']} "
-        f"sealed={str(doc['sealed']).lower()} sha256={doc['sha256'] or ''}\r\n"
-    )
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([f"{name} ({key})" if zh else key for key, name in COLUMNS])
-    for s in doc["series"]:
-        scope = f"{SCOPES_ZH[s['scope']]} ({s['scope']})" if zh else s["scope"]
-        port = "" if s["port"] is None else s["port"]
-        for ts, value in s["points"]:
-            local = datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-            shown = "" if value is None else value
-            writer.writerow([local, repr(ts), s["name"], scope, port, s["unit"], shown])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def routes(lookup: Lookup, timezone: Callable[[], ZoneInfo]) -> list[web.RouteDef]:
@@ -105,4 +70,4 @@ def routes(lookup: Lookup, timezone: Callable[[], ZoneInfo]) -> list[web.RouteDe
     ]
 
 
-__all__ = ["COLUMNS", "Lookup", "routes", "to_csv"]
+__all__ = ["Lookup", "routes"]

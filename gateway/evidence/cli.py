@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from chargewatch.errors import ChargeWatchError, ConfigError
 from chargewatch.statefile import SchemaVersionError
-from gateway.api._evidence import to_csv
 from gateway.config import load_config
+from gateway.evidence.csvform import to_csv
 from gateway.evidence.store import EvidenceError, EvidenceStore
 
 PROG = "chargewatch evidence"

@@ -3,7 +3,8 @@
 JSON: ``{"alert_id", "device", "port" (wire index or null), "kind", "alert_ts", "window":
 {"start", "end", "before_s", "after_s"}, "sealed", "sha256" (null while open), "series":
 [{"name", "scope": "port"|"pile", "port", "unit", "points": [[ts, value], ...]}], ...}`` plus
-``events``, ``samples``, ``dropped``, and ``sealed_at`` and ``sealed_reason`` once sealed (see
+``events``, ``settled_ts``, ``samples``, ``dropped``, and ``sealed_at`` and ``sealed_reason``
+once sealed (``window.end`` is null while the alert is pending) (see
 :mod:`gateway.evidence.window`). 404 ``{"error"}`` for an alert without evidence.
 
 CSV: :func:`gateway.evidence.to_csv` (``lang=en``: English headers only); the

@@ -5,8 +5,9 @@ data that arrives behind the live stream still fills evidence) and every alert i
 
 * Per device it keeps the last ``before_s`` of source time (at most ``max_samples``
   messages) so that a new alert's window starts with what came before it.
-* The first change of an alert id opens its window ``[ts - before_s, ts + after_s]``, seeded
-  from that history; later messages of the device inside the window are added as they come.
+* The first change of an alert id opens its window from ``ts - before_s``, seeded from that
+  history; it ends ``after_s`` after the alert fired (or resolved while pending: see
+  :mod:`gateway.evidence.window`); later messages of the device inside it are added as they come.
 * A window is sealed — its document checksummed and written once to the
   :class:`~gateway.evidence.store.EvidenceStore` — when the device's source time has passed
   its end by ``grace_s`` (``after_window``), when ``timeout_s`` of gateway time has passed since
@@ -107,7 +108,12 @@ class EvidenceRecorder:
         early to stay within ``max_open`` (write them with :meth:`write`)."""
         early: list[Window] = []
         for a in alerts:
-            if a.state == "resolved" or a.id in self.open or self.store.has(a.id):
+            w = self.open.get(a.id)
+            if w is not None:
+                if a.state != "pending":
+                    w.settle(a.ts)
+                continue
+            if a.state == "resolved" or self.store.has(a.id):
                 continue
             w = Window(
                 alert_id=a.id,
@@ -119,6 +125,7 @@ class EvidenceRecorder:
                 after_s=self.after_s,
                 opened_at=self.clock(),
                 max_samples=self.max_samples,
+                settled_ts=None if a.state == "pending" else a.ts,
             )
             for msg in self.history.get(a.device, ()):
                 w.add(msg)

@@ -1,9 +1,15 @@
 """One alert's black-box window: the raw samples around it, and its sealed, checksummed form.
 
 A window holds the device's accepted messages whose source time lies in
-``[alert_ts - before_s, alert_ts + after_s]``, in whatever order they arrived (a backlog
-draining behind the live stream fills it too). :func:`document` turns it into the evidence
-document: one series per point, ``[ts, value]`` pairs in source-time order:
+``[alert_ts - before_s, settled_ts + after_s]``, in whatever order they arrived (a backlog
+draining behind the live stream fills it too). ``alert_ts`` is the alert's first change;
+``settled_ts`` the change that decided it: firing (at once, or after a pending confirmation
+that may last minutes), or resolving while still pending. While the alert is pending the
+window stays open at its end (``window.end`` null), so the evidence of a page covers the whole
+confirmation.
+
+:func:`document` turns it into the evidence document: one series per point, ``[ts, value]``
+pairs in source-time order:
 
 * ``scope: "port"`` — every per-port column of the alert's port (of every port for an alert of
   the whole device), ``port`` the wire index (0-based);
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +55,7 @@ class Window:
     after_s: float
     opened_at: float  # gateway clock, for the seal time-out
     max_samples: int
+    settled_ts: float | None = None  # the firing (or pending → resolved) change; None while pending
     samples: dict[tuple[int, int], DeviceMessage] = field(default_factory=dict)  # (boot, seq) → message
     dropped: int = 0
 
@@ -57,7 +65,13 @@ class Window:
 
     @property
     def end(self) -> float:
-        return self.alert_ts + self.after_s
+        """The window's end (infinite while the alert is pending)."""
+        return (math.inf if self.settled_ts is None else self.settled_ts) + self.after_s
+
+    def settle(self, ts: float) -> None:
+        """The alert fired (or resolved without firing) at ``ts``: the window ends after_s later."""
+        if self.settled_ts is None:
+            self.settled_ts = max(ts, self.alert_ts)
 
     def add(self, msg: DeviceMessage) -> None:
         """Keep ``msg`` if it lies in the window (once per (boot, seq); capped at max_samples)."""
@@ -80,7 +94,9 @@ def _unit(profiles: Mapping[str, DeviceProfile], model: str, name: str) -> str:
 
 def document(w: Window, profiles: Mapping[str, DeviceProfile], **extra: object) -> dict[str, Any]:
     """The evidence document of ``w`` (without ``sealed``/``sha256``); ``extra`` keys are added."""
-    ordered = sorted(w.samples.values(), key=lambda m: (m.ts, m.boot, m.seq))
+    end = w.end
+    kept = (m for m in w.samples.values() if m.ts <= end)  # taken while the end was still open
+    ordered = sorted(kept, key=lambda m: (m.ts, m.boot, m.seq))
     msgs = [m for m in ordered if isinstance(m, Telemetry)]
     events = [
         {"ts": e.ts, "kind": e.kind, "port": e.port, "data": e.data} for e in ordered if isinstance(e, Event)
@@ -113,7 +129,13 @@ def document(w: Window, profiles: Mapping[str, DeviceProfile], **extra: object) 
         "port": w.port,
         "kind": w.kind,
         "alert_ts": w.alert_ts,
-        "window": {"start": w.start, "end": w.end, "before_s": w.before_s, "after_s": w.after_s},
+        "window": {
+            "start": w.start,
+            "end": None if math.isinf(end) else end,
+            "before_s": w.before_s,
+            "after_s": w.after_s,
+        },
+        "settled_ts": w.settled_ts,
         "samples": len(msgs),
         "dropped": w.dropped,
         "series": series,

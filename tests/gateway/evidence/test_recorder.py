@@ -7,6 +7,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -143,3 +144,37 @@ async def test_shutdown_seals_what_is_open(tmp_path: Path) -> None:
         assert sealed.intact
     finally:
         db.close()
+
+
+def _alert(state: Literal["pending", "firing", "resolved"], ts: float, alert_id: str = ALERT) -> Alert:
+    device = alert_id.split(".", maxsplit=1)[0]
+    return Alert(
+        id=alert_id, device=device, kind="socket_overtemp", severity="critical", state=state, ts=ts, port=3
+    )
+
+
+async def test_a_pending_alert_keeps_its_window_open_until_it_fires(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    async with recorder(tmp_path / "evidence.sqlite", clock) as rec:  # before 10 s, after 10 s, grace 2 s
+        rec.add([tel(s, 60.0) for s in range(10)])
+        assert rec.opened([_alert("pending", NOW + 9)]) == []
+        rec.add([tel(s, 80.0) for s in range(10, 45)])  # the confirmation takes 30 s
+        assert await rec.seal_due(clock.time()) == 0, "pending: the window is still open"
+        rec.opened([_alert("firing", NOW + 39)])
+        rec.add([tel(s, 85.0) for s in range(45, 52)])
+        assert await rec.seal_due(clock.time()) == 1  # NOW + 51 ≥ end (49) + grace (2)
+        rec.add([tel(s, 60.0, device="d2") for s in range(3)])
+        rec.opened([_alert("pending", NOW + 1, "d2.3.socket_overtemp.1")])
+        clock.advance(600.0)  # never settled: sealed by the time-out with an open end
+        assert await rec.seal_due(clock.time()) == 1
+        doc = await rec.lookup(ALERT)
+        never = await rec.lookup("d2.3.socket_overtemp.1")
+    assert doc is not None
+    assert never is not None
+    assert (doc["alert_ts"], doc["settled_ts"]) == (NOW + 9, NOW + 39)
+    assert doc["window"] == {"start": NOW - 1, "end": NOW + 49, "before_s": 10.0, "after_s": 10.0}
+    temps = series(doc, "socket_temp", 3)
+    assert (temps[0][0], temps[-1][0], len(temps)) == (NOW, NOW + 49, 50), "the whole confirmation is kept"
+    assert (never["window"]["end"], never["settled_ts"], never["sealed_reason"]) == (None, None, "timeout")
+    assert never["samples"] == 3, "its own device's history, not another's"
+    assert never["sha256"] == hashlib.sha256(canonical(never)).hexdigest()

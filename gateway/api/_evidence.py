@@ -4,7 +4,7 @@ JSON: ``{"alert_id", "device", "port" (wire index or null), "kind", "alert_ts", 
 {"start", "end", "before_s", "after_s"}, "sealed", "sha256" (null while open), "series":
 [{"name", "scope": "port"|"pile", "port", "unit", "points": [[ts, value], ...]}], ...}`` plus
 ``events``, ``settled_ts``, ``samples``, ``dropped``, and ``sealed_at`` and ``sealed_reason``
-once sealed (``window.end`` is null while the alert is pending) (see
+once sealed (while the alert is pending, ``window.end`` is its newest sample so far) (see
 :mod:`gateway.evidence.window`). 404 ``{"error"}`` for an alert without evidence.
 
 CSV: :func:`gateway.evidence.to_csv` (``lang=en``: English headers only); the

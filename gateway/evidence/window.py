@@ -5,8 +5,8 @@ A window holds the device's accepted messages whose source time lies in
 draining behind the live stream fills it too). ``alert_ts`` is the alert's first change;
 ``settled_ts`` the change that decided it: firing (at once, or after a pending confirmation
 that may last minutes), or resolving while still pending. While the alert is pending the
-window stays open at its end (``window.end`` null), so the evidence of a page covers the whole
-confirmation.
+window stays open at its end (``window.end`` then says how far it reaches so far: its newest
+sample), so the evidence of a page covers the whole confirmation.
 
 :func:`document` turns it into the evidence document: one series per point, ``[ts, value]``
 pairs in source-time order:
@@ -131,7 +131,7 @@ def document(w: Window, profiles: Mapping[str, DeviceProfile], **extra: object) 
         "alert_ts": w.alert_ts,
         "window": {
             "start": w.start,
-            "end": None if math.isinf(end) else end,
+            "end": max([w.alert_ts, *(m.ts for m in ordered[-1:])]) if math.isinf(end) else end,
             "before_s": w.before_s,
             "after_s": w.after_s,
         },

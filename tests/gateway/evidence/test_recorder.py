@@ -175,6 +175,7 @@ async def test_a_pending_alert_keeps_its_window_open_until_it_fires(tmp_path: Pa
     assert doc["window"] == {"start": NOW - 1, "end": NOW + 49, "before_s": 10.0, "after_s": 10.0}
     temps = series(doc, "socket_temp", 3)
     assert (temps[0][0], temps[-1][0], len(temps)) == (NOW, NOW + 49, 50), "the whole confirmation is kept"
-    assert (never["window"]["end"], never["settled_ts"], never["sealed_reason"]) == (None, None, "timeout")
+    never_end = (never["window"]["end"], never["settled_ts"], never["sealed_reason"])
+    assert never_end == (NOW + 2, None, "timeout"), "never settled: the window ends at its newest sample"
     assert never["samples"] == 3, "its own device's history, not another's"
     assert never["sha256"] == hashlib.sha256(canonical(never)).hexdigest()

@@ -165,6 +165,10 @@ async def test_a_pending_alert_keeps_its_window_open_until_it_fires(tmp_path: Pa
         assert await rec.seal_due(clock.time()) == 1  # NOW + 51 ≥ end (49) + grace (2)
         rec.add([tel(s, 60.0, device="d2") for s in range(3)])
         rec.opened([_alert("pending", NOW + 1, "d2.3.socket_overtemp.1")])
+        rec.opened([_alert("pending", NOW + 7, "d3.3.socket_overtemp.1")])  # a device never heard
+        empty = await rec.lookup("d3.3.socket_overtemp.1")
+        assert empty is not None
+        assert (empty["window"]["end"], empty["series"], empty["sealed"]) == (NOW + 7, [], False)
         clock.advance(600.0)  # never settled: sealed by the time-out with an open end
         assert await rec.seal_due(clock.time()) == 1
         doc = await rec.lookup(ALERT)

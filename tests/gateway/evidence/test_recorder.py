@@ -170,7 +170,7 @@ async def test_a_pending_alert_keeps_its_window_open_until_it_fires(tmp_path: Pa
         assert empty is not None
         assert (empty["window"]["end"], empty["series"], empty["sealed"]) == (NOW + 7, [], False)
         clock.advance(600.0)  # never settled: sealed by the time-out with an open end
-        assert await rec.seal_due(clock.time()) == 1
+        assert await rec.seal_due(clock.time()) == 2
         doc = await rec.lookup(ALERT)
         never = await rec.lookup("d2.3.socket_overtemp.1")
     assert doc is not None

@@ -3,7 +3,7 @@
 Pure computation, no I/O. The gateway feeds :class:`Pipeline` message by message.
 """
 
-from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Grouper, Notification
+from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition
 from analytics.detectors import Detector, ThermalBank, ThermalDetector, ThresholdFilter, UnivariateDetector
 from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError
 from analytics.pipeline import DEFAULT_SPECS, Pipeline, PipelineConfig, load_config
@@ -21,8 +21,6 @@ __all__ = [
     "Detector",
     "DetectorInputError",
     "Fee",
-    "Grouper",
-    "Notification",
     "Pipeline",
     "PipelineConfig",
     "RuleConfig",

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition, Grouper, Notification
+from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition
 from analytics.errors import CheckpointError, DetectorInputError
 from analytics.fleet import Fleet, PileInput, Slot
 from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
@@ -68,7 +68,6 @@ class PipelineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     offline_after_s: float = 90.0
     evidence_samples: int = 10
     session_score_threshold: float = 0.7
-    group_wait_s: float = 30.0
 
 
 def load_config(data: Mapping[str, object], source: str) -> PipelineConfig:
@@ -111,7 +110,6 @@ class Pipeline:
         }
         self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
-        self.grouper = Grouper(self.config.group_wait_s)
         self.fleet = Fleet(self.config.rules, self.config.sessions, self.config.evidence_samples)
         self.piles: dict[str, Slot] = {}
         self.blockers: dict[str, BlockerRules] = {}
@@ -151,7 +149,6 @@ class Pipeline:
             in_wave.add(msg.device)
         if wave:
             changes += self._wave(wave)
-        self.grouper.add(changes)
         return changes
 
     def process_telemetry(self, msg: Telemetry) -> list[AlertChange]:
@@ -251,7 +248,6 @@ class Pipeline:
                 and sessions.active[slot.offset + msg.port]
             ):
                 sessions.end_reason[slot.offset + msg.port] = "interlock"
-        self.grouper.add(changes)
         return changes
 
     def tick(self, now: float) -> list[AlertChange]:
@@ -268,7 +264,6 @@ class Pipeline:
             rules.drought(now, conditions)
             changes += self.alerts.evaluate(now, device, ("blocker_no_detections",), conditions, lambda _: [])
         changes += self._score_sessions(now)
-        self.grouper.add(changes)
         return changes
 
     def _score_sessions(self, now: float) -> list[AlertChange]:
@@ -297,10 +292,6 @@ class Pipeline:
         out, self.finished = self.finished, []
         return out
 
-    def notifications(self, now: float, *, force: bool = False) -> list[Notification]:
-        """Grouped notifications due at ``now`` (see :class:`analytics.alerts.Grouper`)."""
-        return self.grouper.flush(now, force=force)
-
     # -- persistence -----------------------------------------------------------------------------
     def checkpoint(self) -> bytes:
         """All learnt state and open alerts, versioned (configuration and profiles excluded)."""
@@ -310,8 +301,8 @@ class Pipeline:
     def restore(self, data: bytes) -> None:
         """Replace this pipeline's learnt state with a :meth:`checkpoint`.
 
-        The configuration is this pipeline's, not the checkpoint's: thresholds, alert timings,
-        grouping and the device profiles are re-applied to every restored rule.
+        The configuration is this pipeline's, not the checkpoint's: thresholds, alert timings
+        and the device profiles are re-applied to every restored rule.
         """
         try:
             blob = pickle.loads(data)  # noqa: S301 - our own checkpoint from the gateway's disk
@@ -319,7 +310,7 @@ class Pipeline:
             raise CheckpointError(f"analytics checkpoint is not readable: {exc}") from exc
         if not isinstance(blob, dict) or blob.get("version") != CHECKPOINT_VERSION:
             raise CheckpointError(f"analytics checkpoint version is not {CHECKPOINT_VERSION}; start fresh")
-        self.__dict__.update({k: v for k, v in blob["state"].items() if k not in _CONFIGURED})
+        self.__dict__.update({k: v for k, v in blob["state"].items() if k not in _GONE})
         self._apply_config()
         log.info(kv("analytics_restored", piles=len(self.piles), blockers=len(self.blockers)))
 
@@ -327,7 +318,6 @@ class Pipeline:
         """Point every restored rule at this pipeline's configuration."""
         cfg = self.config
         self.alerts.specs = {**DEFAULT_SPECS, **cfg.alerts}
-        self.grouper.group_wait_s = cfg.group_wait_s
         fleet = self.fleet
         fleet.rules, fleet.session_config = cfg.rules, cfg.sessions
         rules = fleet.state
@@ -340,3 +330,5 @@ class Pipeline:
 
 #: attributes set from configuration and profiles, never taken from a checkpoint
 _CONFIGURED = frozenset({"config", "limits", "kinds", "trip_codes", "metered", "session_model"})
+#: ... nor those older checkpoints carry that no longer exist (``grouper``: grouping is the gateway's)
+_GONE = _CONFIGURED | {"grouper"}

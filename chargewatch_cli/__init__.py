@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hash-password": ("chargewatch_cli.hash_password", "salted scrypt hash of an API user's password"),
     "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
     "report": ("gateway.report.cli", "daily supervision report of a site: HTML with charts, CSVs"),
+    "evidence": ("gateway.evidence.cli", "list, export and verify an alert's sealed black-box evidence"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),

@@ -25,13 +25,15 @@ from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import encode
-from chargewatch.profiles import load_profiles
+from chargewatch.profiles import DeviceProfile, load_profiles
 from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
+from gateway.api._evidence import routes as evidence_routes
 from gateway.api.auth import Authenticator
 from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
-from gateway.config import GatewayConfig, StoreConfig, api_users, store_token
+from gateway.config import EvidenceConfig, GatewayConfig, StoreConfig, api_users, store_token
+from gateway.evidence import EvidenceRecorder, EvidenceStore
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -62,6 +64,23 @@ def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
         token = store_token(cfg)
         return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=token, retention=retention)
     return SQLiteStore(cfg.path, retention=retention)
+
+
+def make_recorder(
+    cfg: EvidenceConfig, state_path: str, profiles: Mapping[str, DeviceProfile], clock: Callable[[], float]
+) -> EvidenceRecorder:
+    """The evidence recorder of the ``evidence:`` section (an async context manager)."""
+    return EvidenceRecorder(
+        EvidenceStore(cfg.file(state_path)),
+        profiles,
+        before_s=cfg.before_s,
+        after_s=cfg.after_s,
+        grace_s=cfg.grace_s,
+        timeout_s=cfg.timeout_s,
+        max_samples=cfg.max_samples,
+        max_open=cfg.max_open,
+        clock=clock,
+    )
 
 
 class Gateway:
@@ -157,6 +176,9 @@ class Gateway:
             )
             limits = cfg.limits
             policy = TimePolicy(limits.max_future_skew_s, cfg.max_age_s, limits.stale_after_s)
+            self.evidence = await stack.enter_async_context(
+                make_recorder(cfg.evidence, cfg.spool.state_path, self.profiles, self.clock.time)
+            )
             sessions = None
             if self.hook is not None:
                 sessions = SessionLog(cfg.site, cfg.tariff, self.state, self.hook.pipeline.pop_sessions)
@@ -175,6 +197,8 @@ class Gateway:
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
                 sessions=sessions,
                 notify=self.notifier.submit,
+                profiles=self.profiles,
+                evidence=self.evidence,
             )
             await self.pipeline.replay_alerts()
             await self.pipeline.spool_sessions()  # any the checkpoint held: re-writing is an overwrite
@@ -192,6 +216,7 @@ class Gateway:
                         ),
                     ),
                     fields=series_fields(self.profiles.values()),
+                    routes=evidence_routes(self.evidence.lookup, self.timezone),
                 )
             )
             self.http_port = api.port
@@ -424,7 +449,7 @@ class Gateway:
         return [msgspec.structs.asdict(a) for a in self.state.alerts(open_only=open_only)]
 
     def acknowledge(self, alert_id: str, user: str) -> dict[str, Any]:
-        return msgspec.structs.asdict(self.pipeline.book.acknowledge(alert_id, user, self.clock.time()))
+        return msgspec.structs.asdict(self.pipeline.acknowledge(alert_id, user, self.clock.time()))
 
     async def send_command(
         self, device: str, point: str, value: float, port: int | None, operator: str

@@ -223,6 +223,25 @@ class CommandsConfig(_Section):
     """How long a command stays valid (agents refuse more than their ``max_validity_s``)."""
 
 
+class EvidenceConfig(_Section):
+    """Black-box evidence of every alert (gateway.evidence): raw samples ``before_s`` before and
+    ``after_s`` after it, sealed with a SHA-256 into ``path`` ('' = evidence.sqlite beside
+    ``spool.state_path``) once the device's source time passed the window by ``grace_s``, or
+    ``timeout_s`` after it opened."""
+
+    before_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 120.0
+    after_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
+    grace_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+    timeout_s: Positive = 600.0
+    max_samples: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
+    max_open: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    path: str = ""
+
+    def file(self, state_path: str) -> Path:
+        """Where the evidence file lives."""
+        return Path(self.path) if self.path else Path(state_path).with_name("evidence.sqlite")
+
+
 class GatewayConfig(_Section):
     mqtt: MqttConfig
     site: Annotated[str, msgspec.Meta(pattern=_ID)] = "default"
@@ -243,6 +262,7 @@ class GatewayConfig(_Section):
     #: the analytics pipeline's thresholds, alert timings, windows and tariff (analytics: pipeline)
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
     commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
+    evidence: EvidenceConfig = msgspec.field(default_factory=EvidenceConfig)
 
     @property
     def max_age_s(self) -> float:
@@ -310,6 +330,11 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         raise ConfigError(
             f"{where}: limits.stale_after_s ({cfg.limits.stale_after_s:g}) must be below "
             f"limits.max_age_s ({cfg.max_age_s:g}). Fix: lower it, e.g. to 300"
+        )
+    if cfg.evidence.timeout_s < cfg.evidence.after_s + cfg.evidence.grace_s:
+        raise ConfigError(
+            f"{where}: evidence.timeout_s must be at least evidence.after_s + evidence.grace_s "
+            "(a window cannot time out before it could be complete). Fix: raise timeout_s"
         )
     if cfg.rule.clear_below > cfg.rule.limit:
         raise ConfigError(f"{where}: rule.clear_below must not exceed rule.limit (hysteresis)")

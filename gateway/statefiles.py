@@ -7,7 +7,7 @@ series are not state: back them up with the store's own tools.
 ``chargewatch gateway backup --config FILE --out BACKUP.tar`` copies each SQLite file with
 SQLite's online backup API, so the copy is consistent while the gateway runs and writes; the
 checkpoint is replaced atomically by the gateway, so a plain copy is consistent too. The archive
-holds ``spool.sqlite``, ``state.sqlite``, ``analytics.ckpt`` (when there is one) and
+holds ``spool.sqlite``, ``state.sqlite``, ``evidence.sqlite`` and ``analytics.ckpt`` (when there are ones) and
 ``manifest.json`` (schema versions, site, time).
 
 ``chargewatch gateway restore --config FILE --from BACKUP.tar`` writes them to the paths the
@@ -32,11 +32,21 @@ from chargewatch.errors import ChargeWatchError, ConfigError
 from chargewatch.statefile import SchemaVersionError, file_version
 from gateway import spool
 from gateway.config import GatewayConfig, load_config
+from gateway.evidence import store as evidence
 from gateway.ingest import state
 
 PROG = "chargewatch gateway"
-_SQLITE = {"spool.sqlite": "gateway spool", "state.sqlite": "gateway ingest state"}
-_KNOWN = {"spool.sqlite": len(spool.MIGRATIONS), "state.sqlite": len(state.MIGRATIONS)}
+_SQLITE = {
+    "spool.sqlite": "gateway spool",
+    "state.sqlite": "gateway ingest state",
+    "evidence.sqlite": "gateway evidence",
+}
+_KNOWN = {
+    "spool.sqlite": len(spool.MIGRATIONS),
+    "state.sqlite": len(state.MIGRATIONS),
+    "evidence.sqlite": len(evidence.MIGRATIONS),
+}
+_OPTIONAL = frozenset({"evidence.sqlite"})  # absent before a gateway with evidence first ran
 _CHECKPOINT = "analytics.ckpt"
 
 
@@ -48,6 +58,7 @@ def _targets(cfg: GatewayConfig) -> dict[str, Path]:
     return {
         "spool.sqlite": Path(cfg.spool.path),
         "state.sqlite": Path(cfg.spool.state_path),
+        "evidence.sqlite": cfg.evidence.file(cfg.spool.state_path),
         _CHECKPOINT: Path(cfg.spool.analytics_path),
     }
 
@@ -81,6 +92,8 @@ def backup(cfg: GatewayConfig, out: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="cw-backup-") as tmp:
         staged = Path(tmp)
         for name, what in _SQLITE.items():
+            if name in _OPTIONAL and not targets[name].exists():
+                continue
             if not targets[name].exists():
                 raise BackupError(
                     f"{targets[name]}: no {what} to back up. Fix: check --config (is this "
@@ -115,6 +128,8 @@ def restore(cfg: GatewayConfig, archive: Path, force: bool = False) -> list[Path
         if not (staged / "manifest.json").exists():
             raise BackupError(f"{archive}: no manifest.json: not a ChargeWatch gateway backup")
         for name, what in _SQLITE.items():
+            if name in _OPTIONAL and not (staged / name).exists():
+                continue
             if not (staged / name).exists():
                 raise BackupError(f"{archive}: {name} missing: the backup is incomplete")
             file_version(staged / name, f"{what} in {archive}", _KNOWN[name])

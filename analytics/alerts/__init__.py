@@ -1,6 +1,6 @@
-"""Alert lifecycle (pending → firing → resolved, acknowledge) and flood-proof grouping."""
+"""Alert lifecycle (pending → firing → resolved); grouping and notification are the gateway's
+(``gateway.notify``)."""
 
-from analytics.alerts.grouping import Grouper, Notification
 from analytics.alerts.lifecycle import (
     AlertChange,
     AlertManager,
@@ -17,8 +17,6 @@ __all__ = [
     "AlertSpec",
     "Condition",
     "Evidence",
-    "Grouper",
-    "Notification",
     "Severity",
     "alert_key",
 ]

@@ -123,6 +123,7 @@ class ApiServer:
         *,
         auth: Authenticator | None = None,
         fields: Mapping[str, frozenset[str]] | None = None,
+        routes: Sequence[web.RouteDef] = (),
     ) -> None:
         self.view = view
         self.host = host
@@ -145,6 +146,7 @@ class ApiServer:
                 web.get("/api/dead_letters", self._dead_letters),
                 web.post("/api/commands", self._send_command),
                 web.get("/api/commands", self._commands),
+                *routes,  # e.g. gateway.api._evidence
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)

@@ -37,6 +37,11 @@ analytics already consumed for its device (a backlog draining behind the live st
 resend) is stored but never analysed either. Stale and late data are one decision —
 ``EventClock.live`` — of what analytics and liveness may act on.
 
+Every accepted message (live, late or stale) also goes to the evidence recorder
+(:mod:`gateway.evidence`), which opens a window at each new alert and seals it in ``tick``;
+``port_cut`` alerts (:mod:`gateway.ingest.portcut`) come from the accepted interlock events and
+the live fault codes, and are resolved only by :meth:`IngestPipeline.acknowledge`.
+
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
 """
@@ -55,12 +60,14 @@ from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
 from chargewatch.logs import kv
 from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
-from chargewatch.profiles import find_profile
+from chargewatch.profiles import DeviceProfile, find_profile
+from gateway.evidence import EvidenceRecorder
 from gateway.ingest.acks import AckBatcher
 from gateway.ingest.alerts import AlertBook, AlertChange, AlertState, Analytics, Severity
 from gateway.ingest.dedupe import SeqTracker, Verdict
 from gateway.ingest.eventtime import EventClock
-from gateway.ingest.state import IngestState
+from gateway.ingest.portcut import PortCuts, ack_resolution
+from gateway.ingest.state import AlertRow, IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, Validator
 from gateway.lineproto import Resolution, event_lines, line, resolution, telemetry_lines, ts_ms
 from gateway.liveness import Liveness, Transition
@@ -117,6 +124,8 @@ class IngestPipeline:
         notify: Notify | None = None,
         watermarks: Mapping[str, float] | None = None,
         drain_max_s: float = 0.0,
+        profiles: Mapping[str, DeviceProfile] | None = None,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self.site = site
         self.sessions = sessions
@@ -131,6 +140,9 @@ class IngestPipeline:
         self.publish = publish
         self.notify = notify  # must not block: gateway.notify.Notifier.submit queues
         self.book = AlertBook(state)
+        self.cuts = PortCuts(profiles or {}, lambda key: state.get_alert(f"{key}.{state.alert_seq(key)}"))
+        self.evidence = evidence
+        self._acked: list[Alert] = []  # latched alerts resolved by an acknowledgement, to publish
         self.clock = EventClock(watermarks)
         self.drain_max_s = drain_max_s
         self.acks = AckBatcher()
@@ -258,6 +270,8 @@ class IngestPipeline:
     async def _handle(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         b = _Batch()
         self._classify(items, b)
+        if self.evidence is not None:
+            self.evidence.add(b.accepted)  # late and stale data fill evidence too
         commit = asyncio.ensure_future(self._commit(b.lines)) if b.lines else None
         try:
             if commit is not None:
@@ -307,6 +321,7 @@ class IngestPipeline:
                 samples += max(map(len, msg.ports.values()), default=0)
         late_before = self.clock.late_total
         live = self.clock.live(b.accepted, skip={id(m) for m in b.stale})
+        changes += self.cuts.observe(b.accepted, live)
         for msg in live:
             if isinstance(msg, Telemetry):
                 run.append(msg)
@@ -369,7 +384,10 @@ class IngestPipeline:
 
     async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
         """Book, store and publish alert changes (also used for liveness and analytics ticks)."""
-        alerts = [a for a in map(self.book.apply, changes) if a is not None]
+        await self._publish([a for a in map(self.book.apply, changes) if a is not None])
+
+    async def _publish(self, alerts: list[Alert]) -> None:
+        """Store, publish and notify booked alerts; open their evidence windows."""
         if not alerts:
             return
         await self.spool.append([alert_line(a, self.site) for a in alerts], "alert")
@@ -378,6 +396,20 @@ class IngestPipeline:
         self.metrics.inc("cw_alerts_published_total", len(alerts))
         if self.notify is not None:
             self.notify(alerts)
+        if self.evidence is not None:
+            await self.evidence.seal_early(self.evidence.opened(alerts))
+
+    def acknowledge(self, alert_id: str, user: str, now: float) -> AlertRow:
+        """Acknowledge an alert (KeyError when unknown); a latched one (``port_cut``) is resolved
+        by it: booked now, published with the next tick."""
+        row = self.book.acknowledge(alert_id, user, now)
+        change = ack_resolution(row, user, self.clock.mark(row.device))
+        if change is not None:
+            alert = self.book.apply(change)
+            if alert is not None:
+                self._acked.append(alert)
+            row = self.state.get_alert(alert_id) or row
+        return row
 
     async def raise_gateway_alerts(self, changes: Sequence[AlertChange]) -> None:
         """:meth:`raise_alerts` for conditions found outside a batch; holds the batch lock."""
@@ -430,6 +462,10 @@ class IngestPipeline:
             changes = []
         changes += offline_changes(self.liveness.tick(now))
         await self.raise_alerts(changes)
+        acked, self._acked = self._acked, []
+        await self._publish(acked)
+        if self.evidence is not None:
+            await self.evidence.seal_due(now)
         gaps = self.tracker.due_gaps(now, self.liveness.draining, self.drain_max_s)
         if gaps:
             lines = []

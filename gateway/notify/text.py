@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "socket_temp_high": ("插座温度过高", "socket temperature high"),
     "temp_rising_fast": ("温度快速上升", "temperature rising fast"),
     "overcurrent": ("过流", "overcurrent"),
+    "port_cut": ("端口已断电", "port cut off"),
     "current_spike": ("电流突变", "current spike"),
     "thermal_residual": ("温升超出负载所能解释", "heating beyond its load"),
     "port_hotter_than_neighbours": ("端口比相邻端口热", "hotter than neighbouring ports"),

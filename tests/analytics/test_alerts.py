@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics.alerts import AlertManager, AlertSpec, Condition, Grouper
+from analytics.alerts import AlertManager, AlertSpec, Condition
 
 KINDS = ("hot",)
 
@@ -64,22 +64,3 @@ def test_other_kinds_are_not_cleared_by_a_rule_that_does_not_own_them() -> None:
     m.evaluate(0.0, "p1", KINDS, _hot(), _ev)
     assert m.evaluate(1.0, "p1", ("smoke",), [], _ev) == []
     assert len(m.active()) == 1
-
-
-def test_500_ports_crossing_at_once_make_a_handful_of_notifications() -> None:
-    m = AlertManager({"hot": AlertSpec(for_s=0.0, clear_s=0.0)})
-    g = Grouper(group_wait_s=30.0)
-    for d in range(50):
-        conds = [Condition(p, "hot", "critical", "hot") for p in range(10)]
-        g.add(m.evaluate(100.0, f"pile-{d}", KINDS, conds, _ev))
-    assert len(m.active()) == 500
-    assert g.flush(110.0) == [], "still inside group_wait"
-    notes = g.flush(130.0)
-    assert len(notes) == 1
-    assert notes[0].count == 500
-    assert len(notes[0].devices) == 50
-    assert notes[0].truncated
-    for d in range(50):
-        g.add(m.evaluate(200.0, f"pile-{d}", KINDS, [], _ev))
-    resolved = g.flush(400.0)
-    assert [(n.state, n.count) for n in resolved] == [("resolved", 500)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -228,3 +229,14 @@ def test_restore_keeps_learnt_state_but_takes_the_new_config() -> None:
     assert ("socket_overtemp", "critical") in {(c.kind, c.severity) for c in hot}
     cold = _feed(old, lambda k: [40.0] * 9 + [65.0], 20, start=50)
     assert "socket_overtemp" not in {c.kind for c in cold if c.severity == "critical"}
+
+
+def test_a_checkpoint_from_before_grouping_moved_to_the_gateway_restores_without_it() -> None:
+    old = Pipeline()
+    _feed(old, lambda k: [40.0] * PORTS, 5)
+    blob = pickle.loads(old.checkpoint())  # noqa: S301 - our own checkpoint
+    blob["state"]["grouper"] = object()  # what a checkpoint of the previous release held
+    new = Pipeline()
+    new.restore(pickle.dumps(blob))
+    assert "grouper" not in vars(new)
+    assert new.piles.keys() == old.piles.keys()

@@ -76,9 +76,10 @@ async def test_backup_of_a_running_gateway_restores_marks_and_alerts(
         await pub.settle(20)
         assert gw.terminate() == 0
         with tarfile.open(archive) as tar:
-            assert sorted(tar.getnames()) == ["manifest.json", "spool.sqlite", "state.sqlite"]
+            names = ["evidence.sqlite", "manifest.json", "spool.sqlite", "state.sqlite"]
+            assert sorted(tar.getnames()) == names
             tar.extractall(tmp_path / "unpacked", filter="data")
-        for name in ("spool.sqlite", "state.sqlite"):
+        for name in ("spool.sqlite", "state.sqlite", "evidence.sqlite"):
             db = sqlite3.connect(tmp_path / "unpacked" / name)
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
             version = 2 if name == "state.sqlite" else 1  # state: v2 added the alert history

@@ -5,8 +5,10 @@ Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/
 ``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``,
 ``POST /api/commands`` (sign and send one operator command; bearer token when configured, JSON
 body only), ``GET /api/commands?device=&since=`` (the command audit trail), ``GET /metrics``
-(Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
-API never reaches into the ingest internals.
+(Prometheus text), ``GET /api/ports`` (the control room's port grid, :mod:`gateway.api._ports`),
+``GET /api/events`` (live updates as Server-Sent Events, :mod:`gateway.api._events`) and ``GET /``
+(the control room: static files under ``static/``, charts by the vendored uPlot). Handlers read
+from a :class:`GatewayView`, so the API never reaches into the ingest internals.
 
 Every state-changing request (any method but GET/HEAD/OPTIONS, whatever the route) passes one
 guard: with a configured token it needs ``Authorization: Bearer <token>`` (401 otherwise);
@@ -25,8 +27,9 @@ import hmac
 import logging
 import math
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Protocol, Self
 from urllib.parse import urlsplit
@@ -36,10 +39,12 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, load_profiles
-from gateway.api._dashboard import DASHBOARD_HTML
+from gateway.api._events import EventHub
+from gateway.api._ports import counter_rise, grid
 from gateway.api._sessions import QueryError, parse_query, to_csv
 from gateway.store.base import Row
 from gateway.store.errors import StoreError, UnknownSeriesError
@@ -54,6 +59,7 @@ _MAX_PORT = 64
 CSRF_HEADER = "X-ChargeWatch-CSRF"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATIC = Path(__file__).with_name("static")
 
 
 def series_fields(profiles: Iterable[DeviceProfile] | None = None) -> dict[str, frozenset[str]]:
@@ -155,16 +161,27 @@ class ApiServer:
         *,
         token: str = "",
         fields: Mapping[str, frozenset[str]] | None = None,
+        profiles: Mapping[str, DeviceProfile] | None = None,
+        site: str = "",
+        clock: Clock | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.view = view
         self.host = host
         self.port = port
         self._token = token
-        self.fields = dict(fields) if fields is not None else series_fields()
+        self.profiles = dict(profiles) if profiles is not None else load_profiles()
+        self.fields = dict(fields) if fields is not None else series_fields(self.profiles.values())
+        self.site = site
+        self.clock = clock or SystemClock()
+        self.events = events or EventHub()
         app = web.Application(client_max_size=64 * 1024, middlewares=[csrf_guard(token)])
         app.add_routes(
             [
                 web.get("/", self._index),
+                web.static("/static", STATIC, append_version=False),
+                web.get("/api/ports", self._ports),
+                web.get("/api/events", self.events.handle),
                 web.get("/health", self._health),
                 web.get("/metrics", self._metrics),
                 web.get("/api/devices", self._devices),
@@ -192,10 +209,36 @@ class ApiServer:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self.events.aclose()  # streams end first: the runner's cleanup would wait on them
         await self._runner.cleanup()
 
-    async def _index(self, _r: web.Request) -> web.Response:
-        return web.Response(text=DASHBOARD_HTML, content_type="text/html")
+    async def _index(self, _r: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _ports(self, _r: web.Request) -> web.Response:
+        devices = self.view.devices()
+        now = self.clock.time()
+        midnight = datetime.fromtimestamp(now, self.view.timezone()).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        blocked: dict[str, int] = {}
+        for d in devices:
+            profile = self.profiles.get(d.get("model") or "")
+            if profile is None or profile.kind != "blocker":
+                continue
+            try:
+                rows = await self.view.series(
+                    "blocker", ["detections"], {"device": d["device"]},
+                    int(midnight.timestamp() * 1000), int(now * 1000) + 1,
+                )  # fmt: skip
+            except StoreError as exc:
+                log.warning(kv("ports_blocked_count_failed", device=d["device"], error=exc))
+                continue
+            blocked[d["device"]] = counter_rise(
+                v if isinstance(v := row.fields.get("detections"), int | float) else None for row in rows
+            )
+        body = grid(devices, self.view.alerts(open_only=True), self.profiles, self.site, blocked)
+        return _json(body | {"ts": now})
 
     async def _health(self, _r: web.Request) -> web.Response:
         h = self.view.health()
@@ -251,9 +294,11 @@ class ApiServer:
                 return _bad('body must be JSON like {"user": "name"}')
             user = body.get("user", user)
         try:
-            return _json(self.view.acknowledge(r.match_info["id"], user[:64] or "anonymous"))
+            acked = self.view.acknowledge(r.match_info["id"], user[:64] or "anonymous")
         except KeyError:
             return _json({"error": f"no alert {r.match_info['id']!r}"}, 404)
+        self.events.publish("alert", acked)
+        return _json(acked)
 
     async def _series(self, r: web.Request) -> web.Response:
         q = r.query
@@ -278,7 +323,7 @@ class ApiServer:
         where = {"device": device}
         if port is not None:
             where["port"] = port
-        end = time.time()
+        end = self.clock.time()  # the gateway's clock (simulated time in the demo)
         try:
             rows = await self.view.series(
                 measurement, [field], where, int((end - since) * 1000), int(end * 1000) + 1
@@ -306,6 +351,7 @@ class ApiServer:
         except KeyError as exc:
             return _json({"error": str(exc.args[0])}, 503)
         log.info(kv("http_command_sent", remote=r.remote, operator=req.operator, **sent))
+        self.events.publish("command", sent)
         return _json(sent, 202)
 
     async def _commands(self, r: web.Request) -> web.Response:
@@ -318,7 +364,7 @@ class ApiServer:
             return _bad("since must be seconds (e.g. 86400)")
         if not 1.0 <= since <= _MAX_SPAN_S:
             return _bad(f"since must be between 1 and {_MAX_SPAN_S:.0f} seconds")
-        now = time.time()
+        now = self.clock.time()
         where = {"device": device} if device else {}
         # replies carry the agent's timestamp: a clock ahead of ours must not hide them
         start_ms, end_ms = int((now - since) * 1000), int((now + _MAX_SPAN_S) * 1000)

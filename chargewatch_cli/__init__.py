@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keygen": ("chargewatch_cli.keygen", "new Ed25519 key pair for signing operator commands"),
     "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
     "report": ("gateway.report.cli", "daily supervision report of a site: HTML with charts, CSVs"),
+    "screenshot": ("demo.screenshot", "pictures of the control room from a live demo (headless Chromium)"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),

@@ -53,6 +53,7 @@ class EventHub:
         self._clients: dict[_Client, asyncio.Task[Any]] = {}
         self._closed = False
         self.published = 0
+        self.overflows = 0  # backlogs dropped for slow clients (each followed by a resync)
 
     @property
     def clients(self) -> int:
@@ -79,6 +80,7 @@ class EventHub:
             client.queue.get_nowait()
         client.pending.clear()
         client.overflows += 1
+        self.overflows += 1
         client.queue.put_nowait(("resync", frame("resync", {"reason": "client too slow; events dropped"})))
         log.warning(kv("sse_client_overflow", overflows=client.overflows, queue=self.queue_size))
 

@@ -28,8 +28,11 @@ OVERHEAT_KINDS = frozenset(
     {"socket_overtemp", "temp_rising_fast", "port_hotter_than_neighbours", "thermal_residual"}
 )
 CUT_KINDS = frozenset({"port_cut", "interlock", "interlock_trip", "pile_trip"})
-#: fault codes that are the pile (not an operator) switching the port off
-_NOT_TRIPS = frozenset({"none", "remote_stop"})
+#: fault codes that are the pile's protection cutting the port (as the daily report counts
+#: trips); a session time-out or a remote stop is not one
+TRIP_CODES = frozenset(
+    {"over_temperature", "over_current", "smoke", "over_voltage", "under_voltage", "pile_overload"}
+)
 
 
 def _named(profile: DeviceProfile | None, point: str, raw: float | None) -> str | None:
@@ -54,7 +57,7 @@ def port_state(
     kinds = set(kinds)
     if not online:
         return "offline"
-    if (fault is not None and fault not in _NOT_TRIPS) or kinds & CUT_KINDS:
+    if fault in TRIP_CODES or kinds & CUT_KINDS:
         return "tripped"
     if state == "fault":
         return "fault"

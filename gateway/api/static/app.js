@@ -4,7 +4,8 @@
 
 const ROUTES = [
   [/^#\/alerts$/, (root) => renderAlerts(root), "nav-alerts"],
-  [/^#\/alert\/(.+)$/, (root, m) => renderAlert(root, decodeURIComponent(m[1])), "nav-alerts"],
+  // #/alerts/<id> too: the link notifications carry
+  [/^#\/alerts?\/(.+)$/, (root, m) => renderAlert(root, decodeURIComponent(m[1])), "nav-alerts"],
   [/^#\/sessions$/, (root) => renderSessions(root), "nav-sessions"],
   [/^#\/port\/([^/]+)\/(\d+)$/, (root, m) => renderPort(root, decodeURIComponent(m[1]), Number(m[2])), "nav-grid"],
   [/^.*$/, (root) => renderGrid(root), "nav-grid"],

@@ -16,10 +16,19 @@ their ``detections`` counter since local midnight, counting a reset as a new sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from chargewatch.logs import kv
 from chargewatch.profiles import DeviceProfile
+from gateway.store.base import Row
+from gateway.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+Series = Callable[[str, Sequence[str], Mapping[str, str], int, int], Awaitable[list[Row]]]
 
 #: a socket this hot counts as ``hot`` even before an alert fires (°C)
 HOT_C = 60.0
@@ -159,3 +168,37 @@ def counter_rise(points: Iterable[float | None]) -> int:
             total += v - last if v >= last else v
         last = v
     return int(total)
+
+
+class BlockedToday:
+    """E-bikes each blocker turned away since local midnight, read from the store per request;
+    a failing store is logged once (and its recovery once), the count left out meanwhile."""
+
+    def __init__(self, profiles: Mapping[str, DeviceProfile]) -> None:
+        self.profiles = profiles
+        self.failing = False
+
+    async def counts(
+        self, series: Series, devices: Sequence[Mapping[str, Any]], tz: ZoneInfo, now: float
+    ) -> dict[str, int]:
+        midnight = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        start_ms, end_ms = int(midnight.timestamp() * 1000), int(now * 1000) + 1
+        out: dict[str, int] = {}
+        for d in devices:
+            profile = self.profiles.get(d.get("model") or "")
+            if profile is None or profile.kind != "blocker":
+                continue
+            try:
+                rows = await series("blocker", ["detections"], {"device": d["device"]}, start_ms, end_ms)
+            except StoreError as exc:
+                if not self.failing:
+                    log.warning(kv("blocked_today_unavailable", device=d["device"], error=exc))
+                self.failing = True
+                continue
+            if self.failing:
+                log.info(kv("blocked_today_available", device=d["device"]))
+                self.failing = False
+            out[d["device"]] = counter_rise(
+                v if isinstance(v := row.fields.get("detections"), int | float) else None for row in rows
+            )
+        return out

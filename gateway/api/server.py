@@ -28,7 +28,6 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Protocol, Self
@@ -44,7 +43,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, load_profiles
 from gateway.api._events import EventHub
-from gateway.api._ports import counter_rise, grid
+from gateway.api._ports import BlockedToday, grid
 from gateway.api._sessions import QueryError, parse_query, to_csv
 from gateway.store.base import Row
 from gateway.store.errors import StoreError, UnknownSeriesError
@@ -175,6 +174,7 @@ class ApiServer:
         self.site = site
         self.clock = clock or SystemClock()
         self.events = events or EventHub()
+        self._blocked = BlockedToday(self.profiles)
         app = web.Application(client_max_size=64 * 1024, middlewares=[csrf_guard(token)])
         app.add_routes(
             [
@@ -218,25 +218,7 @@ class ApiServer:
     async def _ports(self, _r: web.Request) -> web.Response:
         devices = self.view.devices()
         now = self.clock.time()
-        midnight = datetime.fromtimestamp(now, self.view.timezone()).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        blocked: dict[str, int] = {}
-        for d in devices:
-            profile = self.profiles.get(d.get("model") or "")
-            if profile is None or profile.kind != "blocker":
-                continue
-            try:
-                rows = await self.view.series(
-                    "blocker", ["detections"], {"device": d["device"]},
-                    int(midnight.timestamp() * 1000), int(now * 1000) + 1,
-                )  # fmt: skip
-            except StoreError as exc:
-                log.warning(kv("ports_blocked_count_failed", device=d["device"], error=exc))
-                continue
-            blocked[d["device"]] = counter_rise(
-                v if isinstance(v := row.fields.get("detections"), int | float) else None for row in rows
-            )
+        blocked = await self._blocked.counts(self.view.series, devices, self.view.timezone(), now)
         body = grid(devices, self.view.alerts(open_only=True), self.profiles, self.site, blocked)
         return _json(body | {"ts": now})
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from chargewatch.profiles import load_profiles
 from gateway.api._ports import counter_rise, grid, port_state
 from gateway.api.server import ApiServer
 from gateway.store.base import Row
+from gateway.store.errors import StoreError
 from tests.gateway.ingest.test_api_token import _call, _View
 
 
@@ -88,3 +91,19 @@ async def test_the_grid_through_the_server_counts_blocked_entries_today() -> Non
     assert (body["site"], body["piles"]) == ("demo", [])
     assert body["blockers"][0]["blocked_today"] == 5
     assert body["blockers"][0]["alerts"] == ["blocker_camera_fault"]
+
+
+class _FailingStoreView(_GridView):
+    async def series(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreError("sqlite:test", "store down")
+
+
+async def test_a_failing_store_leaves_the_count_out_and_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with ApiServer(_FailingStoreView(), "127.0.0.1", 0) as api:
+        for _ in range(3):
+            status, body = await asyncio.to_thread(_call, api.port, "/api/ports")
+            assert status == 200
+            assert body["blockers"][0]["blocked_today"] is None
+    assert sum("blocked_today_unavailable" in r.message for r in caplog.records) == 1

@@ -2,7 +2,7 @@
 with one alert): with an API token configured, acknowledging without a login is refused and
 opens the login box; after logging in with the token the page sends it on every request, the
 event stream included, and the acknowledgement goes through. A viewer (as ``/api/whoami``
-reports it) sees no acknowledge or stop buttons."""
+reports it) sees no acknowledge or stop buttons. Markup in API values stays text."""
 
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ TOKEN = "s3cret-token"  # noqa: S105 - a test token for a throwaway server
 
 
 class _OneAlert(_View):
+    message = "port cut by the pile"
+
     def alerts(self, open_only: bool) -> list[dict[str, Any]]:
         acked = self.acked[-1][1] if self.acked else None
         return [
             {
                 "id": "a1", "key": "k", "device": "pile-9", "port": 4, "kind": "port_cut",
                 "severity": "critical", "state": "firing", "first_ts": 1.8e9, "ts": 1.8e9,
-                "message": "port cut by the pile", "acked_at": 1.8e9 if acked else None, "acked_by": acked,
+                "message": self.message, "acked_at": 1.8e9 if acked else None, "acked_by": acked,
             }
         ]  # fmt: skip
 
@@ -67,13 +69,17 @@ async def test_a_token_login_is_sent_everywhere_and_lets_the_operator_acknowledg
 
 async def test_a_viewer_gets_no_acknowledge_or_stop_buttons(browser: Any, tmp_path: Path) -> None:
     who = {"user": "wang", "role": "viewer", "can_ack": False, "can_command": False}
-    async with ApiServer(_OneAlert(), "127.0.0.1", 0) as api:
+    view = _OneAlert()
+    view.message = '<img id="injected" src="x">'
+    async with ApiServer(view, "127.0.0.1", 0) as api:
         page = await browser.new_page()
         # the roles contract (GET /api/whoami) as the roles feature answers it
         await page.route("**/api/whoami", lambda route: route.fulfill(json=who))
         await page.goto(f"http://127.0.0.1:{api.port}/#/alerts")
         await page.wait_for_selector("tr[data-id='a1']")
         assert await page.query_selector("button.ack") is None
+        assert await page.query_selector("#injected") is None  # inserted as text, never parsed
+        assert view.message in await page.inner_text("tr[data-id='a1']")
         assert "无确认权限" in await page.inner_text("tr[data-id='a1']")
         assert await page.inner_text("#who") == "wang · 只读"
         await page.goto(f"http://127.0.0.1:{api.port}/#/port/pile-9/4")

@@ -57,9 +57,10 @@ async function loadWho() {
   return WHO;
 }
 
-function operatorName() {
-  const name = (WHO.user || "dashboard").replace(/[^A-Za-z0-9_.@-]/g, "_").slice(0, 64);
-  return name || "dashboard";
+// The name field of an acknowledgement or command: none when signed in (the server records the
+// authenticated user and refuses another name), else "dashboard".
+function actorField(key) {
+  return WHO.user ? {} : { [key]: "dashboard" };
 }
 
 // Reads the server's event stream until `signal` aborts; calls onEvent(kind, data) per event and

@@ -51,6 +51,10 @@ async function refreshView() {
         showError("");
       } catch (e) {
         next.appendChild(el("p", { class: "bad" }, t("error.load", { error: e.message })));
+        if (e.status === 401) { // this gateway wants a login even to read
+          document.getElementById("login").hidden = false;
+          document.getElementById("login-msg").textContent = t("login.read");
+        }
       }
       document.getElementById("view").replaceWith(next);
       next.style.minHeight = "";

@@ -105,7 +105,7 @@ function ackCell(a, after) {
   if (!WHO.can_ack) return el("span", { class: "muted" }, t("ack.not_allowed"));
   return el("button", { type: "button", class: "ack", data: { id: a.id }, on: { click: async (ev) => {
     ev.stopPropagation();
-    await guarded(() => api(`/api/alerts/${encodeURIComponent(a.id)}/ack`, { method: "POST", json: { user: operatorName() } }));
+    await guarded(() => api(`/api/alerts/${encodeURIComponent(a.id)}/ack`, { method: "POST", json: actorField("user") }));
     await after();
   } } }, t("ack.button"));
 }
@@ -270,7 +270,7 @@ function stopButton(device, wire) {
     btn.disabled = true;
     try {
       const sent = await guarded(() => api("/api/commands", { method: "POST",
-        json: { device, point: "relay_on", port: wire, value: 0, operator: operatorName() } }));
+        json: { device, point: "relay_on", port: wire, value: 0, ...actorField("operator") } }));
       Object.assign(stopState, { note: t("port.stop_sent", { id: sent.id }), cls: "good" });
     } catch (e) {
       Object.assign(stopState, { note: t("port.stop_failed", { error: e.message }), cls: "bad" });

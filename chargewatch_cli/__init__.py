@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluation.cli", "score the detectors on the simulator's labelled scenarios"),
     "broker-acl": ("chargewatch_cli.broker_acl", "write the Mosquitto ACL from agent and gateway configs"),
     "keygen": ("chargewatch_cli.keygen", "new Ed25519 key pair for signing operator commands"),
+    "hash-password": ("chargewatch_cli.hash_password", "salted scrypt hash of an API user's password"),
     "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
     "report": ("gateway.report.cli", "daily supervision report of a site: HTML with charts, CSVs"),
     "screenshot": ("demo.screenshot", "pictures of the control room from a live demo (headless Chromium)"),

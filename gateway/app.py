@@ -29,9 +29,10 @@ from chargewatch.profiles import load_profiles
 from chargewatch.tasks import cancel_and_wait
 from gateway.api import ApiServer
 from gateway.api._events import EventHub
+from gateway.api.auth import Authenticator
 from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
-from gateway.config import GatewayConfig, StoreConfig, api_token, store_token
+from gateway.config import GatewayConfig, StoreConfig, api_users, store_token
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -46,6 +47,7 @@ from gateway.notify import Notifier
 from gateway.sessions import SessionLog, read_sessions
 from gateway.spool import Spool
 from gateway.store import InfluxV1Store, InfluxV2Store, Retention, Row, SQLiteStore, TimeSeriesStore
+from gateway.users import reads_need_login
 
 log = logging.getLogger(__name__)
 _REPLY_SUFFIX = "/" + topics.CMD_REPLY
@@ -183,7 +185,14 @@ class Gateway:
                     self,
                     cfg.http.bind,
                     cfg.http.port,
-                    token=api_token(cfg.http),
+                    auth=Authenticator(
+                        api_users(cfg.http),
+                        read_login=reads_need_login(cfg.http.bind, cfg.http.read),
+                        failures_per_min=cfg.http.auth_failures_per_min,
+                        on_failure=lambda reason: self.metrics.inc(
+                            "cw_http_auth_failures_total", reason=reason
+                        ),
+                    ),
                     fields=series_fields(self.profiles.values()),
                     profiles=self.profiles,
                     site=cfg.site,

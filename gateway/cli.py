@@ -19,7 +19,7 @@ from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
 from gateway import statefiles
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, api_token, load_config, store_token
+from gateway.config import GatewayConfig, api_users, load_config, store_token
 
 PROG = "chargewatch gateway"
 
@@ -69,7 +69,7 @@ def _secrets(cfg: GatewayConfig) -> None:
     """Every secret the config names can be read (ConfigError names the one that cannot)."""
     cfg.mqtt.resolve_password()
     store_token(cfg.store)
-    api_token(cfg.http)
+    api_users(cfg.http)
 
 
 def _parser() -> argparse.ArgumentParser:

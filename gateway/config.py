@@ -21,6 +21,7 @@ from chargewatch.configfile import decode_file
 from chargewatch.errors import ConfigError
 from chargewatch.mqtt_config import MqttConfig, old_keys
 from chargewatch.profiles import load_profiles, profile_dirs
+from gateway.users import ApiUser, ReadPolicy, UserConfig, check_access, check_tokens, resolve
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -67,12 +68,18 @@ class SpoolConfig(_Section):
 
 
 class HttpConfig(_Section):
-    """The HTTP API and dashboard. Reads are open; acknowledging an alert needs the bearer
-    token from ``token_env`` or ``token_file`` when one is configured, and binding beyond
-    loopback is refused without one."""
+    """The HTTP API and dashboard, and who may use it (gateway.users, gateway.api.auth).
+
+    ``read: auto`` needs a login to read when ``bind`` is beyond loopback, ``login`` always.
+    Without ``users`` (loopback only) anyone on this machine may act, with the anti-CSRF header."""
 
     bind: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    read: ReadPolicy = "auto"
+    users: list[UserConfig] = msgspec.field(default_factory=list)
+    #: failed logins a client (IP address) may make per minute before it gets 429 for a while
+    auth_failures_per_min: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10
+    #: the former single shared token; refused with the migration to ``users`` (gateway.users)
     token_env: str = ""
     token_file: str = ""
 
@@ -264,28 +271,24 @@ def store_token(cfg: StoreConfig) -> str:
     return _secret("store", cfg.token_env, "", "token")
 
 
-def api_token(cfg: HttpConfig) -> str:
-    """The API's bearer token from the environment or a file ('' when none is configured).
+def api_users(cfg: HttpConfig) -> list[ApiUser]:
+    """The API users with their tokens read from the environment or files.
 
-    A configured source that yields an empty token is refused: it would leave the API open
-    while the config says it is protected.
+    A configured source that yields an empty or short token is refused: it would leave the API
+    open while the config says it is protected.
     """
-    token = _secret("http", cfg.token_env, cfg.token_file, "token")
-    if (cfg.token_env or cfg.token_file) and not token.strip():
-        source = f"${cfg.token_env}" if cfg.token_env else f"file {cfg.token_file!r}"
-        raise ConfigError(
-            f"http: the API token from {source} is empty: that would leave the API open. "
-            "Fix: put a long random token there (e.g. `openssl rand -hex 32`)"
-        )
-    return token
+    check_access(cfg.bind, cfg.read, cfg.users, bool(cfg.token_env or cfg.token_file), "http")
+    users = []
+    for i, u in enumerate(cfg.users):
+        token = _secret(f"http.users[{i}] ({u.name})", u.token_env, u.token_file, "token")
+        users.append(resolve(u, i, token))
+    check_tokens(users)
+    return users
 
 
 def notify_secret(section: str, env: str, file: str, key: str) -> str:
     """A notify channel's secret from the environment or a file ('' when none is configured)."""
     return _secret(f"notify.{section}", env, file, key)
-
-
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
@@ -299,11 +302,8 @@ def validate_config(cfg: GatewayConfig, where: str) -> GatewayConfig:
         raise ConfigError(f"{where}: store.kind influx_v2 needs store.org and store.bucket")
     if cfg.store.kind == "sqlite" and not cfg.store.path:
         raise ConfigError(f"{where}: store.kind sqlite needs store.path (the database file)")
-    if cfg.http.bind not in _LOOPBACK and not (cfg.http.token_env or cfg.http.token_file):
-        raise ConfigError(
-            f"{where}: http.bind {cfg.http.bind!r} exposes the API beyond this machine without a "
-            "token. Fix: set http.token_env or http.token_file, or bind to 127.0.0.1"
-        )
+    h = cfg.http
+    check_access(h.bind, h.read, h.users, bool(h.token_env or h.token_file), where)
     _check_retention(cfg, where)
     _check_notify(cfg.notify, where)
     if cfg.limits.stale_after_s >= cfg.max_age_s:
@@ -396,7 +396,7 @@ def load_config(path: Path | str) -> GatewayConfig:
     cfg = decode_file(path, GatewayConfig, "gateway config", "configs/gateway.example.yaml", old_keys())
     validate_config(cfg, str(path))
     try:
-        api_token(cfg.http)  # an empty or missing token is refused at load, not at first use
+        api_users(cfg.http)  # an empty or missing token is refused at load, not at first use
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     return cfg

@@ -3,18 +3,17 @@
 Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
 ``GET /api/series?device=&port=&field=&since=``, ``GET /api/sessions?device=&since=&until=&limit=``,
 ``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``,
-``POST /api/commands`` (sign and send one operator command; bearer token when configured, JSON
+``POST /api/commands`` (sign and send one operator command; operators only, JSON
 body only), ``GET /api/commands?device=&since=`` (the command audit trail), ``GET /metrics``
 (Prometheus text), ``GET /api/ports`` (the control room's port grid, :mod:`gateway.api._ports`),
 ``GET /api/events`` (live updates as Server-Sent Events, :mod:`gateway.api._events`) and ``GET /``
 (the control room: static files under ``static/``, charts by the vendored uPlot). Handlers read
 from a :class:`GatewayView`, so the API never reaches into the ingest internals.
 
-Every state-changing request (any method but GET/HEAD/OPTIONS, whatever the route) passes one
-guard: with a configured token it needs ``Authorization: Bearer <token>`` (401 otherwise);
-without one (loopback only, config.py) it needs the ``X-ChargeWatch-CSRF: 1`` header and, when
-the browser sends an ``Origin``, one naming this host (403 otherwise). A cross-site form POST can
-carry neither: a custom header forces a CORS preflight, which this server never grants.
+Who may read and who may act is decided by one guard in front of every route
+(:mod:`gateway.api.auth`: users and roles, bearer tokens and passwords, the anti-CSRF rule);
+``GET /api/whoami`` says who the caller is and what it may do. Acknowledgements and commands are
+recorded under the authenticated user's name.
 
 Bad query parameters get a 400 with ``{"error": reason}``: ``since`` must be finite seconds in
 (0, 7 days], ``limit`` an integer in 1..1000, ``field`` one the measurement stores (the error
@@ -23,20 +22,17 @@ lists them), ``measurement`` one of ``port``, ``pile``, ``blocker``.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Protocol, Self
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
@@ -45,6 +41,7 @@ from chargewatch.profiles import DeviceProfile, load_profiles
 from gateway.api._events import EventHub
 from gateway.api._ports import BlockedToday, grid
 from gateway.api._sessions import QueryError, parse_query, to_csv
+from gateway.api.auth import Authenticator, NotYouError, actor, identity
 from gateway.store.base import Row
 from gateway.store.errors import StoreError, UnknownSeriesError
 
@@ -55,9 +52,6 @@ _ID = re.compile(ID_PATTERN)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _MAX_LIMIT = 1000
 _MAX_PORT = 64
-CSRF_HEADER = "X-ChargeWatch-CSRF"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC = Path(__file__).with_name("static")
 
 
@@ -111,7 +105,8 @@ class _CommandRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     point: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
     value: float
     port: Annotated[int, msgspec.Meta(ge=0, le=63)] | None = None
-    operator: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+    #: optional when signed in (the user's own name is recorded; another name is refused)
+    operator: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")] | None = None
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -120,33 +115,6 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 def _bad(detail: str) -> web.Response:
     return _json({"error": detail}, 400)
-
-
-def csrf_guard(token: str) -> Middleware:
-    """The check every state-changing request passes (see the module doc)."""
-
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        r = request
-        if r.method in _SAFE_METHODS:
-            return await handler(r)
-        if token:
-            given = r.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                log.warning(kv("http_unauthorised", method=r.method, path=r.path, remote=r.remote))
-                return _json(
-                    {"error": "this request needs the API token: Authorization: Bearer <token>"}, 401
-                )
-            return await handler(r)
-        origin = r.headers.get("Origin")
-        if r.headers.get(CSRF_HEADER) != "1" or (origin is not None and urlsplit(origin).netloc != r.host):
-            log.warning(kv("http_cross_site_refused", method=r.method, path=r.path, origin=origin))
-            return _json(
-                {"error": f"state-changing requests need the header {CSRF_HEADER}: 1 from this origin"}, 403
-            )
-        return await handler(r)
-
-    return guard
 
 
 class ApiServer:
@@ -158,7 +126,7 @@ class ApiServer:
         host: str,
         port: int,
         *,
-        token: str = "",
+        auth: Authenticator | None = None,
         fields: Mapping[str, frozenset[str]] | None = None,
         profiles: Mapping[str, DeviceProfile] | None = None,
         site: str = "",
@@ -168,14 +136,15 @@ class ApiServer:
         self.view = view
         self.host = host
         self.port = port
-        self._token = token
+        self.auth = auth if auth is not None else Authenticator()
         self.profiles = dict(profiles) if profiles is not None else load_profiles()
         self.fields = dict(fields) if fields is not None else series_fields(self.profiles.values())
         self.site = site
         self.clock = clock or SystemClock()
         self.events = events or EventHub()
         self._blocked = BlockedToday(self.profiles)
-        app = web.Application(client_max_size=64 * 1024, middlewares=[csrf_guard(token)])
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self.auth.middleware()])
+        app.add_routes(self.auth.routes())
         app.add_routes(
             [
                 web.get("/", self._index),
@@ -222,9 +191,10 @@ class ApiServer:
         body = grid(devices, self.view.alerts(open_only=True), self.profiles, self.site, blocked)
         return _json(body | {"ts": now})
 
-    async def _health(self, _r: web.Request) -> web.Response:
+    async def _health(self, r: web.Request) -> web.Response:
         h = self.view.health()
-        return _json(h, 200 if h.get("status") == "ok" else 503)
+        shown = h if self.auth.may_read(identity(r)) else {"status": h.get("status")}
+        return _json(shown, 200 if h.get("status") == "ok" else 503)
 
     async def _metrics(self, _r: web.Request) -> web.Response:
         return web.Response(text=self.view.metrics_text(), content_type="text/plain", charset="utf-8")
@@ -268,15 +238,19 @@ class ApiServer:
         )
 
     async def _ack(self, r: web.Request) -> web.Response:
-        user = r.query.get("user", "")
+        claimed = r.query.get("user")
         if r.can_read_body:
             try:
                 body = msgspec.json.decode(await r.read(), type=dict[str, str])
             except msgspec.DecodeError:
-                return _bad('body must be JSON like {"user": "name"}')
-            user = body.get("user", user)
+                return _bad('body must be JSON like {"user": "name"} (or empty when signed in)')
+            claimed = body.get("user", claimed)
         try:
-            acked = self.view.acknowledge(r.match_info["id"], user[:64] or "anonymous")
+            user = actor(r, claimed)
+        except NotYouError as exc:
+            return _json({"error": str(exc)}, 403)
+        try:
+            acked = self.view.acknowledge(r.match_info["id"], user)
         except KeyError:
             return _json({"error": f"no alert {r.match_info['id']!r}"}, 404)
         self.events.publish("alert", acked)
@@ -318,7 +292,7 @@ class ApiServer:
         return _json({"device": device, "port": port, "field": field, "points": points})
 
     async def _send_command(self, r: web.Request) -> web.Response:
-        # the token (or, without one, the anti-CSRF header) was checked by csrf_guard
+        # the role (and, without a bearer token, the anti-CSRF header) was checked by the auth guard
         if r.content_type != "application/json":  # a cross-site form cannot send this without CORS
             return _json({"error": "send the command as Content-Type: application/json"}, 415)
         try:
@@ -329,10 +303,14 @@ class ApiServer:
                 f'"operator": "name"}}'
             )
         try:
-            sent = await self.view.send_command(req.device, req.point, req.value, req.port, req.operator)
+            operator = actor(r, req.operator)
+        except NotYouError as exc:
+            return _json({"error": str(exc)}, 403)
+        try:
+            sent = await self.view.send_command(req.device, req.point, req.value, req.port, operator)
         except KeyError as exc:
             return _json({"error": str(exc.args[0])}, 503)
-        log.info(kv("http_command_sent", remote=r.remote, operator=req.operator, **sent))
+        log.info(kv("http_command_sent", remote=r.remote, operator=operator, **sent))
         self.events.publish("command", sent)
         return _json(sent, 202)
 

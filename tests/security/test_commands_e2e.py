@@ -30,6 +30,7 @@ from gateway.config import (
     SpoolConfig,
     StoreConfig,
 )
+from gateway.users import UserConfig
 from tests.agent.io.support import add_tel, wait_empty
 from tests.gateway.ingest.support import write_config
 from tests.security.broker import ShippedMosquitto
@@ -70,7 +71,11 @@ def _gateway_config(tmp: Path, broker: ShippedMosquitto, key: Path) -> GatewayCo
             state_path=str(tmp / "state.sqlite"),
             analytics_path=str(tmp / "analytics.ckpt"),
         ),
-        http=HttpConfig(bind="127.0.0.1", port=free_port(), token_env="CW_TEST_API_TOKEN"),  # noqa: S106 -- a variable name
+        http=HttpConfig(
+            bind="127.0.0.1",
+            port=free_port(),
+            users=[UserConfig(name="li.wei", role="operator", token_env="CW_TEST_API_TOKEN")],  # noqa: S106 -- a name
+        ),
         commands=CommandsConfig(signing_key_file=str(key), key_id="gw-key", ttl_s=60.0),
     )
 

@@ -88,7 +88,9 @@ async function refreshHealth() {
 
 function showWho() {
   const who = document.getElementById("who");
-  who.textContent = (WHO.user ? WHO.user + " · " : "") + t("role." + WHO.role);
+  // anonymous but allowed to act: a loopback gateway without users ("local access")
+  const role = WHO.role === "anonymous" && WHO.can_ack ? "open" : WHO.role;
+  who.textContent = (WHO.user ? WHO.user + " · " : "") + t("role." + role);
   document.getElementById("logout").hidden = !authHeader();
 }
 

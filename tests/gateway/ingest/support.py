@@ -187,10 +187,11 @@ def write_config(cfg: GatewayConfig, path: Path) -> Path:
 class GatewayProcess:
     """``python -m chargewatch_cli gateway --config ...`` as a child we kill by PID."""
 
-    def __init__(self, config: Path, http_port: int, log: Path) -> None:
+    def __init__(self, config: Path, http_port: int, log: Path, ready_path: str = "/metrics") -> None:
         self.config = config
         self.http_port = http_port
         self.log = log
+        self.ready_path = ready_path  # answers 2xx once the gateway serves (/health behind a login)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -201,7 +202,7 @@ class GatewayProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_http(f"http://127.0.0.1:{self.http_port}/metrics", timeout=20, proc=self.proc)
+        wait_http(f"http://127.0.0.1:{self.http_port}{self.ready_path}", timeout=20, proc=self.proc)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,4 +1,6 @@
-"""The API token: acknowledging needs it when configured; reads stay open; no token, no exposure."""
+"""An operator's token: acknowledging needs it when users are configured; on loopback reads stay
+open; without users only a same-origin request with the anti-CSRF header acts (config errors:
+tests/gateway/test_users_config.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +8,12 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from chargewatch.errors import ConfigError
+from gateway.api.auth import Authenticator
 from gateway.api.server import ApiServer
-from gateway.config import api_token, load_config
+from gateway.users import ApiUser
 
 
 class _View:
@@ -76,17 +75,18 @@ def _call(
 
 async def test_acknowledging_needs_the_token_reads_do_not() -> None:
     view = _View()
-    token = "s3cret"  # noqa: S105 -- a throwaway token for this test
-    async with ApiServer(view, "127.0.0.1", 0, token=token) as api:
+    token = "s3cret-0123456789abcdef"  # noqa: S105 -- a throwaway token for this test
+    auth = Authenticator([ApiUser("ops", "operator", token)])
+    async with ApiServer(view, "127.0.0.1", 0, auth=auth) as api:
         port = api.port
         assert (await asyncio.to_thread(_call, port, "/api/alerts"))[0] == 200
         status, body = await asyncio.to_thread(_call, port, "/api/alerts/a1/ack", "POST")
         assert status == 401
-        assert "token" in body["error"]
+        assert "Bearer" in body["error"]
         wrong = {"Authorization": "Bearer nope"}
         assert (await asyncio.to_thread(_call, port, "/api/alerts/a1/ack", "POST", wrong))[0] == 401
         assert view.acked == []
-        right = {"Authorization": "Bearer s3cret"}
+        right = {"Authorization": f"Bearer {token}"}
         status, body = await asyncio.to_thread(_call, port, "/api/alerts/a1/ack", "POST", right)
         assert (status, body["acked_by"]) == (200, "ops")
     assert view.acked == [("a1", "ops")]
@@ -123,44 +123,3 @@ async def test_the_dashboard_sends_the_csrf_header() -> None:
 def _page(port: int, path: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
         return str(resp.read().decode())
-
-
-def _config(tmp_path: Path, http: str) -> Path:
-    path = tmp_path / "gw.yaml"
-    path.write_text(
-        f"mqtt:\n  client_id: cw-gateway-1\nstore:\n  kind: sqlite\n  path: {tmp_path}/ts.db\nhttp:\n{http}"
-    )
-    return path
-
-
-def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"http\.bind '0\.0\.0\.0' exposes the API .* Fix: set http\.token_env"
-    ):
-        load_config(_config(tmp_path, "  bind: 0.0.0.0\n"))
-
-
-def test_the_token_comes_from_the_environment_or_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = _config(tmp_path, "  bind: 0.0.0.0\n  token_env: CW_API_TOKEN\n")
-    monkeypatch.delenv("CW_API_TOKEN", raising=False)
-    with pytest.raises(ConfigError, match=r"token_env names \$CW_API_TOKEN, which is not set"):
-        load_config(path)
-    monkeypatch.setenv("CW_API_TOKEN", "abc")
-    cfg = load_config(path)
-    assert api_token(cfg.http) == "abc"
-    secret = tmp_path / "token"
-    secret.write_text("from-file\n")
-    cfg = load_config(_config(tmp_path, f"  token_file: {secret}\n"))
-    assert api_token(cfg.http) == "from-file"
-
-
-def test_an_empty_token_is_refused_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CW_API_TOKEN", "  ")
-    with pytest.raises(ConfigError, match=r"gw\.yaml: http: the API token from \$CW_API_TOKEN is empty"):
-        load_config(_config(tmp_path, "  bind: 0.0.0.0\n  token_env: CW_API_TOKEN\n"))
-    empty = tmp_path / "token"
-    empty.write_text("\n")
-    with pytest.raises(ConfigError, match=r"API token from file .*token' is empty.*Fix: put a long random"):
-        load_config(_config(tmp_path, f"  token_file: {empty}\n"))

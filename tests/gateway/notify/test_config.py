@@ -30,11 +30,14 @@ def _with_notify(tmp_path: Path, notify_yaml: str) -> Path:
 
 def test_example_loads_with_every_commented_channel_enabled(tmp_path: Path) -> None:
     text = EXAMPLE.read_text()
-    head, notify = text.split("\nnotify:")
+    head, rest = text.split("\nnotify:")
+    section = re.search(r"\n(?=[a-z#])", rest)  # the next top-level key or comment ends it
+    assert section is not None
+    notify, tail = rest[: section.start()], rest[section.start() :]
     enabled = re.sub(r"^  # (?=[a-z_]+:)", "  ", notify, flags=re.MULTILINE)
     enabled = re.sub(r"^  #   ", "    ", enabled, flags=re.MULTILINE)
     path = tmp_path / "gateway.yaml"
-    path.write_text(f"{head}\nnotify:{enabled}")
+    path.write_text(f"{head}\nnotify:{enabled}{tail}")
     n = load_config(path).notify
     assert n.alertmanager is not None
     assert n.wecom is not None

@@ -1,4 +1,4 @@
-"""The gateway's HTTP API (aiohttp) and dashboard.
+"""The gateway's HTTP API (aiohttp) and control room.
 
 Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
 ``GET /api/series?device=&port=&field=&since=``, ``GET /api/sessions?device=&since=&until=&limit=``,

@@ -2,7 +2,8 @@
 // and session boundaries.
 "use strict";
 
-const PALETTE = ["#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41"];
+// red is left to the alert markers
+const PALETTE = ["#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41"];
 
 // Seconds since the epoch, whether the API gave seconds or milliseconds.
 function seconds(ts) {
@@ -71,7 +72,10 @@ function timeChart(parent, title, lines, markers = [], range = null) {
       })),
     ],
     axes: [
-      { values: (_u, splits) => splits.map((v) => fmtTime(v).slice(11, 16)) },
+      { values: (u, splits) => {
+        const short = u.scales.x.max - u.scales.x.min < 600; // seconds matter in a short window
+        return splits.map((v) => fmtTime(v).slice(11, short ? 19 : 16));
+      } },
       ...units.map((u, i) => ({ scale: u, label: u, side: i === 0 ? 3 : 1, grid: { show: i === 0 } })),
     ],
     plugins: [markerPlugin(markers)],

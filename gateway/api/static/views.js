@@ -202,13 +202,20 @@ async function renderAlert(root, id) {
     downloadLink(base + ".csv", `evidence-${id}.csv`, t("alert.download_csv")), " · ",
     downloadLink(base, `evidence-${id}.json`, t("alert.download_json")), " · ",
     ev.sealed ? t("alert.sealed") : "", ev.sha256 ? ` · ${t("alert.checksum")} ${ev.sha256}` : ""));
-  const lines = ev.series.map((s) => ({
-    label: s.scope === "port" && s.port !== null ? `${s.name} (${portLabel(s.port)})` : s.name,
-    unit: s.unit, points: s.points,
-  }));
-  timeChart(box, t("alert.evidence"), lines, [{ ts: seconds(ev.alert_ts), color: "#c62828" }],
-    [seconds(ev.window.start), seconds(ev.window.end)]);
+  // one chart per physical quantity (codes and counters stay in the downloads)
+  const markers = [{ ts: seconds(ev.alert_ts), color: "#c62828" },
+    ...(ev.events || []).map((e) => ({ ts: seconds(e.ts), color: "#757575", dash: true }))];
+  const range = [seconds(ev.window.start), seconds(ev.window.end)];
+  for (const [unit, shown] of EVIDENCE_UNITS) {
+    const lines = ev.series.filter((s) => s.unit === unit && s.points.length > 0).map((s) => ({
+      label: tr("field", s.name) + (s.scope === "port" && s.port !== null ? ` (${portLabel(s.port)})` : ""),
+      unit: shown, points: s.points,
+    }));
+    if (lines.length > 0) timeChart(box, `${t("alert.evidence_chart")} (${shown})`, lines, markers, range);
+  }
 }
+
+const EVIDENCE_UNITS = [["degC", "°C"], ["W", "W"], ["A", "A"], ["V", "V"]];
 
 // --- port page --------------------------------------------------------------------------------
 async function renderPort(root, device, wire) {

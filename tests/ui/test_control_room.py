@@ -109,6 +109,14 @@ async def test_the_control_room_shows_alerts_sessions_and_stops_a_port(
     assert shown, "no fee shown"
     assert set(shown) <= fees, (shown, fees)
     await _shot(page, tmp_path / "sessions.png")
+    async with page.expect_download() as download_info:  # the reconciliation export, with the login
+        await page.click("text=导出 CSV（对账）")
+    download = await download_info.value
+    csv_path = tmp_path / "sessions.csv"
+    await download.save_as(csv_path)
+    lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("设备 (device),端口 (port)")
+    assert len(lines) - 1 >= len(sessions)  # sessions may have ended since the API was read
 
     # remote stop of pile-b1 port 1 (wire 0): two clicks, then the audit has it sent and done
     await page.goto(f"{chain.url}#/port/pile-b1/0")

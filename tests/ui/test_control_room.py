@@ -19,7 +19,7 @@ from demo import DemoChain
 from tests.agent.sim.support import until
 from tests.ui.conftest import assert_not_blank, get_json
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: the demo's injected fault: pile-a1, wire port 2 (printed "3号口") overheats
 HOT_DEVICE, HOT_PORT = "pile-a1", 2

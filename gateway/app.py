@@ -27,8 +27,7 @@ from chargewatch.logs import kv
 from chargewatch.messages import Alert, encode
 from chargewatch.profiles import load_profiles
 from chargewatch.tasks import cancel_and_wait
-from gateway.api import ApiServer
-from gateway.api._events import EventHub
+from gateway.api import ApiServer, EventHub
 from gateway.api.auth import Authenticator
 from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line

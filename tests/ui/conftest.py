@@ -28,8 +28,8 @@ async def chain(tmp_path: Path) -> AsyncIterator[DemoChain]:
         await running.stop_agent()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+def need_browser() -> None:
+    """Fail under CI, skip loudly elsewhere, without the system Chromium or Playwright."""
     if chromium_path() is None:
         msg = "chromium not found: install the Debian package 'chromium' (scripts/setup.sh does)"
         if IN_CI:
@@ -42,6 +42,11 @@ async def browser() -> AsyncIterator[Any]:
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(f"SKIPPED — NEEDS PLAYWRIGHT: {msg}")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    need_browser()
     async with chromium() as b:
         yield b
 

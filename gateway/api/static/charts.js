@@ -72,7 +72,7 @@ function timeChart(parent, title, lines, markers = [], range = null) {
       })),
     ],
     axes: [
-      { values: (u, splits) => {
+      { space: 70, values: (u, splits) => {
         const short = u.scales.x.max - u.scales.x.min < 600; // seconds matter in a short window
         return splits.map((v) => fmtTime(v).slice(11, short ? 19 : 16));
       } },

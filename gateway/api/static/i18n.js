@@ -117,6 +117,7 @@ const I18N = {
     "alert.no_evidence": "暂无证据",
     "alert.evidence_chart": "告警前后原始数据",
     "alert.sealed": "已封存",
+    "alert.unsealed": "尚未封存（仍在记录告警后的数据）",
     "alert.checksum": "校验值 SHA-256",
     "alert.download_csv": "下载 CSV",
     "alert.download_json": "下载 JSON",
@@ -172,6 +173,7 @@ const I18N = {
     "field.current": "电流",
     "field.voltage": "电压",
     "field.supply_voltage": "供电电压",
+    "field.temp_cut_c": "过温断电设定",
   },
   en: {
     "title": "ChargeWatch charging safety",
@@ -286,6 +288,7 @@ const I18N = {
     "alert.no_evidence": "no evidence yet",
     "alert.evidence_chart": "Raw samples around the alert",
     "alert.sealed": "sealed",
+    "alert.unsealed": "not sealed yet (still recording after the alert)",
     "alert.checksum": "SHA-256",
     "alert.download_csv": "Download CSV",
     "alert.download_json": "Download JSON",
@@ -341,6 +344,7 @@ const I18N = {
     "field.current": "current",
     "field.voltage": "voltage",
     "field.supply_voltage": "supply voltage",
+    "field.temp_cut_c": "over-temperature cut setting",
   },
 };
 

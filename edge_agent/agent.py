@@ -55,7 +55,7 @@ class Agent:
         self.cfg = loaded.agent
         self._clock = clock or SystemClock()
         self._rng = rng
-        self.outbox = Outbox(self.cfg.outbox)
+        self.outbox = Outbox(self.cfg.outbox, clock=self._clock.time)
         self.store = OutboxWriter(self.outbox)
         self.health = Health(self._clock)
         self.group = GroupCommit(self.store, self._fail)

@@ -24,6 +24,12 @@ One agent per outbox: :meth:`Outbox.open` takes an exclusive ``flock`` on ``<pat
 holder's PID written inside) and raises :class:`OutboxLockedError` naming the file and that PID
 when another process, or another ``Outbox`` in this one, holds it. Two agents on one outbox
 would hand out the same seqs and kick each other off the broker with one client id.
+
+Each row also keeps ``held_at``, the agent's clock when it was stored: :meth:`oldest_age` (how
+long the agent has been holding its oldest row, reported in its status so the gateway can wait
+for a draining backlog before calling a gap) is measured on that clock, not on the message's
+source ``ts``, which a device clock (``device_clock``, an accelerated simulator, a skewed RTC)
+may put minutes away from the agent's.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -60,8 +67,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS msgs_key ON msgs (device, boot, seq);
 CREATE INDEX IF NOT EXISTS msgs_prio ON msgs (prio, id);
 """
 _COLS = "id, device, boot, seq, prio, ts, payload"
-MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
-"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions."""
+_HELD_AT = """
+ALTER TABLE msgs ADD COLUMN held_at REAL;
+UPDATE msgs SET held_at = ts;
+"""
+MIGRATIONS: tuple[str, ...] = (_SCHEMA, _HELD_AT)
+"""Schema steps (see chargewatch.statefile): version 1 is the layout files had before versions;
+version 2 adds ``held_at`` (rows from before it count as held since their source ``ts``)."""
 
 
 class OutboxError(ChargeWatchError):
@@ -115,8 +127,9 @@ class OutboxListener(Protocol):
 class Outbox:
     """Context manager: ``with Outbox(settings) as box: box.add_telemetry(...)``."""
 
-    def __init__(self, settings: OutboxSettings) -> None:
+    def __init__(self, settings: OutboxSettings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self._clock = clock
         self.path = Path(settings.path)
         self.boot = 0
         self.dropped_total = 0
@@ -313,8 +326,8 @@ class Outbox:
         return self._depth
 
     def oldest_age(self, now: float) -> float:
-        """Seconds between ``now`` and the source ts of the oldest stored message (0 when empty)."""
-        row = self._conn().execute("SELECT ts FROM msgs ORDER BY id LIMIT 1").fetchone()
+        """Seconds the oldest stored message has been held at ``now`` (agent clock; 0 when empty)."""
+        row = self._conn().execute("SELECT held_at FROM msgs ORDER BY id LIMIT 1").fetchone()
         return max(0.0, now - float(row[0])) if row else 0.0
 
     # -- internals ---------------------------------------------------------------------------
@@ -339,8 +352,9 @@ class Outbox:
                 self._count_drop()
             else:
                 cur = db.execute(
-                    "INSERT INTO msgs (device, boot, seq, prio, ts, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                    (msg.device, msg.boot, msg.seq, prio, msg.ts, payload),
+                    "INSERT INTO msgs (device, boot, seq, prio, ts, payload, held_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (msg.device, msg.boot, msg.seq, prio, msg.ts, payload, self._clock()),
                 )
                 assert cur.lastrowid is not None
                 self._tx_rows.append(Row(cur.lastrowid, msg.device, msg.boot, msg.seq, prio, msg.ts, payload))

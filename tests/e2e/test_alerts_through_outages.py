@@ -100,7 +100,7 @@ async def test_the_alert_stream_stays_right_through_every_fault(
         "early_resolves": 0,
         "false_offline_pages": 0,
         "phantom_gaps": 0,
-    }
+    }, figures["faults"]
     # one agent page for a killed agent (and for a partitioned one), within keepalive + 5 s
     faults = figures["faults"]
     for fault in ("agent_kill", "partition_120s"):

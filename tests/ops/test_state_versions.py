@@ -91,7 +91,7 @@ def test_a_v0_outbox_is_migrated_and_keeps_its_messages(tmp_path: Path) -> None:
     )
     with Outbox(OutboxSettings(path=str(path))) as box:
         assert (box.boot, box.depth()) == (4, 1)
-    assert _version(path) == len(outbox_store.MIGRATIONS) == 1
+    assert _version(path) == len(outbox_store.MIGRATIONS) == 2
     with Outbox(OutboxSettings(path=str(path))) as box:  # already current: opened as is
         assert (box.boot, box.depth()) == (5, 1)
 

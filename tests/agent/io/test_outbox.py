@@ -96,7 +96,20 @@ def test_ack_deletes_ranges_of_one_boot_only(tmp_path: Path) -> None:
         assert [r.seq for r in box.pending() if r.device == "p1"] == [4, 5, 6]
         assert box.depth() == 4
         assert len(rec.ids) == 7
-        assert box.oldest_age(100.0) == pytest.approx(96.0)
+
+
+def test_oldest_age_is_how_long_the_agent_has_held_a_row_whatever_its_source_ts(tmp_path: Path) -> None:
+    """A device clock hours ahead (or an accelerated simulator) must not hide a held backlog."""
+    now = [1000.0]
+    with Outbox(outbox_for(tmp_path), clock=lambda: now[0]) as box:
+        add_tel(box, "p1", 1000.0 + 7200.0)  # stamped by a device clock two hours ahead
+        now[0] = 1010.0
+        add_tel(box, "p1", 1000.0 + 7210.0)
+        assert box.oldest_age(1030.0) == pytest.approx(30.0)
+        assert box.ack("p1", box.boot, [AckRange(0, 0)]) == 1
+        assert box.oldest_age(1030.0) == pytest.approx(20.0)
+        assert box.ack("p1", box.boot, [AckRange(1, 1)]) == 1
+        assert box.oldest_age(1030.0) == 0.0
 
 
 def _add_then_fail(box: Outbox) -> None:

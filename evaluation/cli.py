@@ -2,12 +2,15 @@
 
 Runs ``--suites`` labelled suites (one per seed, see :mod:`evaluation.runner`) through
 :class:`analytics.Pipeline` and prints per fault kind: recall, precision, median and worst
-lead before the critical moment, median lead over the fixed 80 °C / 30 s threshold, and the
-false alerts per 1,000 normal port-hours (definitions: :mod:`evaluation.scoring`).
+lead before the critical moment, median lead over the fixed 80 °C / 30 s threshold where it
+fired (and on how many episodes it never fired), one table per hazard over the severity
+levels of ``--suite`` (``default`` or ``weak``, see :mod:`evaluation.plan`), precision per
+alert kind, and the false alerts per 1,000 charging port-hours and per 1,000 site-days
+(definitions: :mod:`evaluation.scoring`, crediting rules: :mod:`evaluation.explains`).
 Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock); ``--train``
 runs the training seeds the defaults were tuned on. ``--json`` prints the figures as the
-last line: ``{"kinds": {kind: {...}}, "false_alerts_per_1000_port_hours": …,
-"sensor_faults_reported_as_overheating": …}``.
+last line (:meth:`evaluation.scoring.Score.summary`). Exit 0 when every target of
+:mod:`evaluation.targets` is met, 1 when one is missed, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -18,47 +21,58 @@ import sys
 import time
 
 from chargewatch.errors import ConfigError
-from evaluation.plan import SuiteSize
+from evaluation.plan import SWEEPS, SuiteSize
 from evaluation.runner import EVAL_BASE, TRAIN_SEEDS, evaluate, plan_seeds
-from evaluation.scoring import HAZARDS, Score
+from evaluation.scoring import KindScore, Score
+from evaluation.targets import missed_targets
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
     return "-" if value is None else f"{value / scale:.{digits}f}"
 
 
+_HEADER = (
+    f"{'n':>3} {'crit':>4} {'recall':>6} {'@crit':>5} {'prec':>5} {'med lead':>8} {'worst':>7} "
+    f"{'vs 80°C':>8} {'80°C fired':>10} {'never':>5}"
+)
+
+
+def _row(name: str, ks: KindScore, width: int = 26) -> str:
+    s = ks.summary()
+    return (
+        f"{name:<{width}} {ks.episodes:>3} {ks.reached_critical:>4} {_fmt(s['recall'], 0.01, 0):>5}% "
+        f"{_fmt(s['recall_reached_critical'], 0.01, 0):>4}% "
+        f"{_fmt(s['precision'], 0.01, 0):>4}% {_fmt(s['median_lead_s'], 60):>6}mn "
+        f"{_fmt(s['worst_lead_s'], 60):>5}mn {_fmt(s['median_lead_vs_fixed_s'], 60):>6}mn "
+        f"{ks.fixed_fired:>10} {ks.fixed_never_fired:>5}"
+    )
+
+
 def _table(score: Score) -> list[str]:
-    lines = [
-        f"{'fault kind':<26} {'n':>3} {'crit':>4} {'recall':>6} {'@crit':>5} {'prec':>5} "
-        f"{'med lead':>8} {'worst':>7} {'vs 80°C':>8} {'80°C never':>10}",
-    ]
-    for kind, ks in score.kinds.items():
-        s = ks.summary()
-        recall = s["recall"]
-        precision = s["precision"]
-        lines.append(
-            f"{kind:<26} {ks.episodes:>3} {ks.reached_critical:>4} {_fmt(recall, 0.01, 0):>5}% "
-            f"{_fmt(s['recall_reached_critical'], 0.01, 0):>4}% "
-            f"{_fmt(precision, 0.01, 0):>4}% {_fmt(s['median_lead_s'], 60):>6}mn "
-            f"{_fmt(s['worst_lead_s'], 60):>5}mn {_fmt(s['median_lead_vs_fixed_s'], 60):>6}mn "
-            f"{ks.fixed_never_fired:>10}"
-        )
+    lines = [f"{'fault kind':<26} {_HEADER}"]
+    lines += [_row(kind, ks) for kind, ks in score.kinds.items()]
     return lines
 
 
-def _verdict(score: Score) -> list[str]:
-    out = []
-    for kind in HAZARDS:
-        recall = score.kinds[kind].summary()["recall"]
-        if recall is not None and recall < 0.95:
-            out.append(f"MISSED TARGET: recall {recall:.0%} < 95 % on {kind}")
-    summary = score.summary()
-    rate = summary["false_alerts_per_1000_port_hours"]
-    if isinstance(rate, float) and rate > 1.0:
-        out.append(f"MISSED TARGET: {rate:.2f} false alerts per 1,000 normal port-hours > 1")
-    if score.sensor_as_overheating:
-        out.append(f"MISSED TARGET: {score.sensor_as_overheating} sensor faults reported as overheating")
-    return out
+def _sweep_tables(score: Score, suite: str) -> list[str]:
+    lines: list[str] = []
+    for kind, ladder in SWEEPS[suite].items():
+        levels = score.sweep.get(kind, {})
+        lines.append(f"{kind} by severity (strongest first)")
+        lines.append(f"  {'level':<18} {_HEADER}")
+        for param, value in ladder:
+            sev = f"{param}={value:g}"
+            if sev in levels:
+                lines.append("  " + _row(sev, levels[sev], 18))
+    return lines
+
+
+def _alert_kinds(score: Score) -> str:
+    parts = []
+    for kind, aks in sorted(score.alert_kinds.items()):
+        s = aks.summary()
+        parts.append(f"{kind} {aks.explained}/{aks.fired} ({_fmt(s['precision'], 0.01, 0)}%)")
+    return "precision per alert kind (explained/fired): " + (", ".join(parts) or "no alerts")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,7 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="draw the evaluation base from the clock")
     p.add_argument("--train", action="store_true", help="run TRAINING seeds (1000–1999) instead")
     p.add_argument("--suites", type=int, default=1, help="suites (seeds) to run")
-    p.add_argument("--hazard-faults", type=int, default=10, help="faults of each hazardous kind per suite")
+    p.add_argument("--suite", choices=sorted(SWEEPS), default="default", help="severity ladders to sweep")
+    p.add_argument(
+        "--hazard-faults", type=int, default=5, help="faults of each hazardous kind per severity level"
+    )
     p.add_argument("--other-faults", type=int, default=4, help="faults of each sensor/device kind per suite")
     p.add_argument("--per-pile", type=int, default=2, help="faults of one kind sharing a pile")
     p.add_argument("--hours", type=float, default=10.0, help="length of each fault scenario")
@@ -81,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """Run the evaluation; 0 when it ran (targets are reported, not enforced)."""
+    """Run the evaluation; 0 when every target is met, 1 when one is missed, 2 on bad arguments."""
     args = _parser().parse_args(argv)
     if args.fresh:
         base = TRAIN_SEEDS.stop + int(time.time()) % 1_000_000_000
@@ -102,6 +119,7 @@ def main(argv: list[str]) -> int:
         args.normal_days,
         args.normal_hours,
         args.poll_s,
+        args.suite,
     )
     label = "TRAINING" if args.train else "EVALUATION"
     print(f"{label} seeds: {seeds}  ({size})")
@@ -111,19 +129,23 @@ def main(argv: list[str]) -> int:
     elapsed = time.perf_counter() - start
     summary = score.summary()
     print("\n".join(_table(score)))
-    rate = summary["false_alerts_per_1000_port_hours"]
-    shown = _fmt(rate if isinstance(rate, float) else None, 1.0, 2)
+    print("\n".join(_sweep_tables(score, size.suite)))
+    print(_alert_kinds(score))
+    per_day = summary["false_alerts_per_1000_site_days"]
     print(
-        f"false alerts: {score.false_alerts} in {score.normal_port_hours:.0f} normal port-hours "
-        f"= {shown} per 1,000; by alert kind {score.false_by_alert_kind}"
+        f"false alerts: {score.false_alerts} in {score.charging_port_hours:.0f} charging port-hours "
+        f"= {_fmt(score.rate_per_1000_charging_port_hours(), 1.0, 2)} per 1,000; "
+        f"{_fmt(per_day if isinstance(per_day, float) else None, 1.0, 0)} per 1,000 site-days "
+        f"({score.site_days:.1f} site-days); by alert kind {score.false_by_alert_kind}"
     )
     print(f"sensor faults reported as overheating: {score.sensor_as_overheating}")
     print(
         f"{totals.scenarios} scenarios, {totals.polls} polls, {totals.port_samples} port-samples "
         f"in {elapsed:.1f} s"
     )
-    for line in _verdict(score) or ["all targets met"]:
+    missed = missed_targets(score, size.suite)
+    for line in missed or ["all targets met"]:
         print(line)
     if args.json:
         print(json.dumps(summary))
-    return 0
+    return 1 if missed else 0

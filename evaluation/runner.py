@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from analytics.pipeline import Pipeline, PipelineConfig
 from chargewatch.errors import ConfigError
+from chargewatch.messages import PORT_STATES, Telemetry
 from chargewatch.profiles import DeviceProfile, find_profile
 from evaluation.baseline import FixedThreshold
-from evaluation.plan import SuiteSize, scenarios
+from evaluation.plan import SuiteSize, scenarios, severity_of
 from evaluation.replay import Replay
 from evaluation.scoring import AlertFired, Run, Score, episodes_from, score_run
 from firmware_sim.faults import Scenario
@@ -70,6 +71,7 @@ def run_scenario(
     pipeline = Pipeline(config, profiles)
     fixed = FixedThreshold()
     fired: dict[str, AlertFired] = {}
+    charging: dict[tuple[str, int], list[list[float]]] = {}
     for rnd in replay.rounds():
         changes = pipeline.process_batch(rnd.telemetry)
         for ev in rnd.events:
@@ -78,20 +80,40 @@ def run_scenario(
         for msg in rnd.telemetry:
             fixed.observe(msg)
             totals.port_samples += len(msg.ports.get("socket_temp", ()))
+            track_charging(msg, size.poll_s, charging)
         totals.polls += len(rnd.telemetry)
         for c in changes:
             if c.state == "firing" and c.id not in fired:
                 fired[c.id] = AlertFired(c.id, c.device, c.port, c.kind, c.ts)
     totals.scenarios += 1
     start = scenario.start_time
+    episodes = episodes_from(replay.labels)
+    for ep in episodes:
+        ep.severity = severity_of(scenario, ep.device, ep.port, ep.kind)
     return Run(
         start=start,
         end=start + round(scenario.duration_s / size.poll_s) * size.poll_s,
         ports=replay.ports,
-        episodes=episodes_from(replay.labels),
+        episodes=episodes,
         alerts=list(fired.values()),
         fixed=fixed.firings,
+        charging={k: [(lo, hi) for lo, hi in v] for k, v in charging.items()},
     )
+
+
+_CHARGING = PORT_STATES["charging"]
+
+
+def track_charging(msg: Telemetry, poll_s: float, spans: dict[tuple[str, int], list[list[float]]]) -> None:
+    """A port reported charging at a poll counts the poll interval before it as charging time."""
+    for port, state in enumerate(msg.ports.get("state", ())):
+        if state != _CHARGING:
+            continue
+        own = spans.setdefault((msg.device, port), [])
+        if own and own[-1][1] >= msg.ts - poll_s - 1e-6:
+            own[-1][1] = msg.ts
+        else:
+            own.append([msg.ts - poll_s, msg.ts])
 
 
 def _profiles() -> dict[str, DeviceProfile]:

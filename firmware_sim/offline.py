@@ -74,6 +74,8 @@ def _pile(rng: random.Random, name: str, i: int, **params: object) -> DeviceSpec
         "temp_cut_c": rng.choice((0.0, 80.0)),
         "plug_rate_per_h": rng.uniform(0.1, 0.3),
         "initial_occupancy": rng.uniform(0.3, 0.7),
+        # open pile (0.0005 W/K) … charging locker (0.03 W/K), log-uniform: see physics.thermal
+        "battery_coupling_w_per_k": 0.0005 * 60.0 ** rng.random(),
     }
     base.update(params)
     return DeviceSpec(id=f"{name}-p{i}", model=_PILE_MODELS[i % 2], params=base)

@@ -27,10 +27,19 @@ _STAY_DROPPED = 0.8
 #: hazards that need current through the contact: a finishing charge gets a fresh bike
 _NEED_BULK = frozenset({"connector_overheat", "overcurrent_spike"})
 #: constant-current time a contact hazard needs to develop (the default connector fault doubles
-#: its resistance every 400 s and reaches critical 35–65 minutes after onset)
+#: its resistance every 400 s and reaches critical 35–65 minutes after onset); a slower wear
+#: needs about six doublings, a plateau an hour more to be held, up to ``_MAX_BULK_S``
 _MIN_BULK_S = 3600.0
+_MAX_BULK_S = 4 * 3600.0
+#: fresh bikes drawn for a slow contact hazard; the one with the longest bulk is plugged in
+_BULK_DRAWS = 8
 #: seconds a bike swap leaves the port unplugged (range drawn uniformly)
 _SWAP_S = (30.0, 120.0)
+#: a contact settled at plateau_c is critical once held within this band of it for an hour
+#: (IEC 60884-1 limits the terminal temperature rise of a socket to 45 K: held there for long,
+#: insulation and contact springs age and the wear accelerates)
+_PLATEAU_BAND_C = 2.0
+_PLATEAU_HOLD_S = 3600.0
 
 
 class SensorFault:
@@ -83,7 +92,7 @@ def reading(port: Port, point: str) -> float:
     return value
 
 
-Watch = tuple[Fault, Callable[[], bool]]
+Watch = tuple[Fault, Callable[[float], bool]]
 
 
 def apply_hazard(
@@ -100,11 +109,16 @@ def apply_hazard(
     kind = fault.kind
     num = {k: float(v) for k, v in params.items() if not isinstance(v, str)}
     charger = port.charger
-    finishing = charger is not None and kind in _NEED_BULK and charger.bulk_left_s() < _MIN_BULK_S
+    need = _bulk_needed(kind, num)
+    finishing = charger is not None and kind in _NEED_BULK and charger.bulk_left_s() < need
     if charger is None or finishing:
         lithium = [c for c in chemistries if c.startswith("lithium")] or list(chemistries)
         pool = lithium if kind == "thermal_runaway_precursor" else chemistries
         charger = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=rng.uniform(0.1, 0.3))
+        for _ in range(_BULK_DRAWS - 1 if need > _MIN_BULK_S else 0):
+            other = draw_charger(rng, rng.choice(pool), min_w=400.0, soc=rng.uniform(0.1, 0.3))
+            if other.bulk_left_s() > charger.bulk_left_s():
+                charger = other
         if kind == "oversized_battery":
             charger.capacity_wh *= num["factor"]
         port.charger = charger
@@ -122,8 +136,11 @@ def apply_hazard(
     elif not port.charging and port.relay_on:
         port.start_session()
     if kind == "connector_overheat":
-        port.overheat = (t, num["doubling_s"], num["max_ohm"])
-        check = _at_least(port, "socket_c", SOCKET_CRITICAL_C)
+        port.overheat = (t, num["doubling_s"], num["max_ohm"], num["plateau_c"])
+        if num["plateau_c"] > 0:
+            check = _held(port, num["plateau_c"] - _PLATEAU_BAND_C, _PLATEAU_HOLD_S)
+        else:
+            check = _at_least(port, "socket_c", SOCKET_CRITICAL_C)
     elif kind == "thermal_runaway_precursor":
         port.self_heat = (t, num["q0_w"], num["growth_s"], num["max_w"])
         check = _at_least(port, "battery_c", BATTERY_CRITICAL_C)
@@ -143,16 +160,40 @@ def apply_hazard(
     return fault, check
 
 
-def _at_least(obj: Port | Charger, attr: str, level: float) -> Callable[[], bool]:
-    def check() -> bool:
+def _bulk_needed(kind: str, num: dict[str, float]) -> float:
+    """Constant-current seconds a contact hazard needs on its port to develop."""
+    if kind != "connector_overheat":
+        return _MIN_BULK_S
+    need = max(_MIN_BULK_S, 6.0 * num["doubling_s"])
+    if num["plateau_c"] > 0:
+        need += _PLATEAU_HOLD_S
+    return min(need, _MAX_BULK_S)
+
+
+def _at_least(obj: Port | Charger, attr: str, level: float) -> Callable[[float], bool]:
+    def check(t: float) -> bool:
         value: float = getattr(obj, attr)
         return value >= level
 
     return check
 
 
-def _spiked(port: Port, limit_a: float) -> Callable[[], bool]:
-    def check() -> bool:
+def _held(port: Port, level: float, hold_s: float) -> Callable[[float], bool]:
+    since: list[float] = []
+
+    def check(t: float) -> bool:
+        if port.socket_c < level:
+            since.clear()
+            return False
+        if not since:
+            since.append(t)
+        return t - since[0] >= hold_s
+
+    return check
+
+
+def _spiked(port: Port, limit_a: float) -> Callable[[float], bool]:
+    def check(t: float) -> bool:
         return port.spiking and port.current > limit_a
 
     return check

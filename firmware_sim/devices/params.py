@@ -40,6 +40,9 @@ class PileParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     temp_cut_c: float = 80.0
     #: initial holding value of the session limit; None takes limits.max_session_s
     max_session_s: float | None = None
+    #: battery → socket conductance (W/K): 0.03 a charging locker (battery beside the socket),
+    #: ≈ 0.0005 an open pile (only the charger lead joins them); see firmware_sim.physics.thermal
+    battery_coupling_w_per_k: float = 0.03
     full_w: float = 45.0
     full_share: float = 0.2
     full_confirm_s: float = 120.0
@@ -105,6 +108,11 @@ def pile_params(device: str, params: Mapping[str, object]) -> PileParams:
         raise ConfigError(
             f"device {device}: params.ambient_mean_c/ambient_amplitude_c: give both or neither. "
             "Fix: e.g. ambient_mean_c: 30, ambient_amplitude_c: 8"
+        )
+    if not 0 <= p.battery_coupling_w_per_k <= 1:
+        raise ConfigError(
+            f"device {device}: params.battery_coupling_w_per_k: must be in [0, 1] W/K. "
+            "Fix: 0.03 for a charging locker, 0.0005 for an open pile"
         )
     if p.temp_cut_c < 0 or (p.max_session_s is not None and p.max_session_s < 0):
         raise ConfigError(f"device {device}: params.temp_cut_c/max_session_s: must be ≥ 0 (0 disables)")

@@ -148,7 +148,13 @@ class Pile(FaultHost):
         air = self.ambient.temp(start_time)
         self.cabinet_c = air
         self.ports = [
-            Port(i, air, rng.uniform(0.005, 0.05), SOCKET_K_PER_W * rng.uniform(0.75, 1.4))
+            Port(
+                i,
+                air,
+                rng.uniform(0.005, 0.05),
+                SOCKET_K_PER_W * rng.uniform(0.75, 1.4),
+                params.battery_coupling_w_per_k,
+            )
             for i in range(profile.ports)
         ]
         for port in self.ports:
@@ -311,7 +317,7 @@ class Pile(FaultHost):
     def _check_watches(self, t: float) -> None:
         keep: list[Watch] = []
         for fault, check in self._watches:
-            if check():
+            if check(t):
                 self._emit(fault, "critical", t)
                 log.info(kv("hazard_critical", device=self.device_id, port=fault.port, kind=fault.kind))
             else:

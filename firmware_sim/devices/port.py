@@ -11,7 +11,13 @@ import random
 from collections import deque
 
 from firmware_sim.physics.charger import Charger
-from firmware_sim.physics.thermal import battery_step, socket_heat_w, socket_step
+from firmware_sim.physics.thermal import (
+    COUPLING_W_PER_K,
+    battery_step,
+    socket_heat_w,
+    socket_step,
+    socket_target,
+)
 
 #: resistance of the feed from the pile's bus bar to the socket (voltage drop under load)
 _LINE_OHM = 0.15
@@ -20,6 +26,10 @@ _CURRENT_NOISE = 0.003
 _TEMP_NOISE_C = 0.05
 #: spikes are single samples at least this far apart (a burst would be a short)
 _SPIKE_GAP_S = 5.0
+#: share of a battery's self-heating that is the Joule heat of an internal short fed by the
+#: charge (the rest is chemical: SEI and electrolyte decomposition, Feng et al. 2018); a
+#: modelling choice, not a measurement
+_SHORT_SHARE = 0.5
 
 
 class Port:
@@ -33,6 +43,7 @@ class Port:
         "charger",
         "contact_ohm",
         "contact_ohm0",
+        "coupling_w_per_k",
         "current",
         "dc_wh",
         "energy_kwh",
@@ -62,9 +73,17 @@ class Port:
         "voltage",
     )
 
-    def __init__(self, index: int, socket_c: float, contact_ohm: float, socket_k_per_w: float) -> None:
+    def __init__(
+        self,
+        index: int,
+        socket_c: float,
+        contact_ohm: float,
+        socket_k_per_w: float,
+        coupling_w_per_k: float = COUPLING_W_PER_K,
+    ) -> None:
         self.index = index
         self.socket_k_per_w = socket_k_per_w
+        self.coupling_w_per_k = coupling_w_per_k
         self.relay_on = True
         #: canonical state label: idle, charging, full, fault, stopped
         self.state = "idle"
@@ -93,8 +112,8 @@ class Port:
         self.battery_c = socket_c
         self.contact_ohm = contact_ohm
         self.contact_ohm0 = contact_ohm
-        #: connector fault: (onset t, doubling s, max ohm) or None
-        self.overheat: tuple[float, float, float] | None = None
+        #: connector fault: (onset t, doubling s, max ohm, plateau °C or 0) or None (not wearing)
+        self.overheat: tuple[float, float, float, float] | None = None
         #: battery self-heating fault: (onset t, q0 W, growth s, max W) or None
         self.self_heat: tuple[float, float, float, float] | None = None
         self.self_heat_w = 0.0
@@ -145,7 +164,7 @@ class Port:
     ) -> None:
         """Physics of one step: load, energy, contact resistance, self-heating, temperatures."""
         if self.overheat is not None:
-            t0, doubling, max_ohm = self.overheat
+            t0, doubling, max_ohm, _ = self.overheat
             self.contact_ohm = min(max_ohm, self.contact_ohm0 * 2.0 ** ((t - t0) / doubling))
         charger = self.charger
         heat_b = 0.0
@@ -153,6 +172,7 @@ class Port:
             t0, q0, growth, max_w = self.self_heat
             self.self_heat_w = min(max_w, q0 * math.exp((t - t0) / growth))
             heat_b = self.self_heat_w
+            charger.leak_w = _SHORT_SHARE * self.self_heat_w
         if self.state == "charging":
             volts = supply_v - _LINE_OHM * self.current
             if self.short_a > 0.0:
@@ -163,7 +183,6 @@ class Port:
                     load = charger.ac_power()
                     heat_b += charger.charge(load, dt)
                     self.dc_wh += load * charger.efficiency * dt / 3600.0
-                    load += 0.5 * self.self_heat_w / charger.efficiency
                 amps = load / volts * (1.0 + rng.gauss(0.0, _CURRENT_NOISE)) if load > 0.0 else 0.0
                 self.spiking = False
                 if self.spike is not None and t >= self.spike[2] and amps > 0.0:
@@ -185,8 +204,25 @@ class Port:
         else:
             coupled = self.socket_c
         heat_s = socket_heat_w(self.current, self.contact_ohm, self.power)
+        if self.overheat is not None and self.overheat[3] > 0.0:
+            settle = socket_target(
+                self.socket_c,
+                cabinet_c,
+                heat_s,
+                coupled,
+                k_per_w=self.socket_k_per_w,
+                coupling_w_per_k=self.coupling_w_per_k,
+            )
+            if settle >= self.overheat[3]:
+                self.overheat = None
         self.socket_c = socket_step(
-            self.socket_c, cabinet_c, heat_s, coupled, socket_factor, k_per_w=self.socket_k_per_w
+            self.socket_c,
+            cabinet_c,
+            heat_s,
+            coupled,
+            socket_factor,
+            k_per_w=self.socket_k_per_w,
+            coupling_w_per_k=self.coupling_w_per_k,
         )
         self.socket_read = self.socket_c + rng.gauss(0.0, _TEMP_NOISE_C)
 

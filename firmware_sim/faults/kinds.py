@@ -4,6 +4,26 @@ Hazards (category ``thermal`` or ``electrical``) get a second label, ``critical`
 the simulated moment the physical hazard condition is reached (see ``KindSpec.critical``); it
 is never written if an interlock or the end of the run comes first. Sensor and device faults
 get ``onset`` and, when they have a ``duration_s``, ``end``.
+
+What each hazard models, and on what it rests:
+
+* ``connector_overheat`` — the last phase of a degrading contact (fretting corrosion and
+  oxidation raise its resistance, the heat speeds the oxidation: Braunović, Konchits &
+  Myshkin, *Electrical Contacts*, CRC 2007, ch. 4–5): the resistance doubles every
+  ``doubling_s`` up to ``max_ohm``. ``plateau_c`` models a contact that stops degrading when
+  it would settle at that temperature (a loose contact that found a new steady state).
+* ``thermal_runaway_precursor`` — internal heat of a failing lithium cell growing
+  exponentially (``q0_w`` … ``max_w``, e-folding ``growth_s``); half of it an internal short
+  fed by the charge (see :mod:`firmware_sim.physics.charger`). Staging after Feng et al. 2018.
+* ``overcharge`` — a charger whose CV current never tapers below ``taper_floor`` of its
+  rating (a failed end-of-charge detection; BMS failure on lithium).
+* ``oversized_battery`` — a battery ``factor`` × the capacity its charger was made for
+  (modified packs, DOMAIN.md item 28): the bulk lasts ``factor`` × longer.
+* ``overcurrent_spike`` — single-second current peaks of ``factor`` × the port limit about
+  every ``every_s`` (a charger's failing input stage). ``short`` — ``current_a`` flowing
+  until the firmware's over-current cut.
+The critical levels are physical states (socket 90 °C, battery 80 °C, 20 % forced past full,
+twice the rated energy, current past the limit), not detector settings.
 """
 
 from __future__ import annotations
@@ -34,7 +54,11 @@ class KindSpec(NamedTuple):
 
 KINDS: Final[dict[str, KindSpec]] = {
     "connector_overheat": KindSpec(
-        "thermal", "pile_port", {"doubling_s": 400.0, "max_ohm": 8.0}, "true socket temperature ≥ 90 °C"
+        "thermal",
+        "pile_port",
+        {"doubling_s": 400.0, "max_ohm": 8.0, "plateau_c": 0.0},
+        "true socket temperature ≥ 90 °C; with plateau_c > 0 (the contact stops wearing once it would"
+        " settle there), held ≥ plateau_c − 2 °C for an hour",
     ),
     "thermal_runaway_precursor": KindSpec(
         "thermal",

@@ -1,4 +1,12 @@
-"""Outdoor ambient temperature (daily cycle, presets) and the pile's AC supply voltage."""
+"""Outdoor ambient temperature (daily cycle, presets) and the pile's AC supply voltage.
+
+Sources: the presets are the daily means and swings of the Yangtze-valley cities of
+DOMAIN.md from China Meteorological Administration climate normals (July mean ≈ 29 °C,
+January ≈ 4 °C, daily swing 8–10 °C); ``summer`` is a heat-wave day peaking at 40.5 °C, the
+DOMAIN.md design case. Supply: 220 V nominal, GB/T 12325-2008 allows +7 % / −10 % at the
+point of use (the 228 V default sits in it); a 3 V evening sag and AR(1) noise of 1.2 V with a
+2-minute memory are an estimate of a residential feeder, not a measurement.
+"""
 
 from __future__ import annotations
 

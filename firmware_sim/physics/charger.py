@@ -4,6 +4,21 @@ Lead-acid chargers are three-stage: constant current (bulk) → constant voltage
 current tapers) → float (a few tens of watts forever). Lithium chargers are CC → CV → cut-off
 (a few watts of standby). In CV the current ratio is ``(1 − soc)/(1 − cv_soc)``, which decays
 exponentially in time as a real CV taper does. AC power = DC power / efficiency.
+
+Sources: the CC/CV/float profile of lead-acid and the CC/CV/cut-off profile of lithium
+chargers follow Battery University BU-403 ("Charging Lead Acid") and BU-409 ("Charging
+Lithium-ion"); float a few tens of watts and "full" below ≈ 45 W or 20 % of the charging power
+follow DOMAIN.md (real pile firmware). Efficiencies (0.80–0.93) and ratings (150–800 W) are
+those of e-bike chargers on sale; they are drawn, not measured.
+
+A battery with an internal leak (``leak_w``, DC watts: the Joule heat of an internal short
+of a cell heading for thermal runaway, Feng et al. 2018, "Thermal runaway mechanism of
+lithium ion battery for electric vehicles: a review", Energy Storage Materials 10) does not
+make the charger draw more in constant current: a CC charger regulates its output current,
+so the leak only steals charge (the bulk lasts longer). In CV and float the charger holds
+the voltage and must supply the leak on top of the taper, so the current never tapers to its
+end-of-charge level (the charger does not reach float/cut-off while the leak exceeds it) and
+float power rises. After a lithium cut-off the leak drains the battery unseen.
 """
 
 from __future__ import annotations
@@ -16,9 +31,13 @@ Stage = Literal["cc", "cv", "float", "done"]
 CHEMISTRIES: Final[tuple[Chemistry, ...]] = ("lead_acid_48", "lead_acid_60", "lithium_48", "lithium_60")
 CHARGER_MIN_W: Final = 150.0
 CHARGER_MAX_W: Final = 800.0
-#: share of DC charging power turned into heat inside the battery in normal charging
+#: share of DC charging power turned into heat inside the battery in normal charging: the
+#: I²·R of a pack's internal resistance at 0.2–0.3 C is 1–3 % (lithium); lead-acid loses more,
+#: but mostly as gas late in absorption, so one share serves both (an underestimate for it)
 _LOSS_SHARE: Final = 0.02
-#: share of energy forced into a full battery that becomes heat (overcharge gassing)
+#: share of energy forced into a full battery that becomes heat: in a sealed lead-acid battery
+#: oxygen recombination turns nearly all overcharge into heat, in lithium plating and side
+#: reactions about half (Battery University BU-403/BU-409); 0.5 is the lower end
 _OVERCHARGE_HEAT_SHARE: Final = 0.5
 _FLOAT_RATIO: Final = 0.3
 _CUTOFF_RATIO: Final = 0.05
@@ -34,6 +53,7 @@ class Charger:
         "efficiency",
         "float_w",
         "lead_acid",
+        "leak_w",
         "nominal_wh",
         "rated_w",
         "soc",
@@ -67,6 +87,8 @@ class Charger:
         self.standby_w = standby_w
         #: > 0 while an overcharge fault keeps the current from tapering below this ratio
         self.taper_floor = 0.0
+        #: DC watts an internal short draws from the charge (0 for a healthy battery)
+        self.leak_w = 0.0
         self.stage: Stage = "cc" if soc < cv_soc else "cv"
 
     @property
@@ -86,12 +108,13 @@ class Charger:
         stage = self.stage
         if stage == "cc":
             return self.rated_w * (0.92 + 0.08 * self.soc)
+        leak_ac = self.leak_w / self.efficiency
         if stage == "cv":
             ratio = (1.0 - self.soc) / (1.0 - self.cv_soc)
             ratio = max(ratio, self.taper_floor)
-            return self.rated_w * min(ratio, 1.0)
+            return min(self.rated_w * min(ratio, 1.0) + leak_ac, self.rated_w)
         if stage == "float":
-            return self.float_w
+            return self.float_w + leak_ac
         return self.standby_w
 
     def charge(self, ac_w: float, dt: float) -> float:
@@ -99,8 +122,9 @@ class Charger:
         dc_w = ac_w * self.efficiency
         stage = self.stage
         if stage == "done":
+            self.soc = max(0.0, self.soc - self.leak_w * dt / 3600.0 / self.capacity_wh)
             return 0.0
-        soc = self.soc + dc_w * dt / 3600.0 / self.capacity_wh
+        soc = self.soc + max(0.0, dc_w - self.leak_w) * dt / 3600.0 / self.capacity_wh
         heat = _LOSS_SHARE * dc_w
         if soc > 1.0:
             if stage == "float":
@@ -112,7 +136,8 @@ class Charger:
             if soc >= self.cv_soc:
                 self.stage = "cv"
         elif stage == "cv" and self.taper_floor <= 0.0:
-            ratio = (1.0 - soc) / (1.0 - self.cv_soc)
+            # the charger ends on its output current, which carries the leak as well
+            ratio = (1.0 - soc) / (1.0 - self.cv_soc) + self.leak_w / (self.rated_w * self.efficiency)
             if self.lead_acid and ratio < _FLOAT_RATIO:
                 self.stage = "float"
             elif not self.lead_acid and ratio < _CUTOFF_RATIO:

@@ -5,6 +5,35 @@ and terminal block, and by conduction from a hot battery; relaxes towards the ca
 with time constant ``SOCKET_TAU_S``. Battery: heated by charging losses and any internal
 self-heating (fault), relaxes towards the outdoor air with ``BATTERY_TAU_S``. Updates use the
 exact exponential step, so any ``dt`` is stable; accuracy is best for ``dt ≤ 10 s``.
+
+Where the numbers come from (none is a measurement of a real pile; each is an estimate that
+a reviewer can redo):
+
+* Contact heat I²·R: the physics of a loaded contact (Holm, *Electric Contacts*, 4th ed.,
+  1967; Braunović, Konchits & Myshkin, *Electrical Contacts*, CRC 2007). A healthy plug and
+  socket pair has a few milliohms per contact; the pile draws 5–50 mΩ per port (two contacts
+  in series, older ones worse).
+* Socket thermal resistance 8 K/W (×0.75–1.4 per port) and time constant 600 s: a socket
+  and terminal block of a few tens of grams of brass and plastic behind a cabinet panel; at
+  the rated 10 A through 20 mΩ (2 W) it gives a 16 K rise, inside IEC 60884-1's 45 K limit
+  for terminals.
+* ``LOAD_HEAT_SHARE`` 0.15 %: relay contact (≈ 5 mΩ) plus 2 m of 2.5 mm² copper (≈ 14 mΩ
+  out and back) at 4.5 A is ≈ 0.4 W per kW; the rest is terminals. An upper estimate.
+* Battery: an e-bike pack of 3–10 kg (heat capacity ≈ 1 kJ/kg·K, Bernardi et al. 1985 for
+  the energy balance) losing heat by natural convection (5–10 W/m²·K over ≈ 0.2–0.5 m²):
+  τ ≈ 2,400 s and 0.8 K/W.
+* Battery → socket coupling (``COUPLING_W_PER_K``, per pile ``battery_coupling_w_per_k``):
+  the *least* certain number here. On an open pile only the charger's lead joins battery
+  and socket: two 0.75 mm² copper cores over 1.5 m conduct ≈ 0.0005 W/K, nothing a socket
+  sensor could see. In a charging locker the battery sits in the compartment beside the
+  socket and its sensor: convective exchange of a few square centimetres, ≈ 0.03 W/K. The
+  default is the locker case; ``chargewatch eval`` draws every pile between the two, so a
+  detector cannot lean on a path an open pile does not have.
+* Cabinet air: 0.5 K per kW of pile load with a 15-minute lag (a ventilated steel cabinet).
+* Critical levels: a socket at 90 °C (thermoplastics of sockets soften from ≈ 100 °C; the
+  firmware cuts of DOMAIN.md sit at 60–80 °C); lithium self-heating onset at 80 °C (Feng et
+  al. 2018, "Thermal runaway mechanism of lithium ion battery for electric vehicles: a
+  review", Energy Storage Materials 10: SEI decomposition starts at 80–120 °C).
 """
 
 from __future__ import annotations
@@ -18,7 +47,7 @@ SOCKET_TAU_S: Final = 600.0
 SOCKET_K_PER_W: Final = 8.0
 #: share of the port's AC power that heats the socket (cable, terminals, relay)
 LOAD_HEAT_SHARE: Final = 0.0015
-#: conduction from the battery/charger to the socket (W per K of difference)
+#: battery → socket conductance (W/K) in a charging locker; ≈ 0.0005 on an open pile (see above)
 COUPLING_W_PER_K: Final = 0.03
 BATTERY_TAU_S: Final = 2400.0
 BATTERY_K_PER_W: Final = 0.8
@@ -43,12 +72,35 @@ def socket_heat_w(current_a: float, contact_ohm: float, power_w: float) -> float
     return current_a * current_a * contact_ohm + LOAD_HEAT_SHARE * power_w
 
 
+def socket_target(
+    socket_c: float,
+    cabinet_c: float,
+    heat_w: float,
+    battery_c: float,
+    *,
+    k_per_w: float,
+    coupling_w_per_k: float = COUPLING_W_PER_K,
+) -> float:
+    """The temperature the socket relaxes towards with this heat and these neighbours."""
+    return cabinet_c + k_per_w * (heat_w + coupling_w_per_k * (battery_c - socket_c))
+
+
 def socket_step(
-    socket_c: float, cabinet_c: float, heat_w: float, battery_c: float, factor: float, *, k_per_w: float
+    socket_c: float,
+    cabinet_c: float,
+    heat_w: float,
+    battery_c: float,
+    factor: float,
+    *,
+    k_per_w: float,
+    coupling_w_per_k: float = COUPLING_W_PER_K,
 ) -> float:
     """Socket temperature after one step; ``factor`` = ``relax_factor(dt, SOCKET_TAU_S)``,
-    ``k_per_w`` the socket's thermal resistance to the cabinet air (about ``SOCKET_K_PER_W``)."""
-    target = cabinet_c + k_per_w * (heat_w + COUPLING_W_PER_K * (battery_c - socket_c))
+    ``k_per_w`` the socket's thermal resistance to the cabinet air (about ``SOCKET_K_PER_W``),
+    ``coupling_w_per_k`` the battery → socket conductance."""
+    target = socket_target(
+        socket_c, cabinet_c, heat_w, battery_c, k_per_w=k_per_w, coupling_w_per_k=coupling_w_per_k
+    )
     return socket_c + (target - socket_c) * factor
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from chargewatch.errors import ConfigError
 from firmware_sim.devices import Pile
 from firmware_sim.faults import KINDS, Fault, FaultError, Label, is_hazard
 from tests.sim.physics.helpers import (
@@ -294,3 +295,67 @@ def test_contact_hazard_with_a_long_bulk_ahead_keeps_the_bike() -> None:
     advance(pile, 10)
     assert pile.ports[5].charger is bike
     assert pile.ports[5].charging
+
+
+def test_self_heating_draws_no_extra_power_in_constant_current() -> None:
+    healthy, heating = quiet_pile(temp_cut_c=0.0), quiet_pile(temp_cut_c=0.0)
+    charger_h = plug(healthy, 0, "lithium_48", soc=0.1, watts=500.0)
+    charger_f = plug(heating, 0, "lithium_48", soc=0.1, watts=500.0)
+    params: dict[str, float | str] = {"q0_w": 60.0, "growth_s": 1e9, "max_w": 60.0, "smoke_c": 1e4}
+    heating.inject(Fault(kind="thermal_runaway_precursor", at=T0 + 1, port=0, params=params))
+    p_healthy = run_collecting(healthy, 1800, "power", 0)
+    p_heating = run_collecting(heating, 1800, "power", 0)
+    assert charger_f.stage == charger_h.stage == "cc"
+    mean_h, mean_f = sum(p_healthy[60:]) / 1740, sum(p_heating[60:]) / 1740
+    assert abs(mean_f - mean_h) < 0.005 * mean_h  # the old model added half the heat as AC power
+    assert charger_f.soc < charger_h.soc  # the internal short steals charge instead
+    assert heating.ports[0].battery_c > healthy.ports[0].battery_c + 20
+
+
+def test_self_heating_holds_up_the_cv_current_and_keeps_the_charge_from_ending() -> None:
+    healthy, heating = quiet_pile(temp_cut_c=0.0), quiet_pile(temp_cut_c=0.0)
+    plug(healthy, 0, "lithium_48", soc=0.88, watts=500.0)
+    plug(heating, 0, "lithium_48", soc=0.88, watts=500.0)
+    params: dict[str, float | str] = {"q0_w": 80.0, "growth_s": 1e9, "max_w": 80.0, "smoke_c": 1e4}
+    heating.inject(Fault(kind="thermal_runaway_precursor", at=T0 + 1, port=0, params=params))
+    p_healthy = run_collecting(healthy, 3 * 3600, "power", 0)
+    p_heating = run_collecting(heating, 3 * 3600, "power", 0)
+    assert not healthy.ports[0].charging  # ended full (or idle on its standby watts)
+    assert heating.ports[0].state == "charging"
+    assert min(p_heating[-600:]) > 40.0 > max(p_healthy[-600:])
+
+
+def test_a_contact_that_plateaus_is_held_an_hour_before_critical() -> None:
+    pile = quiet_pile(temp_cut_c=0.0)
+    plug(pile, 3, "lead_acid_60", soc=0.1, watts=450.0)
+    pile.ports[3].charger.capacity_wh = 60.0 * 32.0  # type: ignore[union-attr]
+    pile.inject(Fault(kind="connector_overheat", at=T0 + 60, port=3, params={"plateau_c": 70.0}))
+    temps = run_collecting(pile, 4 * 3600, "socket_temp", 3)
+    labels = pile.drain_labels()
+    assert events(labels) == [("connector_overheat", "onset", 3), ("connector_overheat", "critical", 3)]
+    first_hot = next(k for k, c in enumerate(temps) if c >= 68.0)
+    critical_k = round(labels[1].t - T0) - 1
+    assert critical_k - first_hot >= 3600
+    assert max(temps) < 72.0
+    assert pile.ports[3].overheat is None  # the wear stopped once the contact would settle at 70 °C
+
+
+def test_an_open_pile_barely_feels_a_hot_battery_a_locker_does() -> None:
+    rises = []
+    for coupling in (0.0005, 0.03):
+        pile = quiet_pile(temp_cut_c=0.0, battery_coupling_w_per_k=coupling)
+        plug(pile, 7, "lithium_48", soc=0.2, watts=300.0)
+        advance(pile, 600)
+        before = pile.ports[7].socket_c
+        params: dict[str, float | str] = {"q0_w": 40.0, "growth_s": 1e9, "max_w": 40.0, "smoke_c": 1e4}
+        pile.inject(Fault(kind="thermal_runaway_precursor", at=pile.now + 1, port=7, params=params))
+        advance(pile, 3 * 3600)
+        assert pile.ports[7].battery_c > before + 25
+        rises.append(pile.ports[7].socket_c - before)
+    assert rises[0] < 1.0
+    assert rises[1] > 5.0
+
+
+def test_battery_coupling_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="battery_coupling_w_per_k"):
+        quiet_pile(battery_coupling_w_per_k=-0.1)

@@ -190,7 +190,7 @@ class Fleet:
             tripped=tripped,
             groups=self._layout(sizes),
         )
-        run.meter.evaluate(t, cols, run.physical.spiking, conditions)
+        run.meter.evaluate(t, cols, run.physical.spiking, conditions, self._layout(sizes))
         state_col = cols["state"] if "state" in present else None
         finished += run.sessions.update(
             t,

@@ -75,6 +75,20 @@ def _alert_kinds(score: Score) -> str:
     return "precision per alert kind (explained/fired): " + (", ".join(parts) or "no alerts")
 
 
+def _poll_s(text: str) -> float:
+    value = float(text)
+    if not 1.0 <= value <= 60.0 or value != round(value):
+        raise argparse.ArgumentTypeError(f"{text}: give whole seconds from 1 to 60 (the simulator steps 1 s)")
+    return value
+
+
+def _meter_error(text: str) -> float:
+    value = float(text)
+    if not -0.1 <= value <= 0.1:
+        raise argparse.ArgumentTypeError(f"{text}: give a relative error within ±0.1, e.g. 0.02")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chargewatch eval", description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=None, help=f"first seed (default {EVAL_BASE}; --train: 1000)")
@@ -90,7 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=10.0, help="length of each fault scenario")
     p.add_argument("--normal-days", type=int, default=2, choices=range(5), help="normal scenarios per suite")
     p.add_argument("--normal-hours", type=float, default=12.0, help="length of each normal scenario")
-    p.add_argument("--poll-s", type=float, default=5.0, help="poll interval of the replay")
+    p.add_argument("--poll-s", type=_poll_s, default=5.0, help="poll interval of the replay (s, 1–60)")
+    p.add_argument(
+        "--meter-error",
+        type=_meter_error,
+        default=0.0,
+        help="relative error of every energy meter (0.02: reads 2 %% high; within ±0.1)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="worker processes (scenarios run in parallel)")
     p.add_argument("--quiet", action="store_true", help="no per-scenario progress lines")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
@@ -125,7 +145,9 @@ def main(argv: list[str]) -> int:
     print(f"{label} seeds: {seeds}  ({size})")
     start = time.perf_counter()
     progress = None if args.quiet else print
-    score, totals = evaluate(seeds, size, progress=progress, jobs=args.jobs)
+    if args.meter_error:
+        print(f"every energy meter reads {args.meter_error:+.1%}")
+    score, totals = evaluate(seeds, size, progress=progress, jobs=args.jobs, meter_error=args.meter_error)
     elapsed = time.perf_counter() - start
     summary = score.summary()
     print("\n".join(_table(score)))

@@ -14,6 +14,8 @@ telemetry; after ``DOWN_AFTER`` missed polls a ``device_down`` event is sent, an
 ``device_up`` when it answers again, as the agent's bus coordinator does. The agent's local
 interlocks are not simulated; the pile firmware's own cut (``temp_cut_c``) still acts.
 Ground-truth labels are collected on the side and never reach the pipeline.
+``meter_error`` makes every pile's energy meters read that much high (0.02: 2 % high; see
+:mod:`firmware_sim.devices.instruments`), as a real site's uncalibrated meters do.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from chargewatch.messages import Event, EventKind, Telemetry
+from chargewatch.profiles import find_profile
 from edge_agent.modbus import DeviceDecoder, TransitionTracker, plan_blocks
 from firmware_sim import RegisterImage
 from firmware_sim.devices import Blocker, Pile
@@ -71,13 +74,15 @@ class Replay:
     scenario: Scenario
     seed: int
     poll_s: float
+    #: relative error of every pile's energy meters
+    meter_error: float = 0.0
     labels: list[Label] = field(default_factory=list)
     #: ports per pile device id (for port-hours)
     ports: dict[str, int] = field(default_factory=dict)
 
     def rounds(self) -> Iterator[Round]:
         """Step every device, poll it every ``poll_s``; one :class:`Round` per poll."""
-        scenario = self.scenario
+        scenario = with_meter_error(self.scenario, self.meter_error)
         polled = [_poll_state(dev) for dev in build_devices(scenario, self.seed).values()]
         self.ports = {p.device.device_id: p.image.profile.ports for p in polled if isinstance(p.device, Pile)}
         dt = scenario.step_s
@@ -95,6 +100,19 @@ class Replay:
                 for p in polled:
                     _poll(p, t, out)
                 yield out
+
+
+def with_meter_error(scenario: Scenario, error: float) -> Scenario:
+    """``scenario`` with every pile's energy meters reading ``error`` high (unchanged at 0)."""
+    if not error:
+        return scenario
+    devices = [
+        msgspec.structs.replace(d, params={**d.params, "meter_gain_error": error})
+        if find_profile(d.model).kind == "pile"
+        else d
+        for d in scenario.devices
+    ]
+    return msgspec.structs.replace(scenario, devices=devices)
 
 
 def _poll_state(device: Pile | Blocker) -> _Polled:

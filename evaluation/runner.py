@@ -65,9 +65,10 @@ def run_scenario(
     config: PipelineConfig,
     profiles: dict[str, DeviceProfile],
     totals: Totals,
+    meter_error: float = 0.0,
 ) -> Run:
     """Replay one scenario through a fresh pipeline; the run in scorer terms."""
-    replay = Replay(scenario, seed, size.poll_s)
+    replay = Replay(scenario, seed, size.poll_s, meter_error)
     pipeline = Pipeline(config, profiles)
     fixed = FixedThreshold()
     fired: dict[str, AlertFired] = {}
@@ -120,9 +121,19 @@ def _profiles() -> dict[str, DeviceProfile]:
     return {m: find_profile(m) for m in ("cw-pile-10", "vx-pile-12", "cw-blocker")}
 
 
-def _job(scenario: Scenario, seed: int, size: SuiteSize, config: PipelineConfig) -> tuple[Run, Totals]:
+def _job(
+    scenario: Scenario, seed: int, size: SuiteSize, config: PipelineConfig, meter_error: float
+) -> tuple[Run, Totals]:
     totals = Totals()
-    run = run_scenario(scenario, seed, size=size, config=config, profiles=_profiles(), totals=totals)
+    run = run_scenario(
+        scenario,
+        seed,
+        size=size,
+        config=config,
+        profiles=_profiles(),
+        totals=totals,
+        meter_error=meter_error,
+    )
     return run, totals
 
 
@@ -137,8 +148,12 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     *,
     jobs: int = 1,
+    meter_error: float = 0.0,
 ) -> tuple[Score, Totals]:
     """Score the suite of every seed over ``jobs`` processes; ``progress`` gets one line per scenario.
+
+    ``meter_error`` makes every pile's energy meters read that much high (see
+    :func:`evaluation.replay.with_meter_error`).
 
     Scenarios are independent (a fresh pipeline each), so they run in a pool of ``jobs``
     worker processes, longest first; the runs are scored in plan order, so the figures do
@@ -149,11 +164,11 @@ def evaluate(
     score, totals = Score(), Totals()
     results: list[tuple[Run, Totals]]
     if jobs <= 1:
-        results = [_job(sc, seed, size, cfg) for seed, sc in plan]
+        results = [_job(sc, seed, size, cfg, meter_error) for seed, sc in plan]
     else:
         order = sorted(range(len(plan)), key=lambda k: -_weight(plan[k][1], size))
         with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(plan))) as pool:
-            futures = {k: pool.submit(_job, plan[k][1], plan[k][0], size, cfg) for k in order}
+            futures = {k: pool.submit(_job, plan[k][1], plan[k][0], size, cfg, meter_error) for k in order}
             results = [futures[k].result() for k in range(len(plan))]
     for (seed, sc), (run, work) in zip(plan, results, strict=True):
         score_run(run, score)

@@ -8,7 +8,9 @@ where ``_fast``/``_slow`` are first-order low-pass filters of the load (half-liv
 ``fast_half_life_s`` and ``slow_half_life_s``): a mix of the two reproduces the socket's own
 thermal lag without knowing its time constant. The residual (measured minus expected rise)
 is what a failing connector or a self-heating battery adds; the score is the squashed robust
-z of its positive part, 0.0 until ``warmup_loaded`` loaded samples have been learnt. The
+z of its positive part, 0.0 until the port has learnt ``warmup_loaded_s`` seconds under load
+(time, not samples: the same warm-up at any poll rate; a step longer than ``gap_s`` is a data
+gap and adds nothing). The
 expected rise never goes below the port's no-load level (load never cools a socket).
 
 All state is numpy arrays over the ports of one device, so a telemetry message costs a few
@@ -42,7 +44,8 @@ class ThermalBank:
         forget_half_life_s: float = 3 * 86_400.0,
         dev_half_life_s: float = 86_400.0,
         min_dev_c: float = 0.5,
-        warmup_loaded: int = 600,
+        warmup_loaded_s: float = 3_000.0,
+        gap_s: float = 120.0,
         learn_below: float = 0.5,
     ) -> None:
         if ports < 1:
@@ -52,14 +55,16 @@ class ThermalBank:
         self.forget_half_life_s = forget_half_life_s
         self.dev_half_life_s = dev_half_life_s
         self.min_dev_c = min_dev_c
-        self.warmup_loaded = warmup_loaded
+        self.warmup_loaded_s = warmup_loaded_s
+        self.gap_s = gap_s
         self.learn_below = learn_below
         self.last_t = np.full(ports, np.nan)
         self.load = np.zeros((ports, 4))
         self.theta = np.zeros((ports, _K))
         self.cov = np.tile(np.eye(_K) * 100.0, (ports, 1, 1))
         self.dev = np.full(ports, min_dev_c)
-        self.loaded = np.zeros(ports, dtype=np.int64)
+        #: seconds learnt under load per port
+        self.loaded = np.zeros(ports)
         #: the last filter inputs (I²/25, P/kW) per port
         self.last_in = np.zeros((ports, 2))
 
@@ -118,7 +123,7 @@ class ThermalBank:
     def scores(self, residual: FloatArray) -> FloatArray:
         """Anomaly score per port from residuals (positive side only); 0.0 while warming up."""
         z = np.maximum(residual, 0.0) / (1.25 * self.dev)
-        out: FloatArray = np.where(self.loaded >= self.warmup_loaded, squash_v(z), 0.0)
+        out: FloatArray = np.where(self.loaded >= self.warmup_loaded_s, squash_v(z), 0.0)
         return out
 
     def learn(
@@ -160,7 +165,8 @@ class ThermalBank:
         a_dev = np.minimum(decay_alpha_v(dt[idx], self.dev_half_life_s), 0.5)
         clipped = np.minimum(np.abs(e), 3.0 * self.dev[idx])
         self.dev[idx] = np.maximum(self.dev[idx] + a_dev * (clipped - self.dev[idx]), self.min_dev_c)
-        self.loaded[idx] += power[idx] > _LOADED_W
+        step = np.where(dt[idx] <= self.gap_s, dt[idx], 0.0)
+        self.loaded[idx] += np.where(power[idx] > _LOADED_W, step, 0.0)
         return resid
 
 
@@ -172,8 +178,8 @@ class ThermalDetector:
 
     _KEYS = ("socket_temp", "ambient_temp", "current", "power")
 
-    def __init__(self, *, warmup_loaded: int = 600, learn_below: float = 0.5) -> None:
-        self.bank = ThermalBank(1, warmup_loaded=warmup_loaded, learn_below=learn_below)
+    def __init__(self, *, warmup_loaded_s: float = 3_000.0, learn_below: float = 0.5) -> None:
+        self.bank = ThermalBank(1, warmup_loaded_s=warmup_loaded_s, learn_below=learn_below)
 
     @classmethod
     def _cols(cls, x: dict[str, float]) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:

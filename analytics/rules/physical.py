@@ -81,7 +81,7 @@ class PhysicalRules:
     def __init__(self, ports: int, config: RuleConfig, max_current_a: float | FloatArray) -> None:
         self.config = config
         self.max_current_a = max_current_a
-        self.thermal = ThermalBank(ports, warmup_loaded=config.residual_warmup)
+        self.thermal = ThermalBank(ports, warmup_loaded_s=config.residual_warmup_s, gap_s=config.data_gap_s)
         self.temp_level = np.zeros(ports, dtype=np.int8)
         self.rising = np.zeros(ports, dtype=bool)
         self.ema_temp = np.full(ports, np.nan)

@@ -1,12 +1,14 @@
 """Sensor-fault rules: a reading that is missing, out of range, jumping or stuck.
 
 Every sample of a port is good or bad (a watched reading missing, temperature out of range
-or jumping); the port's last ``sensor_window`` verdicts are kept as a bit mask. The
-``sensor_fault`` condition starts when ``sensor_bad_min`` of them are bad, or at once on a
-stuck or out-of-range temperature (held for ``sensor_hold_s``), and ends only when the whole
-window is good again: an intermittent sensor (half its samples garbage) is one steady
-condition, not one per bad sample. While the condition holds, and on every bad sample, the
-port's temperature is masked for every thermal rule: a broken sensor is reported as a
+or jumping); each verdict stands for the time since the port's previous sample, and the
+port keeps the time-weighted share of bad readings (an EWMA with half-life
+``sensor_window_s / 2``), so the rule means the same at any poll interval. The
+``sensor_fault`` condition starts when that share reaches ``sensor_bad_share``, or at once on
+a stuck or out-of-range temperature (held for ``sensor_hold_s``), and ends only when no bad
+reading was seen for a whole ``sensor_window_s``: an intermittent sensor (half its samples
+garbage) is one steady condition, not one per bad sample. While the condition holds, and on
+every bad sample, the port's temperature is masked for every thermal rule: a broken sensor is reported as a
 broken sensor, never as an overheating port.
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.alerts import Condition
-from analytics.detectors._math import FloatArray, Times, per_port
+from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
 from analytics.rules.config import RuleConfig
 
 BoolArray = npt.NDArray[np.bool_]
@@ -40,7 +42,9 @@ class SensorRules:
         self.changed_power = np.full(ports, np.nan)
         self.drive_t = np.full(ports, np.nan)
         self.bad_until = np.full(ports, -np.inf)
-        self.history = np.zeros(ports, dtype=np.int64)
+        #: time-weighted share of bad readings, and when the last bad one was seen
+        self.bad_share = np.zeros(ports)
+        self.last_bad_t = np.full(ports, -np.inf)
         self.faulty = np.zeros(ports, dtype=bool)
 
     def evaluate(
@@ -67,6 +71,7 @@ class SensorRules:
         temp = cols["socket_temp"]
         power = cols["power"]
         dt = np.where(np.isnan(self.last_t), np.inf, t - self.last_t)
+        stepped = np.where(np.isfinite(dt), np.minimum(dt, cfg.data_gap_s), 0.0)
         lo, hi = cfg.temp_range_c
         missing = np.isnan(temp)
         out_of_range = ~missing & ((temp < lo) | (temp > hi))
@@ -96,14 +101,15 @@ class SensorRules:
             if col is not None:
                 other_missing |= np.isnan(col)
         sample_bad = missing | out_of_range | jump | stuck | other_missing
-        window = (1 << cfg.sensor_window) - 1
-        self.history = ((self.history << 1) | sample_bad) & window
-        count = np.bitwise_count(self.history)
+        a = decay_alpha_v(stepped, cfg.sensor_window_s / 2.0)
+        self.bad_share += a * (sample_bad - self.bad_share)
+        self.last_bad_t = np.where(sample_bad, t, self.last_bad_t)
+        recent = t - self.last_bad_t < cfg.sensor_window_s
         holding = self.bad_until > t
-        self.faulty = holding | np.where(self.faulty, count > 0, count >= cfg.sensor_bad_min)
+        self.faulty = holding | np.where(self.faulty, recent, self.bad_share >= cfg.sensor_bad_share)
         bad = self.faulty | missing | out_of_range | jump | stuck
         for i in np.flatnonzero(self.faulty):
-            reasons = [f"{count[i]} of the last {cfg.sensor_window} samples implausible"]
+            reasons = [f"{self.bad_share[i]:.0%} of the last {cfg.sensor_window_s:.0f} s implausible"]
             for name in watched:
                 col = cols.get(name)
                 if col is not None and np.isnan(col[i]):

@@ -34,6 +34,8 @@ _WARM_S = 600.0
 _CC_NEAR = 0.995
 _CC_RESET = 0.98
 _SETTLE_S = 600.0
+#: seconds of constant current that count as one observation in the capacity fit
+_CC_OBS_S = 5.0
 
 
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -46,23 +48,36 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     no_float_min_s: float = 11 * 3_600.0
     #: a float shorter than this (a firmware cut, a pause) does not arm ``power_after_float``
     refloat_min_float_s: float = 600.0
-    #: AC energy no healthy e-bike battery takes before float (largest pack ≈ 1.9 kWh DC)
+    #: AC energy no healthy e-bike battery takes before float: the largest pack on the road
+    #: (60 V × 32 Ah lead-acid = 1.92 kWh; GB 17761-2018 caps new bikes at 48 V) from empty
+    #: through the least efficient charger (80 %)
     oversize_kwh: float = 2.4
-    #: battery capacity (AC kWh) no healthy e-bike pack has, judged from the constant-current ramp
+    #: battery capacity (AC kWh) no healthy e-bike pack has, judged from the constant-current
+    #: ramp: that largest pack with a 10 % margin for the ramp's fit
     oversize_capacity_kwh: float = 2.7
-    #: how much constant-current power rises from empty to full (pack voltage rise)
+    #: the least a pack's voltage, hence its constant-current power, rises per unit of charge:
+    #: a lead-acid cell goes from about 2.10 to 2.35 V in bulk charge, a lithium (NMC) cell from
+    #: about 3.6 to 4.1 V (both 12–14 %); the lower 8 % makes the capacity bound conservative.
+    #: LFP (flat 3.3 V plateau) is not covered: its ramp is too flat to bound anything
     cc_rise_frac: float = 0.08
-    #: constant-current samples before the capacity estimate is trusted
-    capacity_min_samples: int = 360
+    #: seconds of constant current before the capacity estimate is trusted
+    capacity_min_s: float = 1_800.0
     #: power creep: rise over ``creep_window_s`` above max(creep_w, creep_frac × peak)
     creep_window_s: float = 600.0
     creep_w: float = 15.0
     creep_frac: float = 0.04
-    #: taper stall: in the taper above ``stall_frac`` × peak, falling < 1 % of peak per window
-    stall_frac: float = 0.4
+    #: taper stall: in the taper above ``stall_frac`` × peak, falling < 1 % of peak per window.
+    #: A healthy constant-voltage taper decays exponentially with τ = capacity × (1 − SOC at
+    #: CV) / charging power, at most ≈ 3.3 h (a 60 V 32 Ah lead-acid pack from 75 % on a 180 W
+    #: charger), so above a quarter of its peak it still falls ≥ 1.25 % per 10 min; a quarter
+    #: is just above where firmware calls a port full (``float_frac_of_peak``)
+    stall_frac: float = 0.25
     stall_s: float = 1_800.0
+    #: a session beyond this port's usual energy or duration, in log terms by the larger of
+    #: log(``oversize_factor``) and 3 × the spread of its own sessions (a port shared by many
+    #: riders learns a wide norm, a port one rider uses a narrow one)
     oversize_factor: float = 2.5
-    norm_min_sessions: int = 3
+    norm_min_sessions: int = 5
     restart_window_s: float = 600.0
     #: a charging port silent longer than this ends its session (``data_gap``) and starts anew
     max_gap_s: float = 1_800.0
@@ -94,6 +109,9 @@ class SessionTracker:
         self.norm_n = np.zeros(ports, dtype=np.int64)
         self.norm_log_e = np.zeros(ports)
         self.norm_log_d = np.zeros(ports)
+        #: EWMA of the squared logs (the norms' spread)
+        self.norm_sq_e = np.zeros(ports)
+        self.norm_sq_d = np.zeros(ports)
         self.end_reason: dict[int, str] = {}
         self.smooth = np.zeros(ports)
         #: least squares of power on energy in constant current: n, ΣE, ΣP, ΣE², ΣEP, ΣP²
@@ -143,8 +161,11 @@ class SessionTracker:
         )
         if reason == "full" and not self.flagged[i] and energy > 0 and duration > 0:
             a = max(_NORM_ALPHA, 1.0 / (self.norm_n[i] + 1))
-            self.norm_log_e[i] += a * (math.log(energy) - self.norm_log_e[i])
-            self.norm_log_d[i] += a * (math.log(duration) - self.norm_log_d[i])
+            log_e, log_d = math.log(energy), math.log(duration)
+            self.norm_log_e[i] += a * (log_e - self.norm_log_e[i])
+            self.norm_log_d[i] += a * (log_d - self.norm_log_d[i])
+            self.norm_sq_e[i] += a * (log_e * log_e - self.norm_sq_e[i])
+            self.norm_sq_d[i] += a * (log_d * log_d - self.norm_sq_d[i])
             self.norm_n[i] += 1
         self.active[i] = False
         return record
@@ -242,17 +263,13 @@ class SessionTracker:
         typical_e = np.exp(self.norm_log_e)
         typical_d = np.exp(self.norm_log_d)
         known = on & (self.norm_n >= cfg.norm_min_sessions)
-        capacity = self._capacity(t, pw, on)
+        capacity = self._capacity(t, pw, dt, on)
+        beyond_e = typical_e * self._norm_factor(self.norm_log_e, self.norm_sq_e)
+        beyond_d = typical_d * self._norm_factor(self.norm_log_d, self.norm_sq_d)
         oversized = (
             (on & ~self.reached_float & (self.energy > cfg.oversize_kwh))
             | (capacity > cfg.oversize_capacity_kwh)
-            | (
-                known
-                & (
-                    (self.energy > cfg.oversize_factor * typical_e)
-                    | (duration > cfg.oversize_factor * typical_d)
-                )
-            )
+            | (known & ((self.energy > beyond_e) | (duration > beyond_d)))
         )
         no_float_limit = np.where(known, np.maximum(cfg.no_float_min_s, 2 * typical_d), cfg.no_float_min_s)
         no_float = on & ~self.reached_float & (duration > no_float_limit) & (pw > cfg.float_w)
@@ -296,6 +313,12 @@ class SessionTracker:
                 )
         return ended
 
+    def _norm_factor(self, mean: FloatArray, square: FloatArray) -> FloatArray:
+        """How far beyond its usual value (a ratio) a port's session must go to be flagged."""
+        spread = np.sqrt(np.maximum(square - mean * mean, 0.0))
+        out: FloatArray = np.exp(np.maximum(math.log(self.config.oversize_factor), 3.0 * spread))
+        return out
+
     def _smooth(self, pw: FloatArray, dt: FloatArray, on: BoolArray) -> FloatArray:
         """Session power: median of the last three samples (drops one-sample spikes), then EWMA."""
         last = self.last_pw
@@ -311,7 +334,7 @@ class SessionTracker:
         self.med = med
         return sm
 
-    def _capacity(self, t: Times, pw: FloatArray, on: BoolArray) -> FloatArray:
+    def _capacity(self, t: Times, pw: FloatArray, dt: FloatArray, on: BoolArray) -> FloatArray:
         """Lower bound of the pack's capacity (AC kWh) from the constant-current ramp; 0 if unknown.
 
         In constant current the power rises with the pack voltage, by ``cc_rise_frac`` from
@@ -321,6 +344,8 @@ class SessionTracker:
         power only rises), so the start of the taper never flattens the ramp; a drop of 2 %
         (the taper, a new battery) starts the fit afresh once the power has settled. A
         ramp that is not clearly rising (a charger regulating power flat) gives no verdict.
+        Each sample weighs its seconds over ``_CC_OBS_S`` in the fit, so the fit and its σ mean
+        the same at any poll rate (more polls of one smoothed curve are not more evidence).
         """
         cfg = self.config
         sm = self.smooth
@@ -330,8 +355,9 @@ class SessionTracker:
         self.cc_max = np.where(settling, sm, np.maximum(self.cc_max, sm))
         cc = on & ~settling & (sm >= _CC_NEAR * self.cc_max) & (pw > cfg.float_w)
         e, p = self.energy, self.med
+        w = np.minimum(dt, cfg.max_gap_s) / _CC_OBS_S
         self.cc_sums += np.where(
-            cc[:, None], np.stack([np.ones_like(e), e, p, e * e, e * p, p * p], axis=1), 0.0
+            cc[:, None], w[:, None] * np.stack([np.ones_like(e), e, p, e * e, e * p, p * p], axis=1), 0.0
         )
         n, se, sp, see, sep, spp = self.cc_sums.T
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -343,7 +369,7 @@ class SessionTracker:
             upper = slope + sigma
             bound = cfg.cc_rise_frac * (sp / n) / upper
             rising = (slope > sigma) & (slope * (e - se / n) > 1e-3 * sp / n)
-        ready = cc & (n >= cfg.capacity_min_samples) & (sxx > 0)
+        ready = cc & (n * _CC_OBS_S >= cfg.capacity_min_s) & (sxx > 0)
         out: FloatArray = np.where(ready & rising, bound, 0.0)
         return out
 

@@ -36,6 +36,9 @@ class PileParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     ambient_offset_c: float | None = None
     utc_offset_h: float = 8.0
     supply_nominal_v: float = 228.0
+    #: relative error of every port's energy meter (0.02 reads 2 % high; see
+    #: :mod:`firmware_sim.devices.instruments`)
+    meter_gain_error: float = 0.0
     #: initial holding value of the over-temperature cut; 0 disables it
     temp_cut_c: float = 80.0
     #: initial holding value of the session limit; None takes limits.max_session_s
@@ -113,6 +116,11 @@ def pile_params(device: str, params: Mapping[str, object]) -> PileParams:
         raise ConfigError(
             f"device {device}: params.battery_coupling_w_per_k: must be in [0, 1] W/K. "
             "Fix: 0.03 for a charging locker, 0.0005 for an open pile"
+        )
+    if not -0.1 <= p.meter_gain_error <= 0.1:
+        raise ConfigError(
+            f"device {device}: params.meter_gain_error: {p.meter_gain_error} is outside ±0.1. "
+            "Fix: a relative error such as 0.02 (reads 2 % high)"
         )
     if p.temp_cut_c < 0 or (p.max_session_s is not None and p.max_session_s < 0):
         raise ConfigError(f"device {device}: params.temp_cut_c/max_session_s: must be ≥ 0 (0 disables)")

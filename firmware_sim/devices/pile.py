@@ -19,8 +19,9 @@ import zlib
 from chargewatch.errors import ConfigError
 from chargewatch.logs import kv
 from chargewatch.profiles import DeviceProfile
-from firmware_sim.devices._faulting import FaultHost
+from firmware_sim.devices._faulting import FaultHost, device_rng
 from firmware_sim.devices._pile_faults import SensorFault, Watch, apply_hazard, reading
+from firmware_sim.devices.instruments import Instruments
 from firmware_sim.devices.params import PileParams
 from firmware_sim.devices.port import Port
 from firmware_sim.faults.kinds import KINDS, Fault, ParamValue
@@ -147,6 +148,12 @@ class Pile(FaultHost):
         )
         air = self.ambient.temp(start_time)
         self.cabinet_c = air
+        self.instruments = Instruments(
+            device_rng(seed, f"{device_id}/instruments"),
+            profile.ports,
+            meter_gain_error=params.meter_gain_error,
+        )
+        self.ambient_read = self.instruments.ambient(air, 0.0)
         self.ports = [
             Port(
                 i,
@@ -187,6 +194,7 @@ class Pile(FaultHost):
         air = self.ambient.temp(t)
         target = air + CABINET_K_PER_W * self.total_w
         self.cabinet_c += relax_factor(dt, CABINET_TAU_S) * (target - self.cabinet_c)
+        self.ambient_read = self.instruments.ambient(self.cabinet_c, dt)
         volts_ok = (
             self.profile.limits.get("under_voltage_v", 0.0)
             <= supply_v
@@ -196,11 +204,13 @@ class Pile(FaultHost):
         rng = self._rng
         fs, fb = relax_factor(dt, SOCKET_TAU_S), relax_factor(dt, BATTERY_TAU_S)
         total = _CONTROLLER_W
+        sense = self.instruments
         for port in self.ports:
             port.advance(
                 t, dt, supply_v=supply_v, cabinet_c=self.cabinet_c, ambient_c=air,
                 socket_factor=fs, battery_factor=fb, rng=rng,
             )  # fmt: skip
+            port.socket_read = sense.socket(port.index, port.socket_c)
             total += port.power
         self.total_w = total
         self.smoke = any(self.ports[i].battery_c >= c for i, c in self._smoke_c.items())
@@ -329,25 +339,26 @@ class Pile(FaultHost):
         ports = self.ports
         sc, fc = self._state_codes, self._fault_codes
         i_max, p_max, t_lo, t_hi = self._i_max, self._p_max, self._t_lo, self._t_hi
+        meter = self.instruments
         per_port: dict[str, list[float]] = {
             "relay_on": [1.0 if p.relay_on else 0.0 for p in ports],
             "state": [sc[p.state] for p in ports],
             "voltage": [p.voltage for p in ports],
             "current": [min(p.current, i_max) for p in ports],
             "power": [min(p.power, p_max) for p in ports],
-            "energy": [p.energy_kwh for p in ports],
+            "energy": [meter.energy(p.energy_kwh) for p in ports],
             "socket_temp": [min(max(p.socket_read, t_lo), t_hi) for p in ports],
             "fault_code": [fc[p.fault] for p in ports],
             "session_count": [float(p.session_count & 0xFFFF) for p in ports],
             "session_s": [float(int(p.session_s)) for p in ports],
-            "meter": [p.meter_kwh for p in ports],
+            "meter": [meter.energy(p.meter_kwh) for p in ports],
         }
         for sensor in self._sensors:
             if sensor.value is not None:
                 per_port[sensor.point][sensor.port] = sensor.value
         values: dict[str, float | list[float]] = dict(per_port)
         values.update(
-            ambient_temp=self.cabinet_c,
+            ambient_temp=self.ambient_read,
             total_power=self.total_w,
             supply_voltage=self.supply.volts,
             firmware_version=self.params.firmware_version,

@@ -23,7 +23,6 @@ from firmware_sim.physics.thermal import (
 _LINE_OHM = 0.15
 #: relative noise of the current measurement
 _CURRENT_NOISE = 0.003
-_TEMP_NOISE_C = 0.05
 #: spikes are single samples at least this far apart (a burst would be a short)
 _SPIKE_GAP_S = 5.0
 #: share of a battery's self-heating that is the Joule heat of an internal short fed by the
@@ -162,7 +161,10 @@ class Port:
         battery_factor: float,
         rng: random.Random,
     ) -> None:
-        """Physics of one step: load, energy, contact resistance, self-heating, temperatures."""
+        """Physics of one step: load, energy, contact resistance, self-heating, temperatures.
+
+        ``socket_read`` (what the socket sensor converts) is set by the pile's instruments.
+        """
         if self.overheat is not None:
             t0, doubling, max_ohm, _ = self.overheat
             self.contact_ohm = min(max_ohm, self.contact_ohm0 * 2.0 ** ((t - t0) / doubling))
@@ -224,7 +226,6 @@ class Port:
             k_per_w=self.socket_k_per_w,
             coupling_w_per_k=self.coupling_w_per_k,
         )
-        self.socket_read = self.socket_c + rng.gauss(0.0, _TEMP_NOISE_C)
 
     def average_w(self, dt: float) -> float | None:
         """Feed the 5-minute power average (1-minute blocks); the average when a block closes."""

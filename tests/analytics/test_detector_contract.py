@@ -55,7 +55,7 @@ CASES: list[tuple[str, Callable[[], Any], Callable[[int], Stream], Any]] = [
     ("univariate", UnivariateDetector, _univariate_stream, "12.5"),
     (
         "thermal",
-        lambda: ThermalDetector(warmup_loaded=200),
+        lambda: ThermalDetector(warmup_loaded_s=1_000.0),
         _thermal_stream,
         {"socket_temp": math.nan, "ambient_temp": 30.0, "current": 1.0, "power": 200.0},
     ),

@@ -114,7 +114,7 @@ def test_load_never_lowers_the_expected_rise_below_the_idle_level() -> None:
 
 def _residual_times(times: list[float], loaded: Callable[[float], bool]) -> list[float]:
     """Times a warmed-up port with an expected rise of 0 and a measured one of 10 °C is flagged."""
-    rules = PhysicalRules(1, RuleConfig(residual_warmup=1), 5.5)
+    rules = PhysicalRules(1, RuleConfig(residual_warmup_s=1.0), 5.5)
     bank = rules.thermal
     bank.loaded[:] = 10
     bank.learn_below = 0.0

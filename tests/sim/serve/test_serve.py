@@ -56,7 +56,8 @@ async def _check_all_tables(runner: SiteRunner) -> int:
                     if point.table == table:
                         value = point.decode(got[addr : addr + point.width])
                         want = point_value(model, point.name, port)
-                        assert value == pytest.approx(want, abs=point.scale / 2, rel=1e-6), point.name
+                        half = point.scale / 2 + 1e-9  # a value half-way between two steps rounds up
+                        assert value == pytest.approx(want, abs=half, rel=1e-6), point.name
                         checked += 1
         finally:
             client.close()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cmd": ("gateway.commands.cli", "sign and send one operator command, wait for the agent's reply"),
     "report": ("gateway.report.cli", "daily supervision report of a site: HTML with charts, CSVs"),
     "evidence": ("gateway.evidence.cli", "list, export and verify an alert's sealed black-box evidence"),
+    "screenshot": ("demo.screenshot", "pictures of the control room from a live demo (headless Chromium)"),
 }
 BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.bench", "ports one process simulates and serves at 1 Hz"),

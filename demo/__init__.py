@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -141,8 +143,29 @@ def _write(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: float) -> dict[str, Any]:
-    """Run the whole chain until ``seconds`` pass or SIGINT/SIGTERM; return a summary."""
+@dataclasses.dataclass
+class DemoChain:
+    """The running demo: the gateway (``gw.http_port`` serves the control room), the simulator
+    and the notification printer."""
+
+    gw: Any
+    sim: Any
+    sink: Any
+    agent: contextlib.AsyncExitStack
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gw.http_port}/"
+
+    async def stop_agent(self) -> None:
+        """Stop the agent and write what the gateway accepted (so a summary is final)."""
+        await self.agent.aclose()
+        await self.gw.spool.flush()
+
+
+@contextlib.asynccontextmanager
+async def demo_chain(workdir: Path, http_port: int, speed: float) -> AsyncIterator[DemoChain]:
+    """Simulator, embedded broker, gateway and agent running until the block exits."""
     from demo.notify_sink import NotificationPrinter  # noqa: PLC0415
     from edge_agent.agent import Agent  # noqa: PLC0415 - the demo loads every component lazily
     from edge_agent.config import load_config as load_agent_config  # noqa: PLC0415
@@ -164,48 +187,53 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
         ("pile-a1", Fault(kind="connector_overheat", at=t0 + 20, port=2, params={"doubling_s": 60.0})),
         ("pile-a2", Fault(kind="sensor_garbage", at=t0 + 30, port=5)),
     ]
+    async with (
+        EmbeddedBroker() as broker,
+        SiteRunner(site, speed=speed, faults=faults) as sim,
+        NotificationPrinter() as sink,
+    ):
+        endpoints = [ep.to_json() for ep in sim.endpoints]
+        gw_cfg = load_gateway_config(
+            _write(workdir / "gateway.yaml", gateway_config(broker.url, workdir, http_port, sink.url))
+        )
+        agent_cfg = load_agent_config(
+            _write(workdir / "agent.yaml", agent_config(endpoints, broker.url, workdir))
+        )
+        clock = SimulatedTimeClock(sim)
+        async with Gateway(gw_cfg, clock=clock) as gw, contextlib.AsyncExitStack() as agent:
+            await agent.enter_async_context(Agent(agent_cfg, clock=clock))
+            yield DemoChain(gw, sim, sink, agent)
+
+
+async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: float) -> dict[str, Any]:
+    """Run the whole chain until ``seconds`` pass or SIGINT/SIGTERM; return a summary."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with (
-            EmbeddedBroker() as broker,
-            SiteRunner(site, speed=speed, faults=faults) as sim,
-            NotificationPrinter() as sink,
-        ):
-            endpoints = [ep.to_json() for ep in sim.endpoints]
-            gw_cfg = load_gateway_config(
-                _write(workdir / "gateway.yaml", gateway_config(broker.url, workdir, http_port, sink.url))
-            )
-            agent_cfg = load_agent_config(
-                _write(workdir / "agent.yaml", agent_config(endpoints, broker.url, workdir))
-            )
-            clock = SimulatedTimeClock(sim)
-            async with Gateway(gw_cfg, clock=clock) as gw:
-                async with Agent(agent_cfg, clock=clock):
-                    print(f"ChargeWatch demo: dashboard at http://127.0.0.1:{gw.http_port}/ (Ctrl-C to stop)")
-                    print(f"ChargeWatch demo: configs and data in {workdir}", flush=True)
-                    base = f"http://127.0.0.1:{gw.http_port}"
-                    print(f"ChargeWatch demo: sessions with fees at {base}/api/sessions(.csv)", flush=True)
-                    try:
-                        async with asyncio.timeout(seconds):
-                            await stop.wait()
-                    except TimeoutError:
-                        log.info(kv("demo_time_up", seconds=seconds))
-                # The agent has stopped: write what the gateway accepted before summarising, so
-                # the summary describes the final state whatever the machine's speed.
-                await gw.spool.flush()
-                sessions = await gw.charging_sessions(None, 0, int(gw.clock.time() * 1000) + 1, 10_000)
-                return {
-                    "notifications": sink.received,
-                    "health": gw.health(),
-                    "devices": [d["device"] for d in gw.devices()],
-                    "alerts": sorted({f"{a['device']}/{a['port']}/{a['kind']}" for a in gw.alerts(False)}),
-                    "sessions": len(sessions),
-                    "session_end_reasons": sorted({s["end_reason"] for s in sessions}),
-                    "fees_total_cny": round(sum(s["fee"]["total"] for s in sessions), 2),
-                }
+        async with demo_chain(workdir, http_port, speed) as chain:
+            gw = chain.gw
+            print(f"ChargeWatch demo: control room (监控大屏) at {chain.url} (Ctrl-C to stop)")
+            print(f"ChargeWatch demo: configs and data in {workdir}", flush=True)
+            base = chain.url.rstrip("/")
+            print(f"ChargeWatch demo: sessions with fees at {base}/api/sessions(.csv)", flush=True)
+            try:
+                async with asyncio.timeout(seconds):
+                    await stop.wait()
+            except TimeoutError:
+                log.info(kv("demo_time_up", seconds=seconds))
+            await chain.stop_agent()
+            sessions = await gw.charging_sessions(None, 0, int(gw.clock.time() * 1000) + 1, 10_000)
+            return {
+                "notifications": chain.sink.received,
+                "health": gw.health(),
+                "devices": [d["device"] for d in gw.devices()],
+                "alerts": sorted({f"{a['device']}/{a['port']}/{a['kind']}" for a in gw.alerts(False)}),
+                "sessions": len(sessions),
+                "session_end_reasons": sorted({s["end_reason"] for s in sessions}),
+                "fees_total_cny": round(sum(s["fee"]["total"] for s in sessions), 2),
+            }
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -24,10 +24,10 @@ from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
-from chargewatch.messages import encode
+from chargewatch.messages import Alert, encode
 from chargewatch.profiles import DeviceProfile, load_profiles
 from chargewatch.tasks import cancel_and_wait
-from gateway.api import ApiServer
+from gateway.api import ApiServer, EventHub
 from gateway.api._evidence import routes as evidence_routes
 from gateway.api.auth import Authenticator
 from gateway.api.server import series_fields
@@ -123,6 +123,7 @@ class Gateway:
         self._checkpointed = self.clock.time()
         self.http_port = cfg.http.port
         self.sender = load_sender(cfg.commands, self.clock)
+        self.events = EventHub()  # the control room's live updates (GET /api/events)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -196,7 +197,7 @@ class Gateway:
                 drain_max_s=cfg.liveness.drain_max_s,
                 profile_dirs=[Path(d) for d in cfg.profile_dirs],
                 sessions=sessions,
-                notify=self.notifier.submit,
+                notify=self._alerts_changed,
                 profiles=self.profiles,
                 evidence=self.evidence,
             )
@@ -217,6 +218,10 @@ class Gateway:
                     ),
                     fields=series_fields(self.profiles.values()),
                     routes=evidence_routes(self.evidence.lookup, self.timezone),
+                    profiles=self.profiles,
+                    site=cfg.site,
+                    clock=self.clock,
+                    events=self.events,
                 )
             )
             self.http_port = api.port
@@ -290,6 +295,13 @@ class Gateway:
             await self._audit_replies(replies)
         if batch:
             await self.pipeline.handle(batch)
+            self.events.publish("ingest", {"messages": len(batch)})
+
+    def _alerts_changed(self, alerts: Sequence[Alert]) -> None:
+        """Alert changes go to the notifier and to the control room (neither blocks)."""
+        self.notifier.submit(alerts)
+        for a in alerts:
+            self.events.publish("alert", msgspec.structs.asdict(a))
 
     async def _audit_replies(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         """Every command reply an agent published, as a ``command`` point (the audit trail)."""

@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # systemd: systemd-analyze verifies the units in packaging/systemd (tests/ops/test_systemd_units.py)
 # prometheus-alertmanager: notification tests post alerts to a real Alertmanager (tests/gateway/notify)
-# fonts-noto-cjk: the CJK font `chargewatch report` draws its Chinese chart labels with
-pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd prometheus-alertmanager fonts-noto-cjk)
+# fonts-noto-cjk: the CJK font `chargewatch report` draws its Chinese chart labels with (and the
+#   control room its Chinese text in headless Chromium)
+# chromium: the browser tests of the control room drive it headless through Playwright (tests/ui)
+pkgs=(mosquitto influxdb victoria-metrics socat mbpoll systemd prometheus-alertmanager fonts-noto-cjk chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

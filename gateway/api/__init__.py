@@ -1,5 +1,6 @@
-"""The gateway's HTTP API and dashboard."""
+"""The gateway's HTTP API and control room."""
 
+from gateway.api._events import EventHub
 from gateway.api.server import ApiServer, GatewayView
 
-__all__ = ["ApiServer", "GatewayView"]
+__all__ = ["ApiServer", "EventHub", "GatewayView"]

@@ -1,12 +1,14 @@
-"""The gateway's HTTP API (aiohttp) and dashboard.
+"""The gateway's HTTP API (aiohttp) and control room.
 
 Routes: ``GET /health``, ``GET /api/devices``, ``GET /api/alerts``, ``POST /api/alerts/{id}/ack``,
 ``GET /api/series?device=&port=&field=&since=``, ``GET /api/sessions?device=&since=&until=&limit=``,
 ``GET /api/sessions.csv`` (see :mod:`gateway.api._sessions`), ``GET /api/dead_letters``,
 ``POST /api/commands`` (sign and send one operator command; operators only, JSON
 body only), ``GET /api/commands?device=&since=`` (the command audit trail), ``GET /metrics``
-(Prometheus text) and ``GET /`` (the dashboard). Handlers read from a :class:`GatewayView`, so the
-API never reaches into the ingest internals.
+(Prometheus text), ``GET /api/ports`` (the control room's port grid, :mod:`gateway.api._ports`),
+``GET /api/events`` (live updates as Server-Sent Events, :mod:`gateway.api._events`) and ``GET /``
+(the control room: static files under ``static/``, charts by the vendored uPlot). Handlers read
+from a :class:`GatewayView`, so the API never reaches into the ingest internals.
 
 Who may read and who may act is decided by one guard in front of every route
 (:mod:`gateway.api.auth`: users and roles, bearer tokens and passwords, the anti-CSRF rule);
@@ -23,8 +25,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Protocol, Self
 from zoneinfo import ZoneInfo
@@ -32,10 +34,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 from aiohttp import web
 
+from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import ID_PATTERN
 from chargewatch.profiles import DeviceProfile, load_profiles
-from gateway.api._dashboard import DASHBOARD_HTML
+from gateway.api._events import EventHub
+from gateway.api._ports import BlockedToday, grid
 from gateway.api._sessions import QueryError, parse_query, to_csv
 from gateway.api.auth import Authenticator, NotYouError, actor, identity
 from gateway.store.base import Row
@@ -48,6 +52,7 @@ _ID = re.compile(ID_PATTERN)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _MAX_LIMIT = 1000
 _MAX_PORT = 64
+STATIC = Path(__file__).with_name("static")
 
 
 def series_fields(profiles: Iterable[DeviceProfile] | None = None) -> dict[str, frozenset[str]]:
@@ -124,17 +129,29 @@ class ApiServer:
         auth: Authenticator | None = None,
         fields: Mapping[str, frozenset[str]] | None = None,
         routes: Sequence[web.RouteDef] = (),
+        profiles: Mapping[str, DeviceProfile] | None = None,
+        site: str = "",
+        clock: Clock | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.view = view
         self.host = host
         self.port = port
         self.auth = auth if auth is not None else Authenticator()
-        self.fields = dict(fields) if fields is not None else series_fields()
+        self.profiles = dict(profiles) if profiles is not None else load_profiles()
+        self.fields = dict(fields) if fields is not None else series_fields(self.profiles.values())
+        self.site = site
+        self.clock = clock or SystemClock()
+        self.events = events or EventHub()
+        self._blocked = BlockedToday(self.profiles)
         app = web.Application(client_max_size=64 * 1024, middlewares=[self.auth.middleware()])
         app.add_routes(self.auth.routes())
         app.add_routes(
             [
                 web.get("/", self._index),
+                web.static("/static", STATIC, append_version=False),
+                web.get("/api/ports", self._ports),
+                web.get("/api/events", self.events.handle),
                 web.get("/health", self._health),
                 web.get("/metrics", self._metrics),
                 web.get("/api/devices", self._devices),
@@ -163,10 +180,18 @@ class ApiServer:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self.events.aclose()  # streams end first: the runner's cleanup would wait on them
         await self._runner.cleanup()
 
-    async def _index(self, _r: web.Request) -> web.Response:
-        return web.Response(text=DASHBOARD_HTML, content_type="text/html")
+    async def _index(self, _r: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _ports(self, _r: web.Request) -> web.Response:
+        devices = self.view.devices()
+        now = self.clock.time()
+        blocked = await self._blocked.counts(self.view.series, devices, self.view.timezone(), now)
+        body = grid(devices, self.view.alerts(open_only=True), self.profiles, self.site, blocked)
+        return _json(body | {"ts": now})
 
     async def _health(self, r: web.Request) -> web.Response:
         h = self.view.health()
@@ -227,9 +252,11 @@ class ApiServer:
         except NotYouError as exc:
             return _json({"error": str(exc)}, 403)
         try:
-            return _json(self.view.acknowledge(r.match_info["id"], user))
+            acked = self.view.acknowledge(r.match_info["id"], user)
         except KeyError:
             return _json({"error": f"no alert {r.match_info['id']!r}"}, 404)
+        self.events.publish("alert", acked)
+        return _json(acked)
 
     async def _series(self, r: web.Request) -> web.Response:
         q = r.query
@@ -254,7 +281,7 @@ class ApiServer:
         where = {"device": device}
         if port is not None:
             where["port"] = port
-        end = time.time()
+        end = self.clock.time()  # the gateway's clock (simulated time in the demo)
         try:
             rows = await self.view.series(
                 measurement, [field], where, int((end - since) * 1000), int(end * 1000) + 1
@@ -286,6 +313,7 @@ class ApiServer:
         except KeyError as exc:
             return _json({"error": str(exc.args[0])}, 503)
         log.info(kv("http_command_sent", remote=r.remote, operator=operator, **sent))
+        self.events.publish("command", sent)
         return _json(sent, 202)
 
     async def _commands(self, r: web.Request) -> web.Response:
@@ -298,7 +326,7 @@ class ApiServer:
             return _bad("since must be seconds (e.g. 86400)")
         if not 1.0 <= since <= _MAX_SPAN_S:
             return _bad(f"since must be between 1 and {_MAX_SPAN_S:.0f} seconds")
-        now = time.time()
+        now = self.clock.time()
         where = {"device": device} if device else {}
         # replies carry the agent's timestamp: a clock ahead of ours must not hide them
         start_ms, end_ms = int((now - since) * 1000), int((now + _MAX_SPAN_S) * 1000)

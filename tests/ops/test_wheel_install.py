@@ -73,6 +73,14 @@ def test_the_installed_wheel_runs_the_chain(tmp_path: Path, mosquitto: Mosquitto
     assert str(REPO) not in where, where
     assert where.count(str(tmp_path / "venv")) == 3, where
     assert "'cw-blocker.yaml', 'cw-pile-10.yaml', 'vx-pile-12.yaml'" in where
+    static = subprocess.run(
+        [str(bin_dir / "python"), "-c",
+         "from gateway.api.server import STATIC\n"
+         "print(sorted(str(p.relative_to(STATIC)) for p in STATIC.rglob('*') if p.is_file()))"],
+        check=True, capture_output=True, text=True, cwd=run,
+    ).stdout  # fmt: skip
+    for name in ("index.html", "app.js", "i18n.js", "vendor/uPlot.iife.min.js", "vendor/uPlot.LICENSE"):
+        assert f"'{name}'" in static, static  # the control room ships in the wheel
     version = subprocess.run(
         [str(bin_dir / "chargewatch"), "--version"], capture_output=True, text=True, check=True
     )

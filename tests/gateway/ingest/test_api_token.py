@@ -114,10 +114,12 @@ async def test_without_a_token_only_a_same_origin_request_with_the_csrf_header_a
 
 async def test_the_dashboard_sends_the_csrf_header() -> None:
     async with ApiServer(_View(), "127.0.0.1", 0) as api:
-        page = await asyncio.to_thread(_page, api.port)
-    assert "'x-chargewatch-csrf':'1'" in page
+        page = await asyncio.to_thread(_page, api.port, "/")
+        client = await asyncio.to_thread(_page, api.port, "/static/api.js")
+    assert '<script src="/static/api.js">' in page
+    assert 'headers["X-ChargeWatch-CSRF"] = "1";' in client
 
 
-def _page(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+def _page(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
         return str(resp.read().decode())

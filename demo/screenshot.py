@@ -4,7 +4,9 @@ Runs the demo chain (:func:`demo.demo_chain`) for ``--seconds`` so that the inje
 have raised alerts and sessions have ended, then opens the page in the system's headless
 Chromium (Debian ``chromium``, driven by Playwright; no browser is downloaded) and saves
 ``dashboard.png`` (the site grid) and ``port.png`` (the overheating port's charts) under
-``--out``. Needs the dev extra (``pip install -e '.[dev]'``) and ``apt-get install chromium``.
+``--out``; then writes the site's daily report of that day (``chargewatch report``) and saves
+its first screen as ``report.png``. Needs the dev extra (``pip install -e '.[dev]'``) and
+``apt-get install chromium``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +75,27 @@ async def shoot(out: Path, seconds: float, speed: float) -> list[Path]:
                 await page.wait_for_timeout(800)  # the charts draw after their data arrives
                 await page.screenshot(path=out / name)
                 saved.append(out / name)
-            await page.close()
             await chain.stop_agent()
+            saved.append(await _report_shot(page, Path(tmp), out / "report.png"))
+            await page.close()
     return saved
+
+
+async def _report_shot(page: Any, workdir: Path, path: Path) -> Path:
+    """Write the demo site's report of today (the gateway's config in ``workdir``) and shoot it."""
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    from gateway.config import load_config  # noqa: PLC0415
+    from gateway.report.cli import build  # noqa: PLC0415
+
+    config = workdir / "gateway.yaml"
+    cfg = load_config(config)
+    day = datetime.now(ZoneInfo(cfg.tariff.timezone)).date()
+    await build(config, cfg.site, day, workdir / "report")
+    await page.goto((workdir / "report" / "index.html").as_uri())
+    await page.wait_for_timeout(500)  # the chart images load
+    await page.screenshot(path=path)
+    return path
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from chargewatch.errors import ConfigError
 from gateway.sessions import read_sessions
-from gateway.store.base import TimeSeriesStore
+from gateway.store.base import Row, TimeSeriesStore
+from gateway.store.errors import UnknownSeriesError
 
 #: session end reasons that are the pile cutting the port itself
 PILE_TRIPS = frozenset(
@@ -97,6 +98,17 @@ def offline_spans(alerts: list[dict[str, Any]], start: float, end: float) -> lis
     return out
 
 
+async def _rows(
+    store: TimeSeriesStore, measurement: str, fields: list[str], where: dict[str, str], span: tuple[int, int]
+) -> list[Row]:
+    """The points of ``measurement``; none when the store has never held those fields (a site
+    without an interlock trip or a blocker yet: SQLite knows fields only from stored points)."""
+    try:
+        return list(await store.series(measurement, fields, where, *span))
+    except UnknownSeriesError:
+        return []
+
+
 async def gather(store: TimeSeriesStore, state_path: Path, site: str, day: date, tz: ZoneInfo) -> DayData:
     start, end = day_bounds(day, tz)
     data = DayData(site, day, tz, start, end)
@@ -109,7 +121,7 @@ async def gather(store: TimeSeriesStore, state_path: Path, site: str, day: date,
     data.alerts = read_alerts(state_path, start, end)
     data.offline = offline_spans(data.alerts, start, end)
     where = {"site": site, "kind": "interlock"}
-    for row in await store.series("event", ["rule", "value", "limit", "verified"], where, lo, hi):
+    for row in await _rows(store, "event", ["rule", "value", "limit", "verified"], where, (lo, hi)):
         port = row.tags.get("port")
         data.trips.append(
             {
@@ -119,12 +131,12 @@ async def gather(store: TimeSeriesStore, state_path: Path, site: str, day: date,
                 **row.fields,
             }
         )
-    for row in await store.series("blocker", ["camera_online"], {"site": site}, lo, hi):
+    for row in await _rows(store, "blocker", ["camera_online"], {"site": site}, (lo, hi)):
         b = data.blockers.setdefault(row.tags["device"], Blocker(row.tags["device"]))
         b.samples += 1
         b.camera_ok += bool(row.fields.get("camera_online"))
     for kind in ("detection", "door_hold"):
-        for row in await store.series("event", ["count", "seq"], {"site": site, "kind": kind}, lo, hi):
+        for row in await _rows(store, "event", ["count", "seq"], {"site": site, "kind": kind}, (lo, hi)):
             b = data.blockers.setdefault(row.tags["device"], Blocker(row.tags["device"]))
             if kind == "detection":
                 count = row.fields.get("count", 1.0)

@@ -1,5 +1,6 @@
 """``chargewatch screenshot`` (which makes the README's pictures) works end to end: a live demo,
-the system's headless Chromium, two PNGs that show a page and stay small."""
+the system's headless Chromium, three PNGs (two pages and the daily report) that show something and
+stay small."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_the_screenshot_command_writes_small_non_blank_pictures(
     need_browser()
     assert main(["--out", str(tmp_path), "--seconds", "2", "--speed", "30"]) == 0
     printed = capsys.readouterr().out
-    for name in ("dashboard.png", "port.png"):
+    for name in ("dashboard.png", "port.png", "report.png"):
         png = tmp_path / name
         assert_not_blank(png)
         assert png.stat().st_size < 300_000

@@ -92,3 +92,8 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert summary["sessions"] >= 3
     assert "timeout" in summary["session_end_reasons"]
     assert summary["fees_total_cny"] > 0
+    # the day's supervision report (the test setup has matplotlib and the CJK font)
+    report = Path(summary["report"])
+    assert report.name == "index.html", summary["report"]
+    assert "充电设施安全监管日报" in report.read_text(encoding="utf-8")
+    assert "chargewatch evidence --config" in out

@@ -109,5 +109,7 @@ async def test_alerts_listed_acknowledged_and_stored(
         assert devices[0]["device"] == "hot1"
         assert devices[0]["online"] is True
         assert devices[0]["max_socket_temp"] == 95.0
-        assert "<table>" in await http_text(gw.http_port, "/")
+        page = await http_text(gw.http_port, "/")  # the control room's shell (tests/ui drive it)
+        assert '<html lang="zh-CN">' in page
+        assert '<script src="/static/app.js"></script>' in page
         await asyncio.sleep(0)

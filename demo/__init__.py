@@ -225,7 +225,10 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
                 log.info(kv("demo_time_up", seconds=seconds))
             await chain.stop_agent()
             sessions = await gw.charging_sessions(None, 0, int(gw.clock.time() * 1000) + 1, 10_000)
-            report = await _daily_report(workdir, gw.clock.time())
+            try:
+                report = str(await daily_report(workdir, gw.clock.time()))
+            except ChargeWatchError as exc:  # charts need the optional extra and a CJK font
+                report = f"not written: {exc}"
             print(f"ChargeWatch demo: daily report (监管日报): {report}", flush=True)
             print(
                 "ChargeWatch demo: alerts' black-box evidence: open an alert in the control room, or "
@@ -247,8 +250,9 @@ async def run_demo(workdir: Path, seconds: float | None, http_port: int, speed: 
             loop.remove_signal_handler(sig)
 
 
-async def _daily_report(workdir: Path, now: float) -> str:
-    """Write the demo site's supervision report of the (simulated) day; its index or why not."""
+async def daily_report(workdir: Path, now: float) -> Path:
+    """Write the supervision report of the day of ``now`` for the gateway configured in
+    ``workdir`` (``gateway.yaml``) into ``workdir/report``; its ``index.html``."""
     from zoneinfo import ZoneInfo  # noqa: PLC0415
 
     from gateway.config import load_config  # noqa: PLC0415
@@ -257,11 +261,8 @@ async def _daily_report(workdir: Path, now: float) -> str:
     config = workdir / "gateway.yaml"
     cfg = load_config(config)
     day = datetime.fromtimestamp(now, ZoneInfo(cfg.tariff.timezone)).date()
-    try:
-        await build(config, cfg.site, day, workdir / "report")
-    except ChargeWatchError as exc:  # charts need the optional extra and a CJK font
-        return f"not written: {exc}"
-    return str(workdir / "report" / "index.html")
+    await build(config, cfg.site, day, workdir / "report")
+    return workdir / "report" / "index.html"
 
 
 def main(argv: list[str]) -> int:

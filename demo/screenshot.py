@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,24 +75,17 @@ async def shoot(out: Path, seconds: float, speed: float) -> list[Path]:
                 await page.screenshot(path=out / name)
                 saved.append(out / name)
             await chain.stop_agent()
-            saved.append(await _report_shot(page, Path(tmp), out / "report.png"))
+            saved.append(await _report_shot(page, Path(tmp), out / "report.png", chain.gw.clock.time()))
             await page.close()
     return saved
 
 
-async def _report_shot(page: Any, workdir: Path, path: Path) -> Path:
-    """Write the demo site's report of today (the gateway's config in ``workdir``) and shoot it."""
-    from zoneinfo import ZoneInfo  # noqa: PLC0415
+async def _report_shot(page: Any, workdir: Path, path: Path, now: float) -> Path:
+    """Write the demo site's report of the day of ``now`` (:func:`demo.daily_report`), shoot it."""
+    from demo import daily_report  # noqa: PLC0415
 
-    from gateway.config import load_config  # noqa: PLC0415
-    from gateway.report.cli import build  # noqa: PLC0415
-
-    config = workdir / "gateway.yaml"
-    cfg = load_config(config)
-    day = datetime.now(ZoneInfo(cfg.tariff.timezone)).date()
-    await build(config, cfg.site, day, workdir / "report")
-    await page.goto((workdir / "report" / "index.html").as_uri())
-    await page.wait_for_timeout(500)  # the chart images load
+    index = await daily_report(workdir, now)
+    await page.goto(index.as_uri())  # waits for the load event: the chart images are in
     await page.screenshot(path=path)
     return path
 

@@ -3,6 +3,8 @@ recorder, and pile telemetry with one port to heat."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from chargewatch import topics
@@ -18,6 +20,7 @@ from gateway.ingest.validate import TimePolicy
 from gateway.liveness import Liveness
 from gateway.metrics import Metrics
 from gateway.spool import Spool
+from gateway.store import SQLiteStore
 
 NOW = 1_750_000_000.0
 ALERT = "d1.3.socket_temp_high.1"
@@ -87,3 +90,17 @@ def pipeline(
         profiles=load_profiles(),
         evidence=evidence,
     )
+
+
+@contextlib.asynccontextmanager
+async def evidence_chain(
+    tmp: Path, clock: ManualClock, published: list[Alert], **kw: float
+) -> AsyncIterator[tuple[IngestPipeline, EvidenceRecorder]]:
+    """A real SQLite store and spool, an evidence recorder (``kw`` as for :func:`recorder`) and
+    the ingest pipeline over them; alerts it publishes land in ``published``."""
+    async with (
+        SQLiteStore(tmp / "store.sqlite") as store,
+        Spool(tmp / "spool.sqlite", store) as spool,
+        recorder(tmp / "evidence.sqlite", clock, **kw) as rec,
+    ):
+        yield pipeline(tmp, spool, rec, published), rec

@@ -14,9 +14,7 @@ import pytest
 from chargewatch.clock import ManualClock
 from chargewatch.messages import Alert
 from gateway.evidence import EvidenceStore, SealedError, canonical
-from gateway.spool import Spool
-from gateway.store import SQLiteStore
-from tests.gateway.evidence.support import ALERT, NOW, item, pipeline, recorder, tel
+from tests.gateway.evidence.support import ALERT, NOW, evidence_chain, item, recorder, tel
 
 
 def series(doc: dict[str, object], name: str, port: int | None) -> list[list[float]]:
@@ -30,12 +28,7 @@ async def test_window_holds_before_and_after_late_data_fills_it_and_the_seal_is_
 ) -> None:
     clock = ManualClock(NOW)
     published: list[Alert] = []
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-        recorder(tmp_path / "evidence.sqlite", clock) as rec,
-    ):
-        p = pipeline(tmp_path, spool, rec, published)
+    async with evidence_chain(tmp_path, clock, published) as (p, rec):
         await p.handle([item(tel(s, 30.0)) for s in range(6)])  # seqs 0..5: before; 0 is out of window
         await p.handle([item(tel(s, 90.0)) for s in (10, 11)])  # fires at NOW + 11
         assert [(a.id, a.state, a.ts) for a in published] == [(ALERT, "firing", NOW + 11)]
@@ -92,12 +85,8 @@ async def test_window_holds_before_and_after_late_data_fills_it_and_the_seal_is_
 async def test_timeout_capacity_and_shutdown_seal_and_memory_stays_bounded(tmp_path: Path) -> None:
     clock = ManualClock(NOW)
     published: list[Alert] = []
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-        recorder(tmp_path / "evidence.sqlite", clock, timeout_s=100.0, max_open=2, max_samples=5) as rec,
-    ):
-        p = pipeline(tmp_path, spool, rec, published)
+    limits = {"timeout_s": 100.0, "max_open": 2, "max_samples": 5}
+    async with evidence_chain(tmp_path, clock, published, **limits) as (p, rec):
         for dev in ("a", "b", "c"):
             await p.handle([item(tel(s, 90.0, device=dev)) for s in range(4)])  # fires at seq 1
         assert len(published) == 3
@@ -128,12 +117,7 @@ async def test_timeout_capacity_and_shutdown_seal_and_memory_stays_bounded(tmp_p
 async def test_shutdown_seals_what_is_open(tmp_path: Path) -> None:
     clock = ManualClock(NOW)
     published: list[Alert] = []
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-        recorder(tmp_path / "evidence.sqlite", clock) as rec,
-    ):
-        p = pipeline(tmp_path, spool, rec, published)
+    async with evidence_chain(tmp_path, clock, published) as (p, rec):
         await p.handle([item(tel(s, 90.0)) for s in range(3)])
         assert rec.sealed == 0
     db = EvidenceStore(tmp_path / "evidence.sqlite", readonly=True)

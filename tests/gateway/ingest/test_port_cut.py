@@ -10,7 +10,7 @@ from chargewatch.clock import ManualClock
 from chargewatch.messages import Alert, Event
 from gateway.spool import Spool
 from gateway.store import SQLiteStore
-from tests.gateway.evidence.support import NOW, item, pipeline, recorder, tel
+from tests.gateway.evidence.support import NOW, evidence_chain, item, pipeline, tel
 
 CUT3 = "d1.3.port_cut"
 
@@ -28,12 +28,7 @@ def interlock(seq: int, ts: float, port: int) -> Event:
 async def test_a_pile_trip_and_an_interlock_page_once_and_stay_until_acknowledged(tmp_path: Path) -> None:
     clock = ManualClock(NOW)
     published: list[Alert] = []
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-        recorder(tmp_path / "evidence.sqlite", clock) as rec,
-    ):
-        p = pipeline(tmp_path, spool, rec, published)
+    async with evidence_chain(tmp_path, clock, published) as (p, rec):
         await p.handle([item(tel(s, 30.0)) for s in range(3)])
         await p.handle([item(tel(s, 30.0, faults={3: 2, 6: 7})) for s in range(3, 6)])  # 7 = remote_stop
         cut = [(a.id, a.state, a.severity, a.ts) for a in published]

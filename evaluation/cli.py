@@ -11,7 +11,8 @@ Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock);
 runs the training seeds the defaults were tuned on. ``--poll-s N`` replays a poll every N
 seconds (1–60; the simulator steps 1 s) and ``--meter-error X`` makes every pile's energy
 meters read X high (e.g. 0.02), so the figures can be checked at any poll interval and with
-uncalibrated meters. ``--json`` prints the figures as the
+uncalibrated meters. ``--list-false`` lists every false alert (run, hours into it, device,
+port, kind) so it can be replayed and traced. ``--json`` prints the figures as the
 last line (:meth:`evaluation.scoring.Score.summary`). Exit 0 when every target of
 :mod:`evaluation.targets` is met, 1 when one is missed, 2 on bad arguments.
 """
@@ -78,6 +79,18 @@ def _alert_kinds(score: Score) -> str:
     return "precision per alert kind (explained/fired): " + (", ".join(parts) or "no alerts")
 
 
+def _false_lines(score: Score) -> list[str]:
+    """One line per false alert, to replay the run it came from and look at the detector there."""
+    lines = []
+    for run, start, alert in score.false_list:
+        port = "pile-wide" if alert.port is None else f"port {alert.port}"
+        hours = (alert.ts - start) / 3600.0
+        lines.append(
+            f"false alert: {run} at {hours:.2f} h (ts {alert.ts:.0f}): {alert.device} {port} {alert.kind}"
+        )
+    return lines
+
+
 def _poll_s(text: str) -> float:
     value = float(text)
     if not 1.0 <= value <= 60.0 or value != round(value):
@@ -116,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--jobs", type=int, default=2, help="worker processes (scenarios run in parallel)")
     p.add_argument("--quiet", action="store_true", help="no per-scenario progress lines")
+    p.add_argument(
+        "--list-false", action="store_true", help="list every false alert: run, hours into it, place, kind"
+    )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     return p
 
@@ -156,6 +172,8 @@ def main(argv: list[str]) -> int:
     print("\n".join(_table(score)))
     print("\n".join(_sweep_tables(score, size.suite)))
     print(_alert_kinds(score))
+    if args.list_false:
+        print("\n".join(_false_lines(score)) or "no false alerts")
     per_day = summary["false_alerts_per_1000_site_days"]
     print(
         f"false alerts: {score.false_alerts} in {score.charging_port_hours:.0f} charging port-hours "

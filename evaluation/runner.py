@@ -99,6 +99,7 @@ def run_scenario(
         alerts=list(fired.values()),
         fixed=fixed.firings,
         charging={k: [(lo, hi) for lo, hi in v] for k, v in charging.items()},
+        name=f"seed {seed} {scenario.name}",
     )
 
 

@@ -109,6 +109,8 @@ class Run:
     fixed: Mapping[tuple[str, int], Sequence[float]] = field(default_factory=dict)
     #: (device, port) → sorted, disjoint spans during which the port was charging
     charging: Mapping[tuple[str, int], Sequence[Span]] = field(default_factory=dict)
+    #: which scenario this was (e.g. "seed 1000 normal-…"), for the list of false alerts
+    name: str = ""
 
 
 @dataclass(slots=True)
@@ -172,6 +174,8 @@ class Score:
     charging_port_hours: float = 0.0
     site_days: float = 0.0
     sensor_as_overheating: int = 0
+    #: every false alert with its run's name and start, in scoring order (``eval --list-false``)
+    false_list: list[tuple[str, float, AlertFired]] = field(default_factory=list)
 
     @property
     def false_by_alert_kind(self) -> dict[str, int]:
@@ -291,6 +295,7 @@ def score_run(run: Run, score: Score) -> None:
             score.kinds[cause.kind].explained += 1
             continue
         score.false_alerts += 1
+        score.false_list.append((run.name, run.start, alert))
         for kind, wanted in EXPLAINS.items():
             if alert.kind in wanted:
                 score.kinds[kind].false += 1

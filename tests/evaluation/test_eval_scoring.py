@@ -6,6 +6,7 @@ import pytest
 
 from chargewatch.errors import ConfigError
 from evaluation import AlertFired, Episode, Run, Score, episodes_from, plan_seeds, score_run
+from evaluation.cli import _false_lines
 from firmware_sim.faults.kinds import label
 
 T0 = 1_000_000.0
@@ -126,6 +127,22 @@ def test_a_later_alert_on_a_faulty_port_is_explained_only_by_a_kind_the_fault_ca
     ks = score.kinds["overcurrent_spike"]
     assert (ks.detected, ks.explained) == (1, 2)
     assert score.false_by_alert_kind == {"session_no_float": 1, "socket_overtemp": 1}
+    assert [(start, a.kind, a.ts) for _, start, a in score.false_list] == [
+        (T0, "session_no_float", T0 + 9_000),
+        (T0, "socket_overtemp", T0 + 9_500),
+    ]
+
+
+def test_eval_list_false_names_the_run_the_hours_the_place_and_the_kind() -> None:
+    score = Score()
+    alerts = [_alert("thermal_residual", T0 + 5_400, port=4), _alert("smoke", T0 + 7_200, port=None)]
+    score_run(
+        Run(start=T0, end=END, ports={"p1": 10}, episodes=[], alerts=alerts, name="seed 1000 normal"), score
+    )
+    assert _false_lines(score) == [
+        f"false alert: seed 1000 normal at 1.50 h (ts {T0 + 5_400:.0f}): p1 port 4 thermal_residual",
+        f"false alert: seed 1000 normal at 2.00 h (ts {T0 + 7_200:.0f}): p1 pile-wide smoke",
+    ]
 
 
 def test_lead_over_the_fixed_threshold_only_where_it_fired() -> None:

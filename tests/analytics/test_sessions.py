@@ -131,18 +131,6 @@ def test_power_creeping_up_is_flagged_but_spikes_are_not() -> None:
     assert 12.0 <= rise <= 40.0, f"flagged after a {rise:.0f} W rise"
 
 
-def test_oversized_battery_against_the_port_norm() -> None:
-    tr = _tracker()
-    start = T0
-    for _ in range(4):
-        _run(tr, _curve(lead_acid_power, 6.0, 400.0), start)
-        start += 8 * 3_600
-    big = [400.0] * int(15 * 3_600 / DT)
-    _, conds = _run(tr, big, start)
-    first = next(k for k, cs in enumerate(conds) if any(c.kind == "oversized_battery" for c in cs))
-    assert 3 * 3_600 < first * DT < 12 * 3_600
-
-
 def test_repeated_restarts() -> None:
     _, conds = _run(_tracker(), [300.0, 300.0, 0.0, 300.0, 0.0, 300.0, 300.0], T0)
     assert any(c.kind == "repeated_restarts" for cs in conds for c in cs)
@@ -234,3 +222,31 @@ def test_power_climbing_across_a_data_gap_is_not_creep() -> None:
         power = 300.0 if k < 80 else 300.0 + min(k - 79, 10) * 30.0
         tracker.update(t, np.array([power]), np.array([40.0]), None, flagged)
     assert not [c for c in flagged if c.kind == "power_creep"]
+
+
+def _full_session(rated: float, capacity_kwh: float, cc_hours: float, seed: int) -> list[float]:
+    """A constant-current ramp, a 40-minute taper, 20 minutes of float, then the bike leaves."""
+    cc = _cc_curve(rated, capacity_kwh, cc_hours, seed)
+    taper = [cc[-1] * math.exp(-k * 5.0 / 900.0) for k in range(480)]
+    return [*cc, *taper, *[20.0] * 240, *[0.0] * 120]
+
+
+def test_a_big_healthy_pack_after_small_ones_on_the_same_port_is_not_oversized() -> None:
+    """Traced false alert (``eval --train``, seed 1000, normal day, port 9 at 35 h): five 0.6 kWh
+    charges, then another rider's healthy 2.2 kWh pack took 1.9 kWh — 2.7 × the port's usual
+    energy, which the port norm called oversized. The same port with a pack no e-bike has
+    still alerts, from its constant-current ramp."""
+    tr, flagged = _tracker(), []
+    curve: list[float] = []
+    for seed in range(5):
+        curve += _full_session(470.0, 1.0, 1.2, seed)
+    big = _full_session(460.0, 2.2, 4.0, 9)
+    oversized = _cc_curve(460.0, 6.0, 3.3, 10)
+    starts = {"big": len(curve), "oversized": len(curve) + len(big)}
+    for k, p in enumerate([*curve, *big, *oversized]):
+        c: list[Condition] = []
+        tr.update(T0 + 5.0 * k, np.array([p]), np.array([40.0]), None, c)
+        flagged += [(k, x.kind) for x in c]
+    assert tr.norm_n[0] >= 5, "the small charges are the port's norm"
+    assert [f for f in flagged if f[0] < starts["oversized"]] == []
+    assert any(kind == "oversized_battery" for k, kind in flagged if k >= starts["oversized"])

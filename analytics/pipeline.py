@@ -31,7 +31,7 @@ from chargewatch.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 4
+CHECKPOINT_VERSION = 5
 _PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
 _LIVENESS = ("device_offline",)
 _SESSION_MODEL = ("session_anomaly",)

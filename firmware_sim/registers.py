@@ -84,7 +84,10 @@ def compile_encoder(point: Point) -> Encoder:
     """A fast ``value -> registers`` for ``point`` that saturates instead of raising.
 
     Integer types clamp to their range (NaN becomes the type's maximum, an implausible
-    reading rather than a fake plausible one); float32 overflows to ±inf.
+    reading rather than a fake plausible one); float32 overflows to ±inf. A real reading
+    whose word is one of the point's ``invalid`` sentinels is sent one count nearer zero, as
+    a firmware that reserves the code does (an i16 temperature's 0xFFFF is −0.1 °C at scale
+    0.1: without this every reading of −0.1 °C decoded as "no sensor fitted").
     """
     if point.type == "bool":
         return lambda value: [1 if value else 0]
@@ -105,13 +108,18 @@ def compile_encoder(point: Point) -> Encoder:
         lo, hi = _INT_RANGE[point.type]
         mask = 0xFFFF if point.width == 1 else 0xFFFF_FFFF
 
+        reserved = frozenset(point.invalid or ())
+
         def pack(value: float) -> int:
             raw = (value - offset) / scale
             if math.isnan(raw) or raw >= hi:
                 return hi & mask
             if raw <= lo:
                 return lo & mask
-            return round(raw) & mask
+            word = round(raw) & mask
+            if word in reserved:  # a reading never wears the "no sensor" code: one count towards 0
+                word = (round(raw) + (1 if raw < 0 else -1)) & mask
+            return word
 
     if point.width == 1:
         if swap_b:

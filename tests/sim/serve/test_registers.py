@@ -51,6 +51,16 @@ def test_encoder_saturates_instead_of_raising() -> None:
     assert f32.decode(compile_encoder(f32)(1e300)) == math.inf
 
 
+def test_a_reading_never_wears_the_no_sensor_code() -> None:
+    """cw-pile-10's socket_temp is i16 × 0.1 with 0xFFFF reserved for "no sensor": −0.1 °C
+    would encode to it and decode as a missing sensor (every winter pile near 0 °C)."""
+    point = find_profile("cw-pile-10").by_name["socket_temp"]
+    encode = compile_encoder(point)
+    assert point.invalid == [0xFFFF]
+    assert point.decode(encode(-0.1)) == 0.0
+    assert [point.decode(encode(v)) for v in (-0.2, 0.0, 0.1)] == pytest.approx([-0.2, 0.0, 0.1])
+
+
 def test_refresh_places_values_and_overrides() -> None:
     profile = find_profile("cw-pile-10")
     model = FakeModel("p", profile, seed=3, start_time=0.0)

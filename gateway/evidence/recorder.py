@@ -16,8 +16,14 @@ data that arrives behind the live stream still fills evidence) and every alert i
 
 Memory is bounded: history per device by ``max_samples``, open windows by ``max_open`` (at most
 one per alert opened in the last ``timeout_s``), samples per window by ``max_samples`` (more are
-counted in the document's ``dropped``). A kill -9 loses the windows not yet sealed; the raw
-points themselves are in the time-series store.
+counted in the document's ``dropped``).
+
+A kill -9 loses the windows not yet sealed, but not their samples (the spool and the time-series
+store hold them): at the next start :mod:`gateway.evidence.rebuild` opens those windows again
+through :meth:`EvidenceRecorder.adopt`, *unseeded* — filled by live messages but never sealed
+(not by ``due``, ``max_open`` nor shutdown) until the store has been read — and then seals them
+as ``rebuilt_from_store`` (:meth:`EvidenceRecorder.seal_now`), or leaves them open when their end
+is still ahead.
 """
 
 from __future__ import annotations

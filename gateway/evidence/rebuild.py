@@ -19,9 +19,11 @@ and
 Either way its document carries ``rebuilt``: what the store could not give back (see
 :mod:`gateway.evidence.fromstore`). One ``evidence_rebuilt`` log line per window, counted in
 ``cw_evidence_rebuilt_total{outcome}``. A store that fails is retried with the shared backoff
-for as long as the gateway runs; a window still unseeded at shutdown stays without a document
-and is planned again by the next start. Idempotent: a sealed document is never rewritten (the
-evidence file refuses it), and an alert with one is never planned.
+(writing the spool out: for as long as the gateway runs; a window's read: 10 minutes, then
+it is dropped with an ``evidence_rebuild_failed`` line); a window still unseeded at shutdown
+stays without a document and is planned again by the next start. Idempotent: a sealed
+document is never rewritten (the evidence file refuses it), and an alert with one is never
+planned.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ log = logging.getLogger(__name__)
 
 #: the sealed_reason of a window sealed from the store after a crash
 REBUILT = "rebuilt_from_store"
-#: the store and the spool are retried for as long as the gateway runs
+#: writing the spool out is retried for as long as the gateway runs (the spool keeps the data)
 RETRY = Backoff(initial=0.5, cap=30.0, on=(StoreError,))
+#: a window's store read is retried for 10 minutes, then left to the next start
+READ_RETRY = Backoff(initial=0.5, cap=30.0, timeout=600.0, on=(StoreError,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class EvidenceRebuild:
         metrics: Metrics,
         clock: Callable[[], float],
         retry: Backoff = RETRY,
+        read_retry: Backoff = READ_RETRY,
     ) -> None:
         self.recorder = recorder
         self.store = store
@@ -83,6 +88,7 @@ class EvidenceRebuild:
         self.metrics = metrics
         self.clock = clock
         self.retry = retry
+        self.read_retry = read_retry
         self.planned: list[Window] = []
 
     def plan(self, fired: Sequence[Fired]) -> list[Window]:
@@ -121,9 +127,21 @@ class EvidenceRebuild:
             if self.recorder.open.get(w.alert_id) is not w:  # pushed out by max_open meanwhile
                 continue
             end = min(w.end, self.clock())  # nothing newer is stored yet
-            read = await retry_async(
-                partial(read_messages, self.store, self.profiles, w, end), policy=self.retry
-            )
+            try:
+                read = await retry_async(
+                    partial(read_messages, self.store, self.profiles, w, end), policy=self.read_retry
+                )
+            except Exception as exc:  # this window only: ingest and the other windows go on
+                self.recorder.drop(w.alert_id)
+                log.error(  # noqa: TRY400 -- one line; the error names the store and the query
+                    kv(
+                        "evidence_rebuild_failed",
+                        alert=w.alert_id,
+                        error=exc,
+                        fix="planned again at the next start",
+                    )
+                )
+                continue
             done += await self._seed(w, read)
         return done
 

@@ -169,6 +169,11 @@ class EvidenceRecorder:
                 out.append((self._pop(alert_id), "timeout"))
         return out
 
+    def drop(self, alert_id: str) -> None:
+        """Forget the open window of ``alert_id`` without sealing it (a rebuild that failed)."""
+        if alert_id in self.open:
+            self._pop(alert_id)
+
     def _pop(self, alert_id: str) -> Window:
         w = self.open.pop(alert_id)
         ids = self._by_device.get(w.device)

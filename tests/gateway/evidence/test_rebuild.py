@@ -6,20 +6,23 @@ the messages' and an injected clock's, never slept."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from chargewatch.clock import ManualClock
 from chargewatch.messages import Alert, Event, Telemetry
 from chargewatch.profiles import load_profiles
+from chargewatch.retry import for_tests
 from gateway.evidence import REBUILT, EvidenceRebuild, EvidenceRecorder, EvidenceStore, Fired, Window
 from gateway.evidence.fromstore import StoreRead, read_messages
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.lineproto import event_lines, line, resolution, telemetry_lines, ts_ms
 from gateway.metrics import Metrics
 from gateway.spool import Spool
-from gateway.store import SQLiteStore
+from gateway.store import Row, SQLiteStore, StoreQueryError, TimeSeriesStore
 from tests.gateway.evidence.support import ALERT, NOW, item, pipeline, recorder, tel
 from tests.gateway.evidence.test_recorder import series
 
@@ -32,20 +35,45 @@ def interlock(seq: int) -> Event:
     return Event(device="d1", boot=1, seq=seq, ts=NOW + seq, kind="interlock", port=3, data=data)
 
 
+class _Refusing:
+    """The store, answering every query with an error (the seam: TimeSeriesStore)."""
+
+    def __init__(self, inner: SQLiteStore) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def write(self, lines: Sequence[str]) -> None:
+        await self.inner.write(lines)
+
+    async def last(self, measurement: str, where: Mapping[str, str] | None = None) -> list[Row]:
+        raise StoreQueryError(self.name, "HTTP 500 (scripted)")
+
+    async def series(self, *args: Any) -> list[Row]:
+        raise StoreQueryError(self.name, "HTTP 500 (scripted)")
+
+    async def count(self, *args: Any) -> int:
+        raise StoreQueryError(self.name, "HTTP 500 (scripted)")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @contextlib.asynccontextmanager
 async def gateway(
-    tmp: Path, clock: ManualClock, published: list[Alert], *, crash: bool
+    tmp: Path, clock: ManualClock, published: list[Alert], *, crash: bool, reads_fail: bool = False
 ) -> AsyncIterator[Chain]:
     """One run of the gateway's evidence chain; ``crash`` drops the open windows on the way out
-    (a kill -9) instead of sealing them. Plans the rebuild from the alert book as the gateway does."""
+    (a kill -9) instead of sealing them; with ``reads_fail`` the store refuses every query. Plans
+    the rebuild from the alert book as the gateway does."""
     async with (
         SQLiteStore(tmp / "store.sqlite") as store,
         Spool(tmp / "spool.sqlite", store, interval=3600.0) as spool,  # writes only when flushed
         recorder(tmp / "evidence.sqlite", clock) as rec,
     ):
         p = pipeline(tmp, spool, rec, published)
+        reader: TimeSeriesStore = _Refusing(store) if reads_fail else store
         rebuild = EvidenceRebuild(
-            rec, store, load_profiles(), flush=spool.flush, metrics=Metrics(), clock=clock.time
+            rec, reader, load_profiles(), flush=spool.flush, metrics=Metrics(), clock=clock.time
         )
         rows = p.state.fired_since(clock.time() - 3600.0, 100)
         rebuild.plan([Fired(a.id, a.device, a.port, a.kind, a.first_ts, s) for a, s in reversed(rows)])
@@ -220,3 +248,23 @@ async def _read_without(tmp: Path, profiles: dict[str, Any], w: Window, drop_seq
     async with SQLiteStore(tmp / "other.sqlite") as store:
         await store.write(lines)
         return await read_messages(store, profiles, w, w.end)
+
+
+async def test_a_store_that_keeps_failing_leaves_the_window_to_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(NOW + 60)
+    published: list[Alert] = []
+    await _fire_and_crash(tmp_path, clock, published)
+    with for_tests(attempts=2, max_delay=0.0):
+        async with gateway(tmp_path, clock, published, crash=False, reads_fail=True) as (_, rec, rebuild):
+            assert await rebuild.run() == 0
+            assert rec.open == {}, "dropped, not left open forever"
+    assert rec.sealed == 0
+    failed = [r.getMessage() for r in caplog.records if "evidence_rebuild_failed" in r.getMessage()]
+    assert len(failed) == 2, "one line per window"
+    assert ALERT in failed[0]
+    assert "HTTP 500" in failed[0]
+    async with gateway(tmp_path, clock, published, crash=False) as (_, rec, rebuild):
+        assert await rebuild.run() == 2
+    assert rec.sealed == 2

@@ -17,7 +17,9 @@ What the store cannot give back is reported in :class:`StoreRead`'s ``rebuilt`` 
   keeps no string fields, a ``None`` value is never written);
 * ``seqs_missing``: seqs absent between the first and the last message of each boot — messages
   the store does not hold (lost to a shared millisecond or never written);
-* ``event_data``: the event data keys read (:data:`EVENT_DATA`, the ones the edge agent writes).
+* ``event_data``: the event data keys read (:data:`EVENT_DATA`, the ones the edge agent writes);
+  ``event_text_not_stored``: those of them the store kept no text of (VictoriaMetrics answers
+  a string field with 0: left out of the events rather than shown as a number).
 """
 
 from __future__ import annotations
@@ -37,27 +39,11 @@ from gateway.store.errors import UnknownSeriesError
 META = frozenset({"boot", "seq", "flags"})
 #: device event kinds (the gateway's own event points have others)
 EVENT_KINDS = frozenset(get_args(EventKind))
-#: the event data keys the edge agent writes (edge_agent/modbus/transitions.py, agent.py)
-EVENT_DATA = (
-    "alarm",
-    "code",
-    "count",
-    "detail",
-    "end_state",
-    "energy",
-    "error",
-    "fault",
-    "hold_s",
-    "limit",
-    "reason",
-    "rule",
-    "session_count",
-    "session_s",
-    "total",
-    "unit",
-    "value",
-    "verified",
-)
+#: the text event data keys the edge agent writes (edge_agent/modbus/transitions.py, agent.py)
+EVENT_TEXT = ("alarm", "detail", "end_state", "error", "fault", "reason", "rule")
+#: its numeric and boolean ones
+EVENT_NUMBERS = ("code", "count", "energy", "hold_s", "limit", "session_count", "session_s", "total", "unit")
+EVENT_DATA = (*EVENT_TEXT, *EVENT_NUMBERS, "value", "verified")
 
 
 @dataclass(slots=True)
@@ -107,9 +93,18 @@ def _telemetry(device: str, dev: Row, ports: Mapping[int, Row], names: list[str]
     )
 
 
-def _event(device: str, row: Row) -> Event:
+def _event(device: str, row: Row, lost: set[str]) -> Event:
+    """The event of ``row``; text keys that came back as numbers (VictoriaMetrics keeps a string
+    field as 0) are left out and added to ``lost``."""
     port = row.tags.get("port")
-    data: dict[str, float | str | bool | None] = {k: v for k, v in row.fields.items() if k not in META}
+    data: dict[str, float | str | bool | None] = {}
+    for k, v in row.fields.items():
+        if k in META:
+            continue
+        if k in EVENT_TEXT and not isinstance(v, str):
+            lost.add(k)
+            continue
+        data[k] = v
     return Event(
         device=device,
         boot=int(row.fields.get("boot", 0)),
@@ -168,7 +163,8 @@ async def read_messages(
         _telemetry(device, dev, by_ts.get(dev.ts, {}), sorted(names), width) for dev in devices
     ]
     events = await _series(store, "event", ["boot", "seq", *EVENT_DATA], where, span)
-    msgs += [_event(device, row) for row in events if row.tags.get("kind") in EVENT_KINDS]
+    lost: set[str] = set()
+    msgs += [_event(device, row, lost) for row in events if row.tags.get("kind") in EVENT_KINDS]
     msgs.sort(key=lambda m: (m.ts, m.boot, m.seq))
     model = next((m.model for m in msgs if isinstance(m, Telemetry)), None)
     rebuilt = {
@@ -178,5 +174,6 @@ async def read_messages(
         "not_stored": _not_stored(profiles.get(model) if model else None, port, msgs),
         "seqs_missing": _missing_seqs(msgs),
         "event_data": list(EVENT_DATA),
+        "event_text_not_stored": sorted(lost),
     }
     return StoreRead(msgs, rebuilt)

@@ -77,7 +77,7 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_evidence_rebuilt_total": (
         "counter",
         "Evidence windows a crash left unsealed, rebuilt from the store at start-up, by outcome "
-        "(sealed, reopened)",
+        "(sealed, reopened; failed: left to the next start)",
     ),
     "cw_http_auth_failures_total": (
         "counter",

@@ -18,7 +18,7 @@ and
 
 Either way its document carries ``rebuilt``: what the store could not give back (see
 :mod:`gateway.evidence.fromstore`). One ``evidence_rebuilt`` log line per window, counted in
-``cw_evidence_rebuilt_total{outcome}``. A store that fails is retried with the shared backoff
+``cw_evidence_rebuilt_total{outcome}`` (``failed`` too). A store that fails is retried with the shared backoff
 (writing the spool out: for as long as the gateway runs; a window's read: 10 minutes, then
 it is dropped with an ``evidence_rebuild_failed`` line); a window still unseeded at shutdown
 stays without a document and is planned again by the next start. Idempotent: a sealed
@@ -133,6 +133,7 @@ class EvidenceRebuild:
                 )
             except Exception as exc:  # this window only: ingest and the other windows go on
                 self.recorder.drop(w.alert_id)
+                self.metrics.inc("cw_evidence_rebuilt_total", outcome="failed")
                 log.error(  # noqa: TRY400 -- one line; the error names the store and the query
                     kv(
                         "evidence_rebuild_failed",

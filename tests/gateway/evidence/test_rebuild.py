@@ -260,6 +260,7 @@ async def test_a_store_that_keeps_failing_leaves_the_window_to_the_next_start(
         async with gateway(tmp_path, clock, published, crash=False, reads_fail=True) as (_, rec, rebuild):
             assert await rebuild.run() == 0
             assert rec.open == {}, "dropped, not left open forever"
+            assert rebuild.metrics.get("cw_evidence_rebuilt_total", outcome="failed") == 2
     assert rec.sealed == 0
     failed = [r.getMessage() for r in caplog.records if "evidence_rebuild_failed" in r.getMessage()]
     assert len(failed) == 2, "one line per window"

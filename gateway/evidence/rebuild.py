@@ -11,8 +11,8 @@ is done. :meth:`EvidenceRebuild.run` (a gateway task) then flushes the spool, re
 ``[alert − before_s, settled + after_s]`` back (:func:`gateway.evidence.fromstore.read_messages`)
 and
 
-* seals it at once with ``sealed_reason: "rebuilt_from_store"`` when its end (source time) has
-  passed the gateway's clock (``rebuilt`` outcome ``sealed``);
+* seals it at once with ``sealed_reason: "rebuilt_from_store"`` when its end (source time) plus
+  ``grace_s`` has passed the gateway's clock (outcome ``sealed``);
 * otherwise leaves it open, seeded, to be sealed like any live window (its time-out counted from
   now; outcome ``reopened``).
 
@@ -154,7 +154,7 @@ class EvidenceRebuild:
         w.rebuilt = read.rebuilt
         w.seeded = True
         now = self.clock()
-        if w.end <= now:
+        if w.end + self.recorder.grace_s <= now:  # late data had its grace, as for a live window
             if not await self.recorder.seal_now(w.alert_id, REBUILT):
                 return 0
             outcome = "sealed"

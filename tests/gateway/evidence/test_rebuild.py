@@ -18,7 +18,9 @@ from chargewatch.profiles import load_profiles
 from chargewatch.retry import for_tests
 from gateway.evidence import REBUILT, EvidenceRebuild, EvidenceRecorder, EvidenceStore, Fired, Window
 from gateway.evidence.fromstore import StoreRead, read_messages
+from gateway.ingest.alerts import AlertBook, AlertChange, AlertState
 from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.state import IngestState
 from gateway.lineproto import event_lines, line, resolution, telemetry_lines, ts_ms
 from gateway.metrics import Metrics
 from gateway.spool import Spool
@@ -269,3 +271,29 @@ async def test_a_store_that_keeps_failing_leaves_the_window_to_the_next_start(
     async with gateway(tmp_path, clock, published, crash=False) as (_, rec, rebuild):
         assert await rebuild.run() == 2
     assert rec.sealed == 2
+
+
+def test_the_book_gives_each_recent_alert_its_first_and_settling_change(tmp_path: Path) -> None:
+    state = IngestState(tmp_path / "state.sqlite")
+    book = AlertBook(state)
+    try:
+
+        def change(kind: str, state: AlertState, ts: float) -> None:
+            assert book.apply(
+                AlertChange(device="d1", kind=kind, state=state, severity="critical", ts=NOW + ts)
+            )
+
+        change("old", "firing", -7200)  # outside the look-back
+        change("smoke", "pending", 0)
+        change("smoke", "firing", 30)  # confirmed 30 s later
+        change("smoke", "resolved", 90)
+        change("arc", "pending", 40)  # still pending
+        change("heat", "firing", 50)
+        got = [
+            (a.kind, a.first_ts - NOW, None if s is None else s - NOW)
+            for a, s in state.fired_since(NOW - 3600, 10)
+        ]
+        assert got == [("heat", 50, 50), ("arc", 40, None), ("smoke", 0, 30)], "newest first"
+        assert [a.kind for a, _ in state.fired_since(NOW - 3600, 2)] == ["heat", "arc"], "bounded"
+    finally:
+        state.close()

@@ -74,6 +74,11 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_notify_failed_total": ("counter", "Notification messages given up after retries, by channel"),
     "cw_notify_dropped_total": ("counter", "Alert changes dropped by a full notify queue, by channel"),
     "cw_notify_suppressed_total": ("counter", "Alert changes held back by the per-alert rate limit"),
+    "cw_evidence_rebuilt_total": (
+        "counter",
+        "Evidence windows a crash left unsealed, rebuilt from the store at start-up, by outcome "
+        "(sealed, reopened; failed: left to the next start)",
+    ),
     "cw_http_auth_failures_total": (
         "counter",
         "API requests whose credential named nobody, by reason (bad_password, unknown_token, ...)",

@@ -279,9 +279,7 @@ def test_the_book_gives_each_recent_alert_its_first_and_settling_change(tmp_path
     try:
 
         def change(kind: str, to: AlertState, ts: float) -> None:
-            assert book.apply(
-                AlertChange(device="d1", kind=kind, state=to, severity="critical", ts=NOW + ts)
-            )
+            assert book.apply(AlertChange(device="d1", kind=kind, state=to, severity="critical", ts=NOW + ts))
 
         change("old", "firing", -7200)  # outside the look-back
         change("smoke", "pending", 0)

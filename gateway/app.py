@@ -54,15 +54,26 @@ log = logging.getLogger(__name__)
 _REPLY_SUFFIX = "/" + topics.CMD_REPLY
 
 
-def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
-    """The configured store backend (an async context manager)."""
+def make_store(
+    cfg: StoreConfig, metrics: Metrics | None = None
+) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
+    """The configured store backend (an async context manager); ``metrics`` counts what the
+    store reports (VictoriaMetrics: text cut to its label limit)."""
     r = cfg.retention
     retention = Retention(r.raw_days, r.downsampled_days, r.downsample_s) if r.manage else None
     if cfg.kind == "influx_v1":
         return InfluxV1Store(cfg.url, cfg.db, retention=retention)
     if cfg.kind == "influx_v2":
         token = store_token(cfg)
-        return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=token, retention=retention)
+        return InfluxV2Store(
+            cfg.url,
+            org=cfg.org,
+            bucket=cfg.bucket,
+            token=token,
+            retention=retention,
+            max_label_value_len=cfg.max_label_value_len,
+            metrics=metrics,
+        )
     return SQLiteStore(cfg.path, retention=retention)
 
 
@@ -138,7 +149,7 @@ class Gateway:
             if self._store_override is not None:
                 store = self._store_override
             else:
-                store = await stack.enter_async_context(make_store(cfg.store))
+                store = await stack.enter_async_context(make_store(cfg.store, self.metrics))
             self.store = store
             self.spool = await stack.enter_async_context(
                 Spool(cfg.spool.path, store, degraded_after=cfg.spool.degraded_after_s, clock=self.clock)

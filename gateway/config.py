@@ -55,6 +55,8 @@ class StoreConfig(_Section):
     bucket: str = ""
     token_env: str = ""
     path: str = ""
+    #: influx_v2 (VictoriaMetrics): its -maxLabelValueLen; longer text fields are cut to it
+    max_label_value_len: Annotated[int, msgspec.Meta(ge=256, le=1_048_576)] = 16384
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
 
 

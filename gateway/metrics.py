@@ -66,6 +66,11 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled line"),
     "cw_store_write_errors_total": ("counter", "Store write attempts that failed"),
     "cw_store_dead_letters_total": ("counter", "Lines the store rejected (dead-lettered by the spool)"),
+    "cw_store_text_truncated_total": (
+        "counter",
+        "Text field values cut to VictoriaMetrics' label value limit "
+        "(store.max_label_value_len), by measurement",
+    ),
     "cw_ingest_degraded": ("gauge", "1 while the store has been failing longer than the threshold"),
     "cw_mqtt_connected": ("gauge", "1 while the MQTT session is connected"),
     "cw_devices_online": ("gauge", "Devices currently online"),

@@ -82,7 +82,9 @@ def _lines() -> list[str]:
         port=3,
         data={"rule": "socket_temp", "detail": NASTY, "value": 91.0, "verified": False, "error": ""},
     )
-    cut = Event(device="p1", boot=1, seq=10, ts=T0 + 5, kind="fault", data={"detail": FIT, "fault": LONG})
+    cut = Event(
+        device="p1", boot=1, seq=10, ts=T0 + 5, kind="device_fault", data={"detail": FIT, "fault": LONG}
+    )
     firing = Alert(
         id="p1.3.arc.2",
         device="p1",
@@ -121,7 +123,7 @@ async def _read(store: TimeSeriesStore) -> dict[str, Any]:
                 "event", ["rule", "detail", "value", "verified", "error"], None, *SPAN
             )
         ],
-        "fault": [r.fields for r in await store.series("event", ["fault"], {"kind": "fault"}, *SPAN)],
+        "fault": [r.fields for r in await store.series("event", ["fault"], {"kind": "device_fault"}, *SPAN)],
         "alerts": [(r.ts, r.tags, r.fields) for r in await store.last("alert")],
         "messages": await store.count("alert", "message", None, *SPAN),
         "reasons": await store.count("command", "reason", None, *SPAN),

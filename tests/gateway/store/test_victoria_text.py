@@ -19,10 +19,10 @@ from chargewatch.messages import Alert, CommandReply, Event
 from chargewatch.signing import new_command
 from gateway.commands.audit import AUDIT_FIELDS, reply_line, sent_line
 from gateway.ingest.pipeline import alert_line
-from gateway.lineproto import event_lines, telemetry_lines
+from gateway.lineproto import event_lines, line, telemetry_lines
 from gateway.metrics import Metrics
 from gateway.sessions import FIELDS, SessionLog, read_sessions
-from gateway.store import InfluxV1Store, InfluxV2Store, SQLiteStore, TimeSeriesStore
+from gateway.store import InfluxV1Store, InfluxV2Store, PartialWriteError, SQLiteStore, TimeSeriesStore
 from gateway.store._vmtext import CUT_MARK
 from tests.gateway.evidence.support import tel
 from tests.support.servers import InfluxDB1, VictoriaMetrics
@@ -186,3 +186,24 @@ async def test_text_reads_back_the_same_from_every_store(
         {"id": "p1.3.arc.2", "state": "firing", "severity": "critical", "message": NASTY}
     ]
     assert (from_lite["messages"], from_lite["reasons"]) == (1, 1)
+
+
+async def test_a_line_that_cannot_carry_its_text_is_rejected_and_the_rest_stored(
+    victoria: VictoriaMetrics,
+) -> None:
+    ts = int(T0 * 1000)
+    good = line("alert", {"device": "p2", "kind": "arc", "site": "s"}, {"state": "firing"}, ts)
+    reserved = line("alert", {"_s_state": "x", "device": "p3", "site": "s"}, {"state": "firing"}, ts)
+    crowded = line("event", {"device": "p4"}, {f"t{i}": "x" for i in range(30)} | {"seq": 1.0}, ts)
+    telemetry = telemetry_lines(tel(1, 40.0, device="p5", ts=T0), "s")
+    async with InfluxV2Store(victoria.url, org="cw", bucket="cw") as vm:
+        with pytest.raises(PartialWriteError) as info:
+            await vm.write([*telemetry, reserved, good, crowded])
+        await asyncio.to_thread(_flush, victoria.url)
+        assert [text for text, _ in info.value.rejected] == [reserved, crowded]
+        reasons = [why for _, why in info.value.rejected]
+        assert "_s_state: names reserved for text" in reasons[0]
+        assert "-maxLabelsPerTimeseries=30" in reasons[1]
+        assert info.value.accepted == len(telemetry) + 1
+        assert [(r.tags["device"], r.fields) for r in await vm.last("alert")] == [("p2", {"state": "firing"})]
+        assert await vm.count("port", "socket_temp", {"device": "p5"}, ts, ts + 1) == 10

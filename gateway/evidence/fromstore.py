@@ -13,13 +13,13 @@ What the store cannot give back is reported in :class:`StoreRead`'s ``rebuilt`` 
 * ``ts_resolution_ms``: timestamps are whole milliseconds (messages in one millisecond share a
   point, the later overwriting the earlier), values are rounded to their register's resolution;
 * ``not_stored``: the profile points of the device's model (of the alert's port, and the device's
-  own values but housekeeping) of which the store holds no value in the range (VictoriaMetrics
-  keeps no string fields, a ``None`` value is never written);
+  own values but housekeeping) of which the store holds no value in the range (a ``None`` value
+  is never written);
 * ``seqs_missing``: seqs absent between the first and the last message of each boot — messages
   the store does not hold (lost to a shared millisecond or never written);
-* ``event_data``: the event data keys read (:data:`EVENT_DATA`, the ones the edge agent writes);
-  ``event_text_not_stored``: those of them the store kept no text of (VictoriaMetrics answers
-  a string field with 0: left out of the events rather than shown as a number).
+* ``event_data``: the event data keys read (:data:`EVENT_DATA`, the ones the edge agent writes),
+  text ones included: every backend gives text back (VictoriaMetrics through the text labels of
+  :mod:`gateway.store._vmtext`).
 """
 
 from __future__ import annotations
@@ -93,18 +93,10 @@ def _telemetry(device: str, dev: Row, ports: Mapping[int, Row], names: list[str]
     )
 
 
-def _event(device: str, row: Row, lost: set[str]) -> Event:
-    """The event of ``row``; text keys that came back as numbers (VictoriaMetrics keeps a string
-    field as 0) are left out and added to ``lost``."""
+def _event(device: str, row: Row) -> Event:
+    """The event of ``row``."""
     port = row.tags.get("port")
-    data: dict[str, float | str | bool | None] = {}
-    for k, v in row.fields.items():
-        if k in META:
-            continue
-        if k in EVENT_TEXT and not isinstance(v, str):
-            lost.add(k)
-            continue
-        data[k] = v
+    data: dict[str, float | str | bool | None] = {k: v for k, v in row.fields.items() if k not in META}
     return Event(
         device=device,
         boot=int(row.fields.get("boot", 0)),
@@ -163,8 +155,7 @@ async def read_messages(
         _telemetry(device, dev, by_ts.get(dev.ts, {}), sorted(names), width) for dev in devices
     ]
     events = await _series(store, "event", ["boot", "seq", *EVENT_DATA], where, span)
-    lost: set[str] = set()
-    msgs += [_event(device, row, lost) for row in events if row.tags.get("kind") in EVENT_KINDS]
+    msgs += [_event(device, row) for row in events if row.tags.get("kind") in EVENT_KINDS]
     msgs.sort(key=lambda m: (m.ts, m.boot, m.seq))
     model = next((m.model for m in msgs if isinstance(m, Telemetry)), None)
     rebuilt = {
@@ -174,6 +165,5 @@ async def read_messages(
         "not_stored": _not_stored(profiles.get(model) if model else None, port, msgs),
         "seqs_missing": _missing_seqs(msgs),
         "event_data": list(EVENT_DATA),
-        "event_text_not_stored": sorted(lost),
     }
     return StoreRead(msgs, rebuilt)

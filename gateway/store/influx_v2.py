@@ -6,10 +6,15 @@ own request timeout plus ``asyncio.timeout``. 429/5xx/timeouts are retried with
 :class:`chargewatch.retry.Backoff`; a 400 is bisected like the v1 store's.
 
 Queries: VictoriaMetrics stores ``measurement,tags field=v`` as the metric
-``measurement_field`` with the tags as labels (numbers only; string fields are dropped), and
-:meth:`InfluxV2Store.last`/``series``/``count`` read them back through its
-``/api/v1/export`` API; ``series`` raises :class:`~gateway.store.errors.UnknownSeriesError`
-for a field VictoriaMetrics holds no metric of. For InfluxDB 2.x/3.x queries, use
+``measurement_field`` with the tags as labels, numbers only. The string and boolean fields of
+the text measurements (``command``, ``alert``, ``session``, ``event``) are therefore written as
+labels of a ``measurement__text`` marker point (:mod:`gateway.store._vmtext`: escaping, the
+label-size cut, counted in ``cw_store_text_truncated_total``); telemetry lines are written as
+they are (their ``flags`` text is not kept). :meth:`InfluxV2Store.last`/``series``/``count``
+read the metrics back through the ``/api/v1/export`` API and turn marker labels back into
+fields, so callers get what InfluxDB and SQLite give; ``series`` raises
+:class:`~gateway.store.errors.UnknownSeriesError` for a field VictoriaMetrics holds no metric
+or text label of in the queried range. For InfluxDB 2.x/3.x queries, use
 :class:`InfluxV1Store` on the server's v1-compatible ``/query`` endpoint.
 
 Retention is the server's: VictoriaMetrics keeps ``-retentionPeriod`` of data;

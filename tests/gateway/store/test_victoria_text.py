@@ -15,9 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from analytics.sessions import SessionRecord, Tariff
+from chargewatch.errors import ConfigError
 from chargewatch.messages import Alert, CommandReply, Event
 from chargewatch.signing import new_command
+from gateway.app import make_store
 from gateway.commands.audit import AUDIT_FIELDS, reply_line, sent_line
+from gateway.config import load_config
 from gateway.ingest.pipeline import alert_line
 from gateway.lineproto import event_lines, line, telemetry_lines
 from gateway.metrics import Metrics
@@ -207,3 +210,31 @@ async def test_a_line_that_cannot_carry_its_text_is_rejected_and_the_rest_stored
         assert info.value.accepted == len(telemetry) + 1
         assert [(r.tags["device"], r.fields) for r in await vm.last("alert")] == [("p2", {"state": "firing"})]
         assert await vm.count("port", "socket_temp", {"device": "p5"}, ts, ts + 1) == 10
+
+
+async def test_the_configured_label_limit_reaches_the_store(
+    tmp_path: Path, victoria: VictoriaMetrics
+) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "mqtt: {client_id: gw1}\n"
+        f"store: {{kind: influx_v2, url: '{victoria.url}', org: cw, bucket: cw, max_label_value_len: 256}}\n"
+    )
+    metrics = Metrics()
+    alert = Alert(
+        id="a1", device="p6", kind="arc", state="firing", severity="critical", ts=T0, message="长" * 300
+    )
+    async with make_store(load_config(path).store, metrics) as store:
+        await store.write([alert_line(alert, "s")])
+        await asyncio.to_thread(_flush, victoria.url)
+        [row] = await store.last("alert", {"device": "p6"})
+    message = row.fields["message"]
+    assert isinstance(message, str)
+    assert message.startswith("长" * 10)
+    assert f"{CUT_MARK}900 bytes" in message
+    assert metrics.get("cw_store_text_truncated_total", measurement="alert") == 1
+    path.write_text(
+        "mqtt: {client_id: gw1}\nstore: {kind: influx_v2, org: cw, bucket: cw, max_label_value_len: 10}\n"
+    )
+    with pytest.raises(ConfigError, match="max_label_value_len"):
+        load_config(path)

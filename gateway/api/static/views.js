@@ -119,7 +119,7 @@ function alertRows(alerts, after) {
   el("td", {}, portLabel(a.port)), el("td", {}, tr("kind", a.kind)),
   el("td", {}, tr("severity", a.severity)),
   el("td", { class: a.state === "firing" ? "bad" : "" }, tr("alertstate", a.state)),
-  el("td", {}, a.message || ""), el("td", {}, ackCell(a, after))));
+  el("td", { title: LANG === "zh" ? a.message : undefined }, trMessage(a.message)), el("td", {}, ackCell(a, after))));
 }
 
 const ALERT_COLS = [
@@ -201,7 +201,8 @@ async function renderAlert(root, id) {
   box.appendChild(el("p", {},
     downloadLink(base + ".csv", `evidence-${id}.csv`, t("alert.download_csv")), " · ",
     downloadLink(base, `evidence-${id}.json`, t("alert.download_json")), " · ",
-    ev.sealed ? t("alert.sealed") : t("alert.unsealed"), ev.sha256 ? ` · ${t("alert.checksum")} ${ev.sha256}` : ""));
+    ev.sealed ? t("alert.sealed") : t("alert.unsealed"), ev.sha256 ? ` · ${t("alert.checksum")} ${ev.sha256}` : "",
+    ev.rebuilt ? ` · ${t("alert.rebuilt", { missing: ev.rebuilt.seqs_missing })}` : ""));
   // one chart per physical quantity (codes and counters stay in the downloads)
   const markers = [{ ts: seconds(ev.alert_ts), color: "#c62828" },
     ...(ev.events || []).map((e) => ({ ts: seconds(e.ts), color: "#757575", dash: true }))];

@@ -23,6 +23,7 @@ from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition
 from analytics.errors import CheckpointError, DetectorInputError
 from analytics.fleet import Fleet, PileInput, Slot
 from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
+from analytics.rules.selfheat import SelfHeatConfig, SelfHeatRules
 from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker
 from chargewatch.errors import ConfigError
 from chargewatch.logs import kv
@@ -31,8 +32,8 @@ from chargewatch.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 4
-_PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
+CHECKPOINT_VERSION = 5
+_PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS, *SelfHeatRules.KINDS)
 _LIVENESS = ("device_offline",)
 _SESSION_MODEL = ("session_anomaly",)
 
@@ -48,6 +49,7 @@ DEFAULT_SPECS: dict[str, AlertSpec] = {
     "session_no_float": AlertSpec(for_s=0.0, clear_s=0.0),
     "power_after_float": AlertSpec(for_s=120.0, clear_s=300.0),
     "power_creep": AlertSpec(for_s=60.0, clear_s=600.0),
+    "battery_self_heating": AlertSpec(for_s=60.0, clear_s=600.0),
     "oversized_battery": AlertSpec(for_s=0.0, clear_s=0.0),
     "repeated_restarts": AlertSpec(for_s=0.0, clear_s=600.0),
     "session_anomaly": AlertSpec(for_s=0.0, clear_s=0.0),
@@ -64,6 +66,7 @@ class PipelineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
     rules: RuleConfig = msgspec.field(default_factory=RuleConfig)
     sessions: SessionConfig = msgspec.field(default_factory=SessionConfig)
+    self_heating: SelfHeatConfig = msgspec.field(default_factory=SelfHeatConfig)
     alerts: dict[str, AlertSpec] = msgspec.field(default_factory=dict)
     offline_after_s: float = 90.0
     evidence_samples: int = 10
@@ -110,7 +113,9 @@ class Pipeline:
         }
         self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
-        self.fleet = Fleet(self.config.rules, self.config.sessions, self.config.evidence_samples)
+        self.fleet = Fleet(
+            self.config.rules, self.config.sessions, self.config.evidence_samples, self.config.self_heating
+        )
         self.piles: dict[str, Slot] = {}
         self.blockers: dict[str, BlockerRules] = {}
         self.last_seen: dict[str, float] = {}
@@ -320,10 +325,12 @@ class Pipeline:
         self.alerts.specs = {**DEFAULT_SPECS, **cfg.alerts}
         fleet = self.fleet
         fleet.rules, fleet.session_config = cfg.rules, cfg.sessions
+        fleet.selfheat_config = cfg.self_heating
         rules = fleet.state
         if rules is not None:
             rules.sensor.config = rules.physical.config = rules.meter.config = cfg.rules
             rules.sessions.config = cfg.sessions
+            rules.selfheat.config = cfg.self_heating
         for blocker in self.blockers.values():
             blocker.config = cfg.rules
 

@@ -1,0 +1,191 @@
+"""A battery heating itself, seen from the pile: the thermal-runaway precursor's two signatures.
+
+A cell heading for thermal runaway develops an internal short whose Joule heat grows with
+the cell's temperature (Feng et al. 2018, "Thermal runaway mechanism of lithium ion battery
+for electric vehicles: a review", Energy Storage Materials 10). The pile measures the port's
+AC power and socket temperature only, and the battery shows up in them in two ways:
+
+* **Current rising out of a constant-voltage taper** (``taper``): once the charger holds its
+  end voltage, a healthy pack accepts less and less current as it fills (the CV taper of
+  Battery University BU-403/BU-409 only falls; in float it stays flat). A current that climbs
+  back up from the taper's lowest point feeds something that does not store charge — a short
+  inside the pack. A climb is judged against the lowest smoothed power since the taper began
+  (the power fell ``taper_drop`` below its peak); a jump between two polls (a charger that
+  restarts its cycle, a swapped battery) makes it forget that floor until the power has
+  settled, so only a gradual climb counts. ``taper_rise_frac`` of the peak (at least
+  ``taper_rise_w``) is ten times the 0.3 % noise of a port's current sensor and several
+  times a power register's 0.1–1 W step.
+* **A socket warming with no load** (``idle``): with no current the socket's only heat
+  sources are the cabinet air and the plugged battery. The socket follows the air with its
+  own thermal lag (``socket_tau_s``: a few tens of grams of brass and plastic behind the
+  panel, ≈ 75 J/K, at ≈ 8 K/W to the air — the figure the thermal baseline is built on), so
+  the ambient reading is passed through that lag before it is compared; a socket that rises
+  ``idle_rise_c`` above the lowest lag-corrected gap since its load stopped is heated by the
+  battery (two steps of the coarsest 0.5 °C socket register, and about four times what a
+  ±50 % error of that lag makes of a 2 K/h change of the air).
+
+While a charge is still in its constant-current bulk neither is visible: a constant-current
+charger regulates its current, so a short only slows the rise of the pack voltage by the
+share of the charge it steals, a few per cent of a ramp of a few watts per hour, far below
+what a pack's own voltage curve varies. The evaluation reports those episodes apart.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+
+from analytics.alerts import Condition
+from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
+from analytics.rules.sensor import BoolArray
+
+KIND = "battery_self_heating"
+
+
+class SelfHeatConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Thresholds of :class:`SelfHeatRules` (sources in the module docstring)."""
+
+    #: power below its session peak by this share: the constant-voltage taper has begun
+    taper_drop: float = 0.02
+    #: climb above the taper's lowest smoothed power that is a self-heating battery
+    taper_rise_frac: float = 0.03
+    taper_rise_w: float = 5.0
+    #: after a jump in the power (a charger restarting its cycle, a swapped battery) the taper's
+    #: floor is forgotten and tracked again once the smoothed power has settled: five half-lives
+    #: of the session tracker's 60 s smoothing (within 3 % of the new level)
+    step_settle_s: float = 300.0
+    #: below this AC power a port carries no load that heats its socket (W)
+    idle_w: float = 50.0
+    #: thermal lag of a socket behind the cabinet air (s)
+    socket_tau_s: float = 600.0
+    #: half-life of the smoothed socket−air gap (s)
+    gap_half_life_s: float = 300.0
+    #: seconds with no load before the idle socket is judged
+    idle_settle_s: float = 600.0
+    #: rise of the idle socket over its lowest lag-corrected gap that is a heating battery (K)
+    idle_rise_c: float = 1.0
+    #: a poll further apart than this is a data gap: both signatures start afresh
+    data_gap_s: float = 120.0
+
+
+class SelfHeatRules:
+    """Both signatures over the ports of a fleet, vectorised; state is per-port arrays."""
+
+    KINDS = (KIND,)
+
+    def __init__(self, ports: int, config: SelfHeatConfig) -> None:
+        self.config = config
+        self.last_t = np.full(ports, np.nan)
+        self.session = np.full(ports, np.nan)
+        self.tapering = np.zeros(ports, dtype=bool)
+        self.floor_w = np.full(ports, np.inf)
+        self.last_med = np.full(ports, np.nan)
+        self.step_t = np.full(ports, -np.inf)
+        self.air = np.full(ports, np.nan)
+        self.gap = np.full(ports, np.nan)
+        self.gap_floor = np.full(ports, np.inf)
+        self.idle_since = np.full(ports, np.nan)
+
+    def evaluate(
+        self,
+        t: Times,
+        *,
+        active: BoolArray,
+        start_t: FloatArray,
+        smooth_w: FloatArray,
+        median_w: FloatArray,
+        peak_w: FloatArray,
+        power: FloatArray,
+        socket_c: FloatArray,
+        ambient_c: FloatArray,
+        temp_ok: BoolArray,
+        conditions: list[Condition],
+    ) -> None:
+        """Advance to ``t``; append a condition for every port showing either signature.
+
+        ``active``, ``start_t``, ``smooth_w``, ``median_w`` and ``peak_w`` are the session
+        tracker's (running session, its start, smoothed and median-of-three power, peak).
+        """
+        now = per_port(t, power.shape[0])
+        dt = now - self.last_t
+        with np.errstate(invalid="ignore"):
+            gap = dt > self.config.data_gap_s
+        dt = np.where(gap, 0.0, np.nan_to_num(dt))
+        self.last_t = now
+        rising = self._taper(
+            now=now, active=active, start_t=start_t, sm=smooth_w, med=median_w, peak=peak_w, gap=gap
+        )
+        warming = self._idle(
+            now=now,
+            dt=dt,
+            power=np.nan_to_num(power),
+            socket=socket_c,
+            ambient=ambient_c,
+            ok=temp_ok,
+            gap=gap,
+        )
+        for i in np.flatnonzero(rising | warming):
+            port = int(i)
+            if rising[i]:
+                up = smooth_w[i] - self.floor_w[i]
+                msg = (
+                    f"charging power climbed {up:.0f} W back up its constant-voltage taper "
+                    f"(to {smooth_w[i]:.0f} W): the battery draws current it does not store"
+                )
+            else:
+                up = self.gap[i] - self.gap_floor[i]
+                msg = f"socket warmed {up:.1f} °C with no load: heat from the plugged battery"
+            conditions.append(Condition(port, KIND, "critical", msg))
+
+    def _taper(
+        self,
+        *,
+        now: FloatArray,
+        active: BoolArray,
+        start_t: FloatArray,
+        sm: FloatArray,
+        med: FloatArray,
+        peak: FloatArray,
+        gap: BoolArray,
+    ) -> BoolArray:
+        cfg = self.config
+        fresh = ~active | (start_t != self.session) | gap
+        self.session = np.where(active, start_t, np.nan)
+        self.tapering &= ~fresh
+        need = np.maximum(cfg.taper_rise_w, cfg.taper_rise_frac * peak)
+        with np.errstate(invalid="ignore"):
+            step = np.abs(med - self.last_med) > need / 2
+        self.last_med = np.where(active, med, np.nan)
+        self.step_t = np.where(fresh | step, now, self.step_t)
+        self.tapering |= active & (sm < (1.0 - cfg.taper_drop) * peak) & (sm >= cfg.idle_w)
+        settled = now - self.step_t >= cfg.step_settle_s
+        self.floor_w = np.where(self.tapering & settled, np.fmin(self.floor_w, sm), np.inf)
+        out: BoolArray = self.tapering & settled & (sm - self.floor_w >= need)
+        return out
+
+    def _idle(
+        self,
+        *,
+        now: FloatArray,
+        dt: FloatArray,
+        power: FloatArray,
+        socket: FloatArray,
+        ambient: FloatArray,
+        ok: BoolArray,
+        gap: BoolArray,
+    ) -> BoolArray:
+        cfg = self.config
+        usable = ok & np.isfinite(socket) & np.isfinite(ambient)
+        fresh = ~usable | gap | np.isnan(self.air)
+        lag = 1.0 - np.exp(-dt / cfg.socket_tau_s)
+        self.air = np.where(fresh, ambient, self.air + lag * (ambient - self.air))
+        raw = socket - self.air
+        a = decay_alpha_v(dt, cfg.gap_half_life_s)
+        self.gap = np.where(fresh | np.isnan(self.gap), raw, self.gap + a * (raw - self.gap))
+        idle = usable & ~gap & (power < cfg.idle_w)
+        self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
+        self.gap_floor = np.where(idle, np.fmin(self.gap_floor, self.gap), np.inf)
+        with np.errstate(invalid="ignore"):
+            settled = now - self.idle_since >= cfg.idle_settle_s
+        out: BoolArray = idle & settled & (self.gap - self.gap_floor >= cfg.idle_rise_c)
+        return out

@@ -20,9 +20,10 @@ AC power and socket temperature only, and the battery shows up in them in two wa
   own thermal lag (``socket_tau_s``: a few tens of grams of brass and plastic behind the
   panel, ≈ 75 J/K, at ≈ 8 K/W to the air — the figure the thermal baseline is built on), so
   the ambient reading is passed through that lag before it is compared; a socket that rises
-  ``idle_rise_c`` above the lowest lag-corrected gap since its load stopped is heated by the
-  battery (two steps of the coarsest 0.5 °C socket register, and about four times what a
-  ±50 % error of that lag makes of a 2 K/h change of the air).
+  ``idle_rise_c`` above the lowest lag-corrected gap of the last hour with no load is heated
+  by the battery: 0.75 K is one and a half steps of the coarsest (0.5 °C) socket register, about
+  three times what a ±50 % error of that lag makes of a 2 K/h change of the air, and 1.7 times
+  the largest such rise of any idle socket on eight normal training days (0.44 K).
 
 While a charge is still in its constant-current bulk neither is visible: a constant-current
 charger regulates its current, so a short only slows the rise of the pack voltage by the
@@ -62,8 +63,13 @@ class SelfHeatConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     gap_half_life_s: float = 300.0
     #: seconds with no load before the idle socket is judged
     idle_settle_s: float = 600.0
-    #: rise of the idle socket over its lowest lag-corrected gap that is a heating battery (K)
-    idle_rise_c: float = 1.0
+    #: rise of the idle socket over its lowest lag-corrected gap of the last half to whole
+    #: ``idle_window_s`` that is a heating battery (K)
+    idle_rise_c: float = 0.75
+    #: the window of that lowest gap: a battery heading for runaway warms the socket over tens
+    #: of minutes (its own time constant is ≈ 40 min), while the slow drifts of a long idle
+    #: (the day's air, a sensor's offset with temperature) take hours
+    idle_window_s: float = 3_600.0
     #: a poll further apart than this is a data gap: both signatures start afresh
     data_gap_s: float = 120.0
 
@@ -84,6 +90,10 @@ class SelfHeatRules:
         self.air = np.full(ports, np.nan)
         self.gap = np.full(ports, np.nan)
         self.gap_floor = np.full(ports, np.inf)
+        #: lowest gap in the current and the previous half of ``idle_window_s``, and when the
+        #: current half began
+        self.gap_min = np.full((ports, 2), np.inf)
+        self.gap_min_t = np.full(ports, -np.inf)
         self.idle_since = np.full(ports, np.nan)
 
     def evaluate(
@@ -184,7 +194,13 @@ class SelfHeatRules:
         self.gap = np.where(fresh | np.isnan(self.gap), raw, self.gap + a * (raw - self.gap))
         idle = usable & ~gap & (power < cfg.idle_w)
         self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
-        self.gap_floor = np.where(idle, np.fmin(self.gap_floor, self.gap), np.inf)
+        roll = idle & (now - self.gap_min_t >= cfg.idle_window_s / 2)
+        self.gap_min[roll, 1] = self.gap_min[roll, 0]
+        self.gap_min[roll, 0] = np.inf
+        self.gap_min_t = np.where(roll, now, self.gap_min_t)
+        self.gap_min[~idle] = np.inf
+        self.gap_min[:, 0] = np.where(idle, np.fmin(self.gap_min[:, 0], self.gap), np.inf)
+        self.gap_floor = np.where(idle, np.min(self.gap_min, axis=1), np.inf)
         with np.errstate(invalid="ignore"):
             settled = now - self.idle_since >= cfg.idle_settle_s
         out: BoolArray = idle & settled & (self.gap - self.gap_floor >= cfg.idle_rise_c)

@@ -43,7 +43,7 @@ from typing import Final
 OVERHEATING: Final = frozenset(
     {"socket_overtemp", "temp_rising_fast", "thermal_residual", "port_hotter_than_neighbours"}
 )
-CURVE: Final = frozenset({"session_no_float", "power_after_float", "oversized_battery", "session_anomaly"})
+CURVE: Final = frozenset({"session_no_float", "power_after_float", "oversized_battery"})
 CURRENT: Final = frozenset({"overcurrent", "current_spike"})
 #: fault kind → alert kinds (on the fault's own port, or device-wide for a device fault) it causes
 EXPLAINS: Final[dict[str, frozenset[str]]] = {

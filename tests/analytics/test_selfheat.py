@@ -128,8 +128,8 @@ def test_a_data_gap_starts_both_signatures_afresh() -> None:
         "ambient_c": np.array([25.0, 25.0]),
         "temp_ok": np.array([True, True]),
     }
-    rules.evaluate(T0, conditions=conds, **cols)  # type: ignore[arg-type]
-    rules.evaluate(T0 + 3_600, conditions=conds, **cols)  # type: ignore[arg-type]
+    rules.evaluate(T0, conditions=conds, **cols)
+    rules.evaluate(T0 + 3_600, conditions=conds, **cols)
     assert np.isinf(rules.floor_w).all()  # the taper's floor is forgotten until the power settles
     assert np.isnan(rules.idle_since).all()
     assert conds == []

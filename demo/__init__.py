@@ -118,7 +118,8 @@ def gateway_config(broker_url: str, workdir: Path, http_port: int, notify_url: s
         "http": {"bind": "127.0.0.1", "port": http_port},
         "liveness": {"device_keepalive_s": 60},
         "limits": {"max_future_skew_s": 7 * 86400},
-        "commands": {"signing_key_file": str(demo_keys(workdir)[0]), "key_id": "demo-gateway"},
+        # a command's validity runs on the simulated clock: 300 s is 10 real seconds at --speed 30
+        "commands": {"signing_key_file": str(demo_keys(workdir)[0]), "key_id": "demo-gateway", "ttl_s": 300},
         "tariff": DEMO_TARIFF,
         "notify": {"group_s": 5, "webhook": {"url": notify_url}} if notify_url else {},
     }

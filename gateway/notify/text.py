@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from gateway.alert_text import zh
 from gateway.notify._item import SEVERITY_RANK, NotifyItem, printed_port
 
 SHANGHAI = timezone(timedelta(hours=8), "CST")
@@ -111,7 +112,7 @@ def value(item: NotifyItem) -> str:
     if point is not None and isinstance(raw, float):
         name, unit = POINTS[point]
         return f"{name} {raw:.1f} {unit}"
-    return item.message
+    return zh(item.message)
 
 
 def summary(item: NotifyItem) -> str:
@@ -135,7 +136,7 @@ def description(item: NotifyItem) -> str:
         f"{WORDS['site']}：{item.site}",
         where(item),
         f"{WORDS['value']}：{value(item)}",
-        f"{WORDS['detail']}：{item.message}",
+        f"{WORDS['detail']}：{zh(item.message)}",
         f"{WORDS['time']}：{local_time(item.ts)}（{WORDS['tz']}）",
     ]
     if item.state == "resolved" and item.first_ts < item.ts:

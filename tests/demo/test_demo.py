@@ -14,6 +14,18 @@ from pathlib import Path
 OVERHEAT_KINDS = {"socket_overtemp", "temp_rising_fast", "port_hotter_than_neighbours", "thermal_residual"}
 
 
+def _wait_online(base: str, device: str) -> None:
+    """Until the gateway has heard ``device``: its agent has subscribed to the command topic
+    (the agent subscribes before it sends its first reading), so a command now is delivered."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/devices", timeout=10) as resp:
+            if any(d["device"] == device and d["online"] for d in json.loads(resp.read())):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{device} never came online")
+
+
 def _command(base: str) -> dict[str, str]:
     """Switch pile-b1 port 0 off through the API (signed with the demo's throwaway key)."""
     body = {"device": "pile-b1", "point": "relay_on", "port": 0, "value": 0, "operator": "demo"}
@@ -68,6 +80,7 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{base}/", timeout=10) as resp:
             assert resp.status == 200
             assert b"<html" in resp.read().lower()
+        _wait_online(base, "pile-b1")
         sent = _command(base)
         assert _audited(base, sent["id"]) == {"sent", "ok"}
         out, err = proc.communicate(timeout=120)

@@ -3,12 +3,14 @@ one dictionary (both languages hold the same keys), and the choice survives a re
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from demo import DemoChain
+from tests.gateway.test_alert_text import MESSAGES
 from tests.ui.conftest import assert_not_blank
 
 pytestmark = pytest.mark.integration
@@ -66,4 +68,28 @@ async def test_chinese_by_default_english_on_request(chain: DemoChain, browser: 
     assert await _untranslated(page) == []
     await page.screenshot(path=tmp_path / "en.png")
     assert_not_blank(tmp_path / "en.png")
+    await page.close()
+
+
+async def test_alert_messages_read_in_chinese(chain: DemoChain, browser: Any) -> None:
+    """Every message form reads in Chinese (no English word left), unchanged in English; the
+    demo's own alerts show Chinese messages in the alert list."""
+    page = await browser.new_page()
+    await page.goto(chain.url)
+    await page.wait_for_selector(".pile .port")
+    shown: list[str] = await page.evaluate("ms => ms.map(trMessage)", list(MESSAGES))
+    english = [(m, s) for m, s in zip(MESSAGES, shown, strict=True) if re.search(r"[a-z]{3,}", s)]
+    assert english == []
+    assert all(re.search(r"[\u4e00-\u9fff]", s) for s in shown)
+    await page.click("#nav-alerts")
+    row = await page.wait_for_selector(
+        "tr[data-kind='socket_overtemp'], tr[data-kind='sensor_fault']", timeout=60_000
+    )
+    cell = await row.eval_on_selector("td:nth-child(8)", "td => [td.textContent, td.title]")
+    assert re.search(r"[\u4e00-\u9fff]", cell[0]), cell
+    assert not re.search(r"[a-z]{3,}", cell[0]), cell
+    assert re.search(r"[a-z]{3,}", cell[1]), cell  # the English original on hover
+    await page.click("#lang")
+    await page.wait_for_selector("html[lang='en']")
+    assert await page.evaluate("ms => ms.map(trMessage)", list(MESSAGES)) == list(MESSAGES)
     await page.close()

@@ -164,6 +164,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   setupHeader();
   setLive(false);
   try { await loadWho(); } catch (e) { showError(t("error.load", { error: e.message })); }
+  try { await loadMessages(); } catch (e) { showError(t("error.load", { error: e.message })); }
   showWho();
   refreshHealth();
   startStream();

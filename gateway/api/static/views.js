@@ -119,7 +119,7 @@ function alertRows(alerts, after) {
   el("td", {}, portLabel(a.port)), el("td", {}, tr("kind", a.kind)),
   el("td", {}, tr("severity", a.severity)),
   el("td", { class: a.state === "firing" ? "bad" : "" }, tr("alertstate", a.state)),
-  el("td", {}, a.message || ""), el("td", {}, ackCell(a, after))));
+  el("td", { title: LANG === "zh" ? a.message : undefined }, trMessage(a.message)), el("td", {}, ackCell(a, after))));
 }
 
 const ALERT_COLS = [

@@ -21,9 +21,10 @@ AC power and socket temperature only, and the battery shows up in them in two wa
   panel, ≈ 75 J/K, at ≈ 8 K/W to the air — the figure the thermal baseline is built on), so
   the ambient reading is passed through that lag before it is compared; a socket that rises
   ``idle_rise_c`` above the lowest lag-corrected gap of the last hour with no load is heated
-  by the battery: 0.75 K is one and a half steps of the coarsest (0.5 °C) socket register, about
-  three times what a ±50 % error of that lag makes of a 2 K/h change of the air, and 1.7 times
-  the largest such rise of any idle socket on eight normal training days (0.44 K).
+  by the battery (judged once that lag filter has run three time constants from its start):
+  0.5 K is one step of the coarsest (0.5 °C) socket register, about three times what a
+  ±50 % error of that lag makes of a 2 K/h change of the air, and twice the largest such rise
+  of any idle socket on twelve normal 12-h training days at a 5 s poll (0.24 K).
 
 While a charge is still in its constant-current bulk neither is visible: a constant-current
 charger regulates its current, so a short only slows the rise of the pack voltage by the
@@ -65,7 +66,7 @@ class SelfHeatConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     idle_settle_s: float = 600.0
     #: rise of the idle socket over its lowest lag-corrected gap of the last half to whole
     #: ``idle_window_s`` that is a heating battery (K)
-    idle_rise_c: float = 0.75
+    idle_rise_c: float = 0.5
     #: the window of that lowest gap: a battery heading for runaway warms the socket over tens
     #: of minutes (its own time constant is ≈ 40 min), while the slow drifts of a long idle
     #: (the day's air, a sensor's offset with temperature) take hours
@@ -88,6 +89,7 @@ class SelfHeatRules:
         self.last_med = np.full(ports, np.nan)
         self.step_t = np.full(ports, -np.inf)
         self.air = np.full(ports, np.nan)
+        self.air_since = np.full(ports, np.nan)
         self.gap = np.full(ports, np.nan)
         self.gap_floor = np.full(ports, np.inf)
         #: lowest gap in the current and the previous half of ``idle_window_s``, and when the
@@ -187,12 +189,16 @@ class SelfHeatRules:
         cfg = self.config
         usable = ok & np.isfinite(socket) & np.isfinite(ambient)
         fresh = ~usable | gap | np.isnan(self.air)
+        self.air_since = np.where(fresh, now, self.air_since)
         lag = 1.0 - np.exp(-dt / cfg.socket_tau_s)
         self.air = np.where(fresh, ambient, self.air + lag * (ambient - self.air))
         raw = socket - self.air
         a = decay_alpha_v(dt, cfg.gap_half_life_s)
         self.gap = np.where(fresh | np.isnan(self.gap), raw, self.gap + a * (raw - self.gap))
-        idle = usable & ~gap & (power < cfg.idle_w)
+        # the lag filter starts from a guess (the socket settled at the air): its error decays
+        # with the socket's own time constant, so it is trusted after three of them (5 %)
+        warm = now - self.air_since >= 3.0 * cfg.socket_tau_s
+        idle = usable & ~gap & warm & (power < cfg.idle_w)
         self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
         roll = idle & (now - self.gap_min_t >= cfg.idle_window_s / 2)
         self.gap_min[roll, 1] = self.gap_min[roll, 0]

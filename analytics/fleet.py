@@ -231,6 +231,7 @@ class Fleet:
             ambient_c=amb,
             temp_ok=temp_ok,
             conditions=conditions,
+            state=state_col,
         )
         if not whole:
             for part in _PARTS:

@@ -15,12 +15,13 @@ AC power and socket temperature only, and the battery shows up in them in two wa
   settled, so only a gradual climb counts. ``taper_rise_frac`` of the peak (at least
   ``taper_rise_w``) is ten times the 0.3 % noise of a port's current sensor and several
   times a power register's 0.1–1 W step.
-* **A socket warming with no load** (``idle``): with no current the socket's only heat
-  sources are the cabinet air and the plugged battery. The socket follows the air with its
-  own thermal lag (``socket_tau_s``: a few tens of grams of brass and plastic behind the
-  panel, ≈ 75 J/K, at ≈ 8 K/W to the air — the figure the thermal baseline is built on), so
-  the ambient reading is passed through that lag before it is compared; a socket that rises
-  ``idle_rise_c`` above the lowest lag-corrected gap of the last hour with no load is heated
+* **A socket warming with no load** (``idle``): once a session has ended full or been cut
+  and the rider's plug is still in (the port reports ``full``, ``fault`` or ``stopped``, not
+  ``idle``), the socket's only heat sources are the cabinet air and that battery. The socket
+  follows the air with its own thermal lag (``socket_tau_s``: a few tens of grams of brass and
+  plastic behind the panel, ≈ 75 J/K, at ≈ 8 K/W to the air — the figure the thermal baseline
+  is built on), so the ambient reading is passed through that lag before it is compared; a
+  socket that rises ``idle_rise_c`` above the lowest lag-corrected gap of the last hour with no load is heated
   by the battery (judged once that lag filter has run three time constants from its start):
   0.5 K is one step of the coarsest (0.5 °C) socket register, about three times what a
   ±50 % error of that lag makes of a 2 K/h change of the air, and twice the largest such rise
@@ -40,6 +41,11 @@ import numpy as np
 from analytics.alerts import Condition
 from analytics.detectors._math import FloatArray, Times, decay_alpha_v, per_port
 from analytics.rules.sensor import BoolArray
+from chargewatch.messages import PORT_STATES
+
+#: port states in which the pile's output is open but the rider's plug is still in: the session
+#: ended full or was cut (an ``idle`` port has, as far as the pile knows, nothing plugged in)
+_PLUG_LEFT_IN = np.array([PORT_STATES[s] for s in ("full", "fault", "stopped")], dtype=np.float64)
 
 KIND = "battery_self_heating"
 
@@ -112,11 +118,14 @@ class SelfHeatRules:
         ambient_c: FloatArray,
         temp_ok: BoolArray,
         conditions: list[Condition],
+        state: FloatArray | None = None,
     ) -> None:
         """Advance to ``t``; append a condition for every port showing either signature.
 
         ``active``, ``start_t``, ``smooth_w``, ``median_w`` and ``peak_w`` are the session
         tracker's (running session, its start, smoothed and median-of-three power, peak).
+        ``state`` is the pile's port state code (NaN or None where the pile has no state
+        register): only a port still holding its plug (ended full or cut) is judged idle.
         """
         now = per_port(t, power.shape[0])
         dt = now - self.last_t
@@ -135,6 +144,7 @@ class SelfHeatRules:
             ambient=ambient_c,
             ok=temp_ok,
             gap=gap,
+            plugged=np.ones(power.shape[0], dtype=bool) if state is None else _plugged(state),
         )
         for i in np.flatnonzero(rising | warming):
             port = int(i)
@@ -185,6 +195,7 @@ class SelfHeatRules:
         ambient: FloatArray,
         ok: BoolArray,
         gap: BoolArray,
+        plugged: BoolArray,
     ) -> BoolArray:
         cfg = self.config
         usable = ok & np.isfinite(socket) & np.isfinite(ambient)
@@ -198,7 +209,7 @@ class SelfHeatRules:
         # the lag filter starts from a guess (the socket settled at the air): its error decays
         # with the socket's own time constant, so it is trusted after three of them (5 %)
         warm = now - self.air_since >= 3.0 * cfg.socket_tau_s
-        idle = usable & ~gap & warm & (power < cfg.idle_w)
+        idle = usable & ~gap & warm & plugged & (power < cfg.idle_w)
         self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
         roll = idle & (now - self.gap_min_t >= cfg.idle_window_s / 2)
         self.gap_min[roll, 1] = self.gap_min[roll, 0]
@@ -211,3 +222,9 @@ class SelfHeatRules:
             settled = now - self.idle_since >= cfg.idle_settle_s
         out: BoolArray = idle & settled & (self.gap - self.gap_floor >= cfg.idle_rise_c)
         return out
+
+
+def _plugged(state: FloatArray) -> BoolArray:
+    """Ports whose plug is still in after their session (or whose pile reports no state)."""
+    out: BoolArray = np.isnan(state) | np.isin(state, _PLUG_LEFT_IN)
+    return out

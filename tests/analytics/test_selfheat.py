@@ -72,9 +72,10 @@ def test_a_charger_restarting_its_cycle_is_a_step_not_a_climb() -> None:
     assert _charge(powers) == []
 
 
-def _idle(minutes: float, rise_c_per_h: float, air_swing_c: float = 0.0) -> list[float]:
-    """A port with no load; the air swings by ``air_swing_c`` over a day, the socket follows it
-    with a 600 s lag and warms by ``rise_c_per_h`` from the 40th minute on."""
+def _idle(minutes: float, rise_c_per_h: float, air_swing_c: float = 0.0, state: float = 2.0) -> list[float]:
+    """A port with no load (``state``: full by default); the air swings by ``air_swing_c`` over a
+    day, the socket follows it with a 600 s lag and warms by ``rise_c_per_h`` from the 40th
+    minute on."""
     rules = SelfHeatRules(1, SelfHeatConfig())
     socket = 26.0
     fired = []
@@ -97,6 +98,7 @@ def _idle(minutes: float, rise_c_per_h: float, air_swing_c: float = 0.0) -> list
             ambient_c=np.array([air]),
             temp_ok=np.array([True]),
             conditions=conds,
+            state=np.array([state]),
         )
         if conds:
             fired.append(t)
@@ -107,6 +109,12 @@ def test_an_idle_socket_warmed_by_its_battery_fires() -> None:
     fired = _idle(120, rise_c_per_h=2.0)
     assert fired
     assert 40 * 60 < fired[0] < 80 * 60
+
+
+def test_a_port_with_nothing_plugged_in_is_not_judged() -> None:
+    # an ``idle`` port has no plug in it as far as the pile knows: a warm bike set down beside
+    # it, or a battery plugged into a pile that will not start, is not a battery on charge
+    assert _idle(120, rise_c_per_h=2.0, state=0.0) == []
 
 
 def test_an_idle_socket_following_the_air_does_not_fire() -> None:

@@ -225,7 +225,6 @@ class Fleet:
             start_t=tracker.start_t,
             smooth_w=tracker.smooth,
             median_w=tracker.med,
-            peak_w=tracker.peak,
             power=cols["power"],
             socket_c=cols["socket_temp"],
             ambient_c=amb,

@@ -9,12 +9,13 @@ AC power and socket temperature only, and the battery shows up in them in two wa
   end voltage, a healthy pack accepts less and less current as it fills (the CV taper of
   Battery University BU-403/BU-409 only falls; in float it stays flat). A current that climbs
   back up from the taper's lowest point feeds something that does not store charge — a short
-  inside the pack. A climb is judged against the lowest smoothed power since the taper began
-  (the power fell ``taper_drop`` below its peak); a jump between two polls (a charger that
-  restarts its cycle, a swapped battery) makes it forget that floor until the power has
-  settled, so only a gradual climb counts. ``taper_rise_frac`` of the peak (at least
-  ``taper_rise_w``) is ten times the 0.3 % noise of a port's current sensor and several
-  times a power register's 0.1–1 W step.
+  inside the pack. A climb is judged against the lowest smoothed power of the last half hour
+  (``taper_window_s``) since the taper began (the power fell ``taper_drop`` below its peak);
+  a jump up between two polls (a charger that restarts its cycle, a swapped battery) starts
+  the charge afresh — peak, taper and floor are forgotten and tracked again once the power
+  has settled — so only a gradual climb out of a taper counts, never a bulk's own ramp.
+  ``taper_rise_frac`` of the peak (at least ``taper_rise_w``) is ten times the 0.3 % noise
+  of a port's current sensor and several times a power register's 0.1–1 W step.
 * **A socket warming with no load** (``idle``): once a session has ended full or been cut
   and the rider's plug is still in (the port reports ``full``, ``fault`` or ``stopped``, not
   ``idle``), the socket's only heat sources are the cabinet air and that battery. The socket
@@ -58,6 +59,10 @@ class SelfHeatConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     #: climb above the taper's lowest smoothed power that is a self-heating battery
     taper_rise_frac: float = 0.03
     taper_rise_w: float = 5.0
+    #: the climb counts over the lowest power of the last half to whole window: a short feeding
+    #: on its own heat climbs ``taper_rise_frac`` within minutes near runaway, while a bulk
+    #: charge's ramp (its power rises 8–14 % over the whole bulk, BU-403/409) climbs slower
+    taper_window_s: float = 1_800.0
     #: after a jump in the power (a charger restarting its cycle, a swapped battery) the taper's
     #: floor is forgotten and tracked again once the smoothed power has settled: five half-lives
     #: of the session tracker's 60 s smoothing (within 3 % of the new level)
@@ -92,6 +97,12 @@ class SelfHeatRules:
         self.session = np.full(ports, np.nan)
         self.tapering = np.zeros(ports, dtype=bool)
         self.floor_w = np.full(ports, np.inf)
+        #: lowest smoothed power in the current and the previous half of ``taper_window_s``,
+        #: and when the current half began
+        self.floor_min = np.full((ports, 2), np.inf)
+        self.floor_t = np.full(ports, -np.inf)
+        #: highest settled smoothed power since the session or the charger's last restart
+        self.peak_w = np.zeros(ports)
         self.last_med = np.full(ports, np.nan)
         self.step_t = np.full(ports, -np.inf)
         self.air = np.full(ports, np.nan)
@@ -112,7 +123,6 @@ class SelfHeatRules:
         start_t: FloatArray,
         smooth_w: FloatArray,
         median_w: FloatArray,
-        peak_w: FloatArray,
         power: FloatArray,
         socket_c: FloatArray,
         ambient_c: FloatArray,
@@ -122,8 +132,8 @@ class SelfHeatRules:
     ) -> None:
         """Advance to ``t``; append a condition for every port showing either signature.
 
-        ``active``, ``start_t``, ``smooth_w``, ``median_w`` and ``peak_w`` are the session
-        tracker's (running session, its start, smoothed and median-of-three power, peak).
+        ``active``, ``start_t``, ``smooth_w`` and ``median_w`` are the session tracker's
+        (running session, its start, smoothed and median-of-three power).
         ``state`` is the pile's port state code (NaN or None where the pile has no state
         register): only a port still holding its plug (ended full or cut) is judged idle.
         """
@@ -133,9 +143,7 @@ class SelfHeatRules:
             gap = dt > self.config.data_gap_s
         dt = np.where(gap, 0.0, np.nan_to_num(dt))
         self.last_t = now
-        rising = self._taper(
-            now=now, active=active, start_t=start_t, sm=smooth_w, med=median_w, peak=peak_w, gap=gap
-        )
+        rising = self._taper(now=now, active=active, start_t=start_t, sm=smooth_w, med=median_w, gap=gap)
         warming = self._idle(
             now=now,
             dt=dt,
@@ -167,21 +175,31 @@ class SelfHeatRules:
         start_t: FloatArray,
         sm: FloatArray,
         med: FloatArray,
-        peak: FloatArray,
         gap: BoolArray,
     ) -> BoolArray:
         cfg = self.config
         fresh = ~active | (start_t != self.session) | gap
         self.session = np.where(active, start_t, np.nan)
-        self.tapering &= ~fresh
-        need = np.maximum(cfg.taper_rise_w, cfg.taper_rise_frac * peak)
+        need = np.maximum(cfg.taper_rise_w, cfg.taper_rise_frac * self.peak_w)
         with np.errstate(invalid="ignore"):
-            step = np.abs(med - self.last_med) > need / 2
+            step = med - self.last_med > need / 2
         self.last_med = np.where(active, med, np.nan)
-        self.step_t = np.where(fresh | step, now, self.step_t)
-        self.tapering |= active & (sm < (1.0 - cfg.taper_drop) * peak) & (sm >= cfg.idle_w)
+        restart = fresh | step
+        self.step_t = np.where(restart, now, self.step_t)
+        self.tapering &= ~restart
         settled = now - self.step_t >= cfg.step_settle_s
-        self.floor_w = np.where(self.tapering & settled, np.fmin(self.floor_w, sm), np.inf)
+        self.peak_w = np.where(restart, 0.0, self.peak_w)
+        self.peak_w = np.where(active & settled, np.fmax(self.peak_w, sm), self.peak_w)
+        drop = sm < (1.0 - cfg.taper_drop) * self.peak_w
+        self.tapering |= active & settled & drop & (sm >= cfg.idle_w)
+        on = self.tapering & settled
+        roll = on & (now - self.floor_t >= cfg.taper_window_s / 2)
+        self.floor_min[roll, 1] = self.floor_min[roll, 0]
+        self.floor_min[roll, 0] = np.inf
+        self.floor_t = np.where(roll, now, self.floor_t)
+        self.floor_min[~on] = np.inf
+        self.floor_min[:, 0] = np.where(on, np.fmin(self.floor_min[:, 0], sm), np.inf)
+        self.floor_w = np.min(self.floor_min, axis=1)
         out: BoolArray = self.tapering & settled & (sm - self.floor_w >= need)
         return out
 

@@ -30,7 +30,6 @@ def _charge(powers: list[float], *, socket: float = 30.0, ambient: float = 25.0)
             start_t=tracker.start_t,
             smooth_w=tracker.smooth,
             median_w=tracker.med,
-            peak_w=tracker.peak,
             power=power,
             socket_c=np.array([socket]),
             ambient_c=np.array([ambient]),
@@ -68,7 +67,9 @@ def test_current_climbing_back_up_the_taper_fires() -> None:
 
 
 def test_a_charger_restarting_its_cycle_is_a_step_not_a_climb() -> None:
-    powers = _taper(90) + [300.0] * int(3_600 / DT)
+    # back to bulk below the old peak, and that bulk's own ramp (+5 % in an hour) is no climb
+    bulk = [380.0 + 20.0 * k * DT / 3_600 for k in range(int(3_600 / DT))]
+    powers = _taper(90) + bulk
     assert _charge(powers) == []
 
 
@@ -92,7 +93,6 @@ def _idle(minutes: float, rise_c_per_h: float, air_swing_c: float = 0.0, state: 
             start_t=np.array([0.0]),
             smooth_w=np.array([0.0]),
             median_w=np.array([0.0]),
-            peak_w=np.array([0.0]),
             power=np.array([0.0]),
             socket_c=np.array([read]),
             ambient_c=np.array([air]),
@@ -130,7 +130,6 @@ def test_a_data_gap_starts_both_signatures_afresh() -> None:
         "start_t": np.array([T0, 0.0]),
         "smooth_w": np.array([200.0, 0.0]),
         "median_w": np.array([200.0, 0.0]),
-        "peak_w": np.array([400.0, 0.0]),
         "power": np.array([200.0, 0.0]),
         "socket_c": np.array([30.0, 26.0]),
         "ambient_c": np.array([25.0, 25.0]),

@@ -33,7 +33,7 @@ from gateway.api.auth import Authenticator
 from gateway.api.server import series_fields
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
 from gateway.config import EvidenceConfig, GatewayConfig, StoreConfig, api_users, store_token
-from gateway.evidence import EvidenceRecorder, EvidenceStore
+from gateway.evidence import EvidenceRebuild, EvidenceRecorder, EvidenceStore, Fired
 from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
 from gateway.ingest.analytics_hook import PipelineHook
 from gateway.ingest.dedupe import SeqTracker
@@ -54,15 +54,26 @@ log = logging.getLogger(__name__)
 _REPLY_SUFFIX = "/" + topics.CMD_REPLY
 
 
-def make_store(cfg: StoreConfig) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
-    """The configured store backend (an async context manager)."""
+def make_store(
+    cfg: StoreConfig, metrics: Metrics | None = None
+) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
+    """The configured store backend (an async context manager); ``metrics`` counts what the
+    store reports (VictoriaMetrics: text cut to its label limit)."""
     r = cfg.retention
     retention = Retention(r.raw_days, r.downsampled_days, r.downsample_s) if r.manage else None
     if cfg.kind == "influx_v1":
         return InfluxV1Store(cfg.url, cfg.db, retention=retention)
     if cfg.kind == "influx_v2":
         token = store_token(cfg)
-        return InfluxV2Store(cfg.url, org=cfg.org, bucket=cfg.bucket, token=token, retention=retention)
+        return InfluxV2Store(
+            cfg.url,
+            org=cfg.org,
+            bucket=cfg.bucket,
+            token=token,
+            retention=retention,
+            max_label_value_len=cfg.max_label_value_len,
+            metrics=metrics,
+        )
     return SQLiteStore(cfg.path, retention=retention)
 
 
@@ -138,7 +149,7 @@ class Gateway:
             if self._store_override is not None:
                 store = self._store_override
             else:
-                store = await stack.enter_async_context(make_store(cfg.store))
+                store = await stack.enter_async_context(make_store(cfg.store, self.metrics))
             self.store = store
             self.spool = await stack.enter_async_context(
                 Spool(cfg.spool.path, store, degraded_after=cfg.spool.degraded_after_s, clock=self.clock)
@@ -202,6 +213,7 @@ class Gateway:
                 evidence=self.evidence,
             )
             await self.pipeline.replay_alerts()
+            self.rebuild = self._plan_rebuild()  # before any traffic: the book is restored
             await self.pipeline.spool_sessions()  # any the checkpoint held: re-writing is an overwrite
             api = await stack.enter_async_context(
                 ApiServer(
@@ -237,6 +249,7 @@ class Gateway:
             ("acks", self._ack_loop),
             ("tick", self._tick_loop),
             ("status", self._status_loop),
+            ("evidence-rebuild", self._rebuild),
         ):
             task = asyncio.create_task(fn(), name=f"gateway-{name}")
             task.add_done_callback(self._task_done)
@@ -286,6 +299,27 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             await fn()
+
+    def _plan_rebuild(self) -> EvidenceRebuild:
+        """Re-open the evidence windows a crash left unsealed (gateway.evidence.rebuild)."""
+        ev = self.cfg.evidence
+        rebuild = EvidenceRebuild(
+            self.evidence,
+            self.store,
+            self.profiles,
+            flush=self.spool.flush,
+            metrics=self.metrics,
+            clock=self.clock.time,
+        )
+        if ev.rebuild_lookback_s > 0 and ev.rebuild_max > 0:
+            rows = self.state.fired_since(self.clock.time() - ev.rebuild_lookback_s, ev.rebuild_max)
+            rebuild.plan(
+                [Fired(a.id, a.device, a.port, a.kind, a.first_ts, settled) for a, settled in reversed(rows)]
+            )
+        return rebuild
+
+    async def _rebuild(self) -> None:
+        await self.rebuild.run()
 
     async def _handle(self, batch: list[tuple[str, bytes, float]]) -> None:
         """One received batch: command replies to the audit trail, the rest to the pipeline."""

@@ -55,6 +55,8 @@ class StoreConfig(_Section):
     bucket: str = ""
     token_env: str = ""
     path: str = ""
+    #: influx_v2 (VictoriaMetrics): its -maxLabelValueLen; longer text fields are cut to it
+    max_label_value_len: Annotated[int, msgspec.Meta(ge=256, le=1_048_576)] = 16384
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
 
 
@@ -227,7 +229,9 @@ class EvidenceConfig(_Section):
     """Black-box evidence of every alert (gateway.evidence): raw samples ``before_s`` before and
     ``after_s`` after it, sealed with a SHA-256 into ``path`` ('' = evidence.sqlite beside
     ``spool.state_path``) once the device's source time passed the window by ``grace_s``, or
-    ``timeout_s`` after it opened."""
+    ``timeout_s`` after it opened. At start-up the windows of the newest ``rebuild_max`` alerts
+    that first changed in the last ``rebuild_lookback_s`` and have no sealed document (a kill -9
+    lost them) are rebuilt from the time-series store (gateway.evidence.rebuild; 0 = never)."""
 
     before_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 120.0
     after_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
@@ -235,6 +239,8 @@ class EvidenceConfig(_Section):
     timeout_s: Positive = 600.0
     max_samples: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     max_open: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    rebuild_lookback_s: Annotated[float, msgspec.Meta(ge=0, le=30 * 86400)] = 86400.0
+    rebuild_max: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 200
     path: str = ""
 
     def file(self, state_path: str) -> Path:

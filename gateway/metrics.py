@@ -66,6 +66,11 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_spool_oldest_age_seconds": ("gauge", "Age of the oldest spooled line"),
     "cw_store_write_errors_total": ("counter", "Store write attempts that failed"),
     "cw_store_dead_letters_total": ("counter", "Lines the store rejected (dead-lettered by the spool)"),
+    "cw_store_text_truncated_total": (
+        "counter",
+        "Text field values cut to VictoriaMetrics' label value limit "
+        "(store.max_label_value_len), by measurement",
+    ),
     "cw_ingest_degraded": ("gauge", "1 while the store has been failing longer than the threshold"),
     "cw_mqtt_connected": ("gauge", "1 while the MQTT session is connected"),
     "cw_devices_online": ("gauge", "Devices currently online"),
@@ -74,6 +79,11 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cw_notify_failed_total": ("counter", "Notification messages given up after retries, by channel"),
     "cw_notify_dropped_total": ("counter", "Alert changes dropped by a full notify queue, by channel"),
     "cw_notify_suppressed_total": ("counter", "Alert changes held back by the per-alert rate limit"),
+    "cw_evidence_rebuilt_total": (
+        "counter",
+        "Evidence windows a crash left unsealed, rebuilt from the store at start-up, by outcome "
+        "(sealed, reopened; failed: left to the next start)",
+    ),
     "cw_http_auth_failures_total": (
         "counter",
         "API requests whose credential named nobody, by reason (bad_password, unknown_token, ...)",

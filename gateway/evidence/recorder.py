@@ -16,8 +16,14 @@ data that arrives behind the live stream still fills evidence) and every alert i
 
 Memory is bounded: history per device by ``max_samples``, open windows by ``max_open`` (at most
 one per alert opened in the last ``timeout_s``), samples per window by ``max_samples`` (more are
-counted in the document's ``dropped``). A kill -9 loses the windows not yet sealed; the raw
-points themselves are in the time-series store.
+counted in the document's ``dropped``).
+
+A kill -9 loses the windows not yet sealed, but not their samples (the spool and the time-series
+store hold them): at the next start :mod:`gateway.evidence.rebuild` opens those windows again
+through :meth:`EvidenceRecorder.adopt`, *unseeded* — filled by live messages but never sealed
+(not by ``due``, ``max_open`` nor shutdown) until the store has been read — and then seals them
+as ``rebuilt_from_store`` (:meth:`EvidenceRecorder.seal_now`), or leaves them open when their end
+is still ahead.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ class EvidenceRecorder:
         self.newest: dict[str, float] = {}  # per device: newest source time accepted
         self.open: dict[str, Window] = {}  # alert id → window, oldest first
         self._by_device: dict[str, set[str]] = {}
-        self._writes: set[asyncio.Future[None]] = set()  # seals running in worker threads
+        self._writes: set[asyncio.Future[int]] = set()  # seals running in worker threads
         self.sealed = 0
 
     async def __aenter__(self) -> Self:
@@ -79,7 +85,10 @@ class EvidenceRecorder:
         try:
             if self._writes:  # a tick cancelled mid-seal: its thread still writes; let it finish
                 await asyncio.gather(*self._writes, return_exceptions=True)
-            self._write([self._pop(i) for i in list(self.open)], "shutdown")
+            unseeded = [i for i, w in self.open.items() if not w.seeded]
+            if unseeded:  # no document yet: the next start rebuilds them from the store
+                log.warning(kv("evidence_rebuild_deferred", windows=len(unseeded), first=unseeded[0]))
+            self._write([self._pop(i) for i, w in list(self.open.items()) if w.seeded], "shutdown")
         finally:
             self.store.close()
 
@@ -127,12 +136,24 @@ class EvidenceRecorder:
                 max_samples=self.max_samples,
                 settled_ts=None if a.state == "pending" else a.ts,
             )
-            for msg in self.history.get(a.device, ()):
-                w.add(msg)
-            self.open[a.id] = w
-            self._by_device.setdefault(a.device, set()).add(a.id)
-            if len(self.open) > self.max_open:
-                early.append(self._pop(next(iter(self.open))))
+            early += self.adopt(w)
+        return early
+
+    def adopt(self, w: Window) -> list[Window]:
+        """Keep ``w`` open, seeded from the device's history; the windows pushed out by
+        ``max_open`` (to seal). An unseeded one pushed out is dropped instead: it has no
+        document yet, and the next start rebuilds it."""
+        for msg in self.history.get(w.device, ()):
+            w.add(msg)
+        self.open[w.alert_id] = w
+        self._by_device.setdefault(w.device, set()).add(w.alert_id)
+        early: list[Window] = []
+        while len(self.open) > self.max_open:
+            oldest = self._pop(next(iter(self.open)))
+            if oldest.seeded:
+                early.append(oldest)
+            else:
+                log.warning(kv("evidence_rebuild_deferred", alert=oldest.alert_id, reason="capacity"))
         return early
 
     # --- sealing -------------------------------------------------------------------------------
@@ -140,11 +161,18 @@ class EvidenceRecorder:
         """Windows ready to seal at gateway time ``now``, with the reason; removed from open."""
         out: list[tuple[Window, str]] = []
         for alert_id, w in list(self.open.items()):
+            if not w.seeded:  # a rebuilt window waits for its store read (gateway.evidence.rebuild)
+                continue
             if self.newest.get(w.device, float("-inf")) >= w.end + self.grace_s:
                 out.append((self._pop(alert_id), "after_window"))
             elif now - w.opened_at >= self.timeout_s:
                 out.append((self._pop(alert_id), "timeout"))
         return out
+
+    def drop(self, alert_id: str) -> None:
+        """Forget the open window of ``alert_id`` without sealing it (a rebuild that failed)."""
+        if alert_id in self.open:
+            self._pop(alert_id)
 
     def _pop(self, alert_id: str) -> Window:
         w = self.open.pop(alert_id)
@@ -164,8 +192,10 @@ class EvidenceRecorder:
             out.append((doc, canonical(doc)))
         return out
 
-    def write(self, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> None:
-        """Seal prepared documents (blocking: call from a worker thread); a refused one is logged."""
+    def write(self, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> int:
+        """Seal prepared documents (blocking: call from a worker thread); how many. A refused one
+        is logged."""
+        done = 0
         for doc, body in prepared:
             try:
                 digest = self.store.seal(doc, body, doc["sealed_at"])
@@ -173,6 +203,7 @@ class EvidenceRecorder:
                 log.error(kv("evidence_not_sealed", alert=doc["alert_id"], error=exc))  # noqa: TRY400
                 continue
             self.sealed += 1
+            done += 1
             log.info(
                 kv(
                     "evidence_sealed",
@@ -183,6 +214,7 @@ class EvidenceRecorder:
                     sha256=digest[:16],
                 )
             )
+        return done
 
     def _write(self, windows: Sequence[Window], reason: str) -> None:
         self.write(self.prepare(windows, reason))
@@ -202,13 +234,20 @@ class EvidenceRecorder:
         if windows:
             await self._in_thread(self.prepare(windows, "capacity"))
 
-    async def _in_thread(self, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> None:
+    async def seal_now(self, alert_id: str, reason: str) -> bool:
+        """Seal the open window of ``alert_id`` now with ``reason``; False when it is no longer
+        open (pushed out by ``max_open``) or the store refused it."""
+        if alert_id not in self.open:
+            return False
+        return await self._in_thread(self.prepare([self._pop(alert_id)], reason)) == 1
+
+    async def _in_thread(self, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> int:
         """:meth:`write` in a worker thread, owned here so that a cancelled caller's write is
-        still awaited before the file closes."""
+        still awaited before the file closes; how many were sealed."""
         fut = asyncio.ensure_future(asyncio.to_thread(self.write, prepared))
         self._writes.add(fut)
         fut.add_done_callback(self._writes.discard)
-        await asyncio.shield(fut)
+        return await asyncio.shield(fut)
 
     # --- reading -------------------------------------------------------------------------------
     async def lookup(self, alert_id: str) -> dict[str, Any] | None:

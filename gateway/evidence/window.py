@@ -18,6 +18,8 @@ pairs in source-time order:
 
 and ``events``: the device's events in the window (the agent's ``interlock`` cuts, session
 starts and ends, ``device_down``...), ``{"ts", "kind", "port", "data"}`` in source-time order.
+A window rebuilt from the time-series store after a crash (:mod:`gateway.evidence.rebuild`)
+also carries ``rebuilt``: what the store gave back and what it could not.
 
 :func:`canonical` is the serialisation the checksum covers: JSON with sorted keys, no
 whitespace, UTF-8, floats in their shortest round-trip form; ``sealed`` and ``sha256`` are not
@@ -58,6 +60,8 @@ class Window:
     settled_ts: float | None = None  # the firing (or pending → resolved) change; None while pending
     samples: dict[tuple[int, int], DeviceMessage] = field(default_factory=dict)  # (boot, seq) → message
     dropped: int = 0
+    seeded: bool = True  # False while a window rebuilt after a crash waits for its store read
+    rebuilt: dict[str, Any] | None = None  # what the store gave back (gateway.evidence.rebuild)
 
     @property
     def start(self) -> float:
@@ -140,6 +144,7 @@ def document(w: Window, profiles: Mapping[str, DeviceProfile], **extra: object) 
         "dropped": w.dropped,
         "series": series,
         "events": events,
+        **({} if w.rebuilt is None else {"rebuilt": w.rebuilt}),
         **extra,
     }
 

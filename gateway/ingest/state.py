@@ -238,6 +238,22 @@ class IngestState:
         )
         return [(str(i), str(k)) for i, k in rows.fetchall()]
 
+    def fired_since(self, since: float, limit: int) -> list[tuple[AlertRow, float | None]]:
+        """The newest ``limit`` alerts whose first change is at or after ``since``, newest first,
+        each with the time of its first change that was not ``pending`` (None while pending)."""
+        rows = self._db.execute(
+            f"SELECT {_ALERT_COLS} FROM alert WHERE first_ts >= ? ORDER BY first_ts DESC LIMIT ?",
+            (since, limit),
+        ).fetchall()
+        alerts = [AlertRow(*r) for r in rows]
+        settled = dict(
+            self._db.execute(
+                "SELECT id, MIN(ts) FROM alert_change WHERE state != 'pending' AND ts >= ? GROUP BY id",
+                (since,),
+            ).fetchall()
+        )
+        return [(a, settled.get(a.id, None if a.state == "pending" else a.ts)) for a in alerts]
+
     def get_alert(self, alert_id: str) -> AlertRow | None:
         row = self._db.execute(f"SELECT {_ALERT_COLS} FROM alert WHERE id=?", (alert_id,)).fetchone()
         return AlertRow(*row) if row else None

@@ -6,10 +6,15 @@ own request timeout plus ``asyncio.timeout``. 429/5xx/timeouts are retried with
 :class:`chargewatch.retry.Backoff`; a 400 is bisected like the v1 store's.
 
 Queries: VictoriaMetrics stores ``measurement,tags field=v`` as the metric
-``measurement_field`` with the tags as labels (numbers only; string fields are dropped), and
-:meth:`InfluxV2Store.last`/``series``/``count`` read them back through its
-``/api/v1/export`` API; ``series`` raises :class:`~gateway.store.errors.UnknownSeriesError`
-for a field VictoriaMetrics holds no metric of. For InfluxDB 2.x/3.x queries, use
+``measurement_field`` with the tags as labels, numbers only. The string and boolean fields of
+the text measurements (``command``, ``alert``, ``session``, ``event``) are therefore written as
+labels of a ``measurement__text`` marker point (:mod:`gateway.store._vmtext`: escaping, the
+label-size cut, counted in ``cw_store_text_truncated_total``); telemetry lines are written as
+they are (their ``flags`` text is not kept). :meth:`InfluxV2Store.last`/``series``/``count``
+read the metrics back through the ``/api/v1/export`` API and turn marker labels back into
+fields, so callers get what InfluxDB and SQLite give; ``series`` raises
+:class:`~gateway.store.errors.UnknownSeriesError` for a field VictoriaMetrics holds no metric
+or text label of in the queried range. For InfluxDB 2.x/3.x queries, use
 :class:`InfluxV1Store` on the server's v1-compatible ``/query`` endpoint.
 
 Retention is the server's: VictoriaMetrics keeps ``-retentionPeriod`` of data;
@@ -35,9 +40,19 @@ from influxdb_client.rest import ApiException
 
 from chargewatch.logs import kv
 from chargewatch.retry import Backoff, retry_async
+from gateway.metrics import Metrics
 from gateway.store._http import HttpPool
-from gateway.store.base import Row, check_known, write_or_bisect
+from gateway.store._vmtext import (
+    MARKER,
+    MAX_LABEL_VALUE_LEN,
+    TEXT_MEASUREMENTS,
+    TextLineError,
+    read_label,
+    translate,
+)
+from gateway.store.base import Field, Row, check_known, write_or_bisect
 from gateway.store.errors import (
+    PartialWriteError,
     StoreConfigError,
     StoreQueryError,
     StoreUnavailableError,
@@ -69,6 +84,12 @@ def period_days(period: str) -> float:
         raise ValueError(f"retention period {period!r} is not a number with h/d/w/y") from exc
 
 
+def _pick(points: dict[int, dict[str, Field]], wanted: set[str]) -> dict[int, dict[str, Field]]:
+    """The points holding any of ``wanted``, with only those fields."""
+    picked = {ts: {k: v for k, v in f.items() if k in wanted} for ts, f in points.items()}
+    return {ts: f for ts, f in picked.items() if f}
+
+
 def _label_re(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -86,8 +107,12 @@ class InfluxV2Store:
         timeout: float = 10.0,
         retry: Backoff = DEFAULT_RETRY,
         retention: Retention | None = None,
+        max_label_value_len: int = MAX_LABEL_VALUE_LEN,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = f"influxdb-v2 {url} bucket={bucket}"
+        self._max_label_value_len = max_label_value_len
+        self._metrics = metrics
         self.retention = retention
         self.org = org
         self.bucket = bucket
@@ -135,7 +160,52 @@ class InfluxV2Store:
         await asyncio.to_thread(self._client.close)
 
     async def write(self, lines: Sequence[str]) -> None:
-        await write_or_bisect(self.name, self._send, lines)
+        """Write ``lines``, text fields of :data:`TEXT_MEASUREMENTS` as marker labels (see
+        :mod:`gateway.store._vmtext`); a line that cannot carry them is listed as rejected."""
+        sendable: list[str] = []
+        wire: dict[str, str] = {}
+        refused: list[tuple[str, str]] = []
+        cuts: list[tuple[str, str]] = []
+        for text in lines:
+            try:
+                sent = translate(text, self._max_label_value_len)
+            except TextLineError as exc:
+                refused.append((text, exc.reason))
+                continue
+            sendable.append(text)
+            if sent.text is not text:
+                wire[text] = sent.text
+                cuts += [(text, name) for name in sent.truncated]
+        try:
+            await write_or_bisect(
+                self.name, lambda part: self._send([wire.get(t, t) for t in part]), sendable
+            )
+        except PartialWriteError as exc:
+            self._count_cuts(cuts, {t for t, _ in exc.rejected})
+            raise PartialWriteError(self.name, [*refused, *exc.rejected], exc.accepted) from exc
+        self._count_cuts(cuts, set())
+        if refused:
+            log.warning(kv("store_lines_rejected", store=self.name, rejected=len(refused)))
+            raise PartialWriteError(self.name, refused, len(sendable))
+
+    def _count_cuts(self, cuts: list[tuple[str, str]], rejected: set[str]) -> None:
+        """Log and count every text value cut to the label limit in a stored line."""
+        for text, name in cuts:
+            if text in rejected:
+                continue
+            measurement = text.partition(",")[0]
+            log.warning(
+                kv(
+                    "store_text_truncated",
+                    store=self.name,
+                    measurement=measurement,
+                    field=name,
+                    limit=self._max_label_value_len,
+                    fix="raise VictoriaMetrics' -maxLabelValueLen and store.max_label_value_len",
+                )
+            )
+            if self._metrics is not None:
+                self._metrics.inc("cw_store_text_truncated_total", measurement=measurement)
 
     async def _send(self, lines: Sequence[str]) -> str | None:
         body = "\n".join(lines)
@@ -190,15 +260,32 @@ class InfluxV2Store:
         where: Mapping[str, str] | None,
         start_ms: int | None,
         end_ms: int | None,
-    ) -> dict[tuple[tuple[str, str], ...], dict[int, dict[str, float]]]:
+    ) -> dict[tuple[tuple[str, str], ...], dict[int, dict[str, Field]]]:
+        """Points by tag set and ts; a text measurement's marker labels become its fields."""
+        text = measurement in TEXT_MEASUREMENTS
         prefix = measurement + "_"
-        out: dict[tuple[tuple[str, str], ...], dict[int, dict[str, float]]] = {}
-        for item in await self._export(self._selector(measurement, fields, where), start_ms, end_ms):
+        out: dict[tuple[tuple[str, str], ...], dict[int, dict[str, Field]]] = {}
+        selector = self._selector(measurement, None if text else fields, where)
+        for item in await self._export(selector, start_ms, end_ms):
             field = item.metric.get("__name__", "").removeprefix(prefix)
-            key = tuple(sorted((k, v) for k, v in item.metric.items() if k not in {"__name__", "db"}))
-            points = out.setdefault(key, {})
+            marker = text and field == MARKER
+            tags: dict[str, str] = {}
+            texts: dict[str, Field] = {}
+            for k, v in item.metric.items():
+                got = read_label(k, v) if marker else None
+                if got is not None:
+                    texts[got[0]] = got[1]
+                elif k not in {"__name__", "db"}:
+                    tags[k] = v
+            points = out.setdefault(tuple(sorted(tags.items())), {})
             for ts, value in zip(item.timestamps, item.values, strict=True):
-                points.setdefault(ts, {})[field] = float(value)
+                point = points.setdefault(ts, {})
+                if marker:
+                    point.update(texts)
+                else:
+                    point[field] = float(value)
+        if text and fields is not None:
+            out = {key: _pick(points, set(fields)) for key, points in out.items()}
         return out
 
     async def last(self, measurement: str, where: Mapping[str, str] | None = None) -> list[Row]:
@@ -216,7 +303,7 @@ class InfluxV2Store:
         start_ms: int,
         end_ms: int,
     ) -> list[Row]:
-        await self._check_fields(measurement, fields)
+        await self._check_fields(measurement, fields, start_ms, end_ms)
         data = await self._rows(measurement, fields, where, start_ms, end_ms)
         rows = [Row(ts, dict(key), dict(f)) for key, pts in data.items() for ts, f in pts.items()]
         rows.sort(key=lambda r: (r.ts, sorted(r.tags.items())))
@@ -228,14 +315,26 @@ class InfluxV2Store:
             raise StoreQueryError(self.name, f"GET {target[:120]}: HTTP {resp.status} {resp.body[:200]!r}")
         return resp.body
 
-    async def _check_fields(self, measurement: str, fields: Sequence[str]) -> None:
-        """UnknownSeriesError unless every ``measurement_field`` metric exists (or none of the
-        measurement does yet)."""
+    async def _check_fields(
+        self, measurement: str, fields: Sequence[str], start_ms: int, end_ms: int
+    ) -> None:
+        """UnknownSeriesError unless every ``measurement_field`` metric (or marker label of a
+        text field) exists in the range (or none of the measurement does)."""
+        span = {"start": f"{start_ms / 1000:.3f}", "end": f"{max(start_ms, end_ms - 1) / 1000:.3f}"}
         match = "{" + f"__name__=~{_label_re(re.escape(measurement) + '_.+')}" + "}"
-        body = await self._get("/api/v1/label/__name__/values?" + urlencode({"match[]": match}))
-        names = msgspec.json.decode(body, type=dict[str, Any]).get("data") or []
+        query = urlencode({"match[]": match, **span})
+        names = set(await self._data("/api/v1/label/__name__/values?" + query))
         prefix = measurement + "_"
-        check_known(self.name, measurement, fields, {n.removeprefix(prefix) for n in names})
+        known = {n.removeprefix(prefix) for n in names}
+        if measurement + "_" + MARKER in names:
+            marker = "{" + f"__name__={_label_re(measurement + '_' + MARKER)}" + "}"
+            labels = await self._data("/api/v1/labels?" + urlencode({"match[]": marker, **span}))
+            known |= {got[0] for got in (read_label(k, "") for k in labels) if got is not None}
+        check_known(self.name, measurement, fields, known - {MARKER})
+
+    async def _data(self, target: str) -> list[str]:
+        """The ``data`` list of a VictoriaMetrics label API answer."""
+        return list(msgspec.json.decode(await self._get(target), type=dict[str, Any]).get("data") or [])
 
     async def retention_period(self) -> str:
         """The server's ``-retentionPeriod`` (VictoriaMetrics ``/flags``; '' when not listed,

@@ -55,3 +55,18 @@ async def test_the_alert_page_charts_the_evidence_with_downloads(browser: Any, t
         await page.screenshot(path=tmp_path / "evidence.png")
         assert_not_blank(tmp_path / "evidence.png")
         await page.close()
+
+
+async def test_evidence_rebuilt_after_a_crash_says_so(browser: Any) -> None:
+    doc = {**_document(), "sealed_reason": "rebuilt_from_store", "rebuilt": {"seqs_missing": 2}}
+    async with ApiServer(_OneAlert(), "127.0.0.1", 0) as api:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.route("**/api/alerts/a1/evidence", lambda route: route.fulfill(json=doc))
+        await page.goto(f"http://127.0.0.1:{api.port}/#/alerts/a1")
+        await page.wait_for_selector("#evidence canvas")
+        assert "网关崩溃后由时序数据库重建（缺 2 条报文）" in await page.inner_text("#evidence")
+        await page.route("**/api/alerts/a1/evidence", lambda route: route.fulfill(json=_document()))
+        await page.reload()
+        await page.wait_for_selector("#evidence canvas")
+        assert "重建" not in await page.inner_text("#evidence"), "only for a rebuilt window"
+        await page.close()

@@ -201,7 +201,8 @@ async function renderAlert(root, id) {
   box.appendChild(el("p", {},
     downloadLink(base + ".csv", `evidence-${id}.csv`, t("alert.download_csv")), " · ",
     downloadLink(base, `evidence-${id}.json`, t("alert.download_json")), " · ",
-    ev.sealed ? t("alert.sealed") : t("alert.unsealed"), ev.sha256 ? ` · ${t("alert.checksum")} ${ev.sha256}` : ""));
+    ev.sealed ? t("alert.sealed") : t("alert.unsealed"), ev.sha256 ? ` · ${t("alert.checksum")} ${ev.sha256}` : "",
+    ev.rebuilt ? ` · ${t("alert.rebuilt", { missing: ev.rebuilt.seqs_missing })}` : ""));
   // one chart per physical quantity (codes and counters stay in the downloads)
   const markers = [{ ts: seconds(ev.alert_ts), color: "#c62828" },
     ...(ev.events || []).map((e) => ({ ts: seconds(e.ts), color: "#757575", dash: true }))];

@@ -95,6 +95,4 @@ async def test_alertmanager_is_reposted_every_resend_interval_with_ends_at(recei
     assert datetime.fromisoformat(first["startsAt"]).timestamp() == T0 - 500
     assert datetime.fromisoformat(second["endsAt"]).timestamp() == T0 + 30 + 4 * 30
     assert first["labels"]["port"] == "1"
-    assert (
-        first["annotations"]["summary"] == "【严重·告警】s1 设备 d · 端口 1 烟雾报警：充电桩烟雾传感器报警"
-    )
+    assert first["annotations"]["summary"] == "【严重·告警】s1 设备 d · 端口 1 烟雾报警：充电桩烟雾传感器报警"

@@ -8,7 +8,7 @@ from analytics.detectors import Detector, ThermalBank, ThermalDetector, Threshol
 from analytics.errors import AnalyticsError, CheckpointError, DetectorInputError
 from analytics.pipeline import DEFAULT_SPECS, Pipeline, PipelineConfig, load_config
 from analytics.rules import RuleConfig
-from analytics.sessions import Fee, SessionConfig, SessionDetector, SessionRecord, Tariff
+from analytics.sessions import Fee, SessionConfig, SessionRecord, Tariff
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -25,7 +25,6 @@ __all__ = [
     "PipelineConfig",
     "RuleConfig",
     "SessionConfig",
-    "SessionDetector",
     "SessionRecord",
     "Tariff",
     "ThermalBank",

@@ -24,13 +24,14 @@ import numpy.typing as npt
 from analytics.alerts import Condition
 from analytics.rules import MeterRules, PhysicalRules, RuleConfig, SensorRules
 from analytics.rules.physical import Groups
+from analytics.rules.selfheat import SelfHeatConfig, SelfHeatRules
 from analytics.sessions import SessionConfig, SessionRecord, SessionTracker
 from chargewatch.messages import Telemetry
 
 IntArray = npt.NDArray[np.intp]
 #: per-port columns the rules read
 PORT_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage", "state", "energy")
-_PARTS = ("sensor", "physical", "sessions", "meter")
+_PARTS = ("sensor", "physical", "sessions", "meter", "selfheat")
 #: columns kept as evidence (after the timestamp)
 EVIDENCE_COLS: tuple[str, ...] = ("socket_temp", "current", "power", "voltage")
 
@@ -107,19 +108,28 @@ class _Rules:
         *,
         rules: RuleConfig,
         sessions: SessionConfig,
+        selfheat: SelfHeatConfig,
     ) -> None:
         self.sensor = SensorRules(ports, rules)
         self.physical = PhysicalRules(ports, rules, np.full(ports, limit))
         self.sessions = SessionTracker(device, ports, sessions)
         self.meter = MeterRules(ports, rules)
+        self.selfheat = SelfHeatRules(ports, selfheat)
 
 
 class Fleet:
     """Rule state of every pile port, evaluated one wave of piles at a time."""
 
-    def __init__(self, rules: RuleConfig, sessions: SessionConfig, evidence: int) -> None:
+    def __init__(
+        self,
+        rules: RuleConfig,
+        sessions: SessionConfig,
+        evidence: int,
+        selfheat: SelfHeatConfig | None = None,
+    ) -> None:
         self.rules = rules
         self.session_config = sessions
+        self.selfheat_config = selfheat or SelfHeatConfig()
         self.size = 0
         self.state: _Rules | None = None
         self.ring = np.full((evidence, 0, len(EVIDENCE_COLS) + 1), np.nan)
@@ -128,7 +138,14 @@ class Fleet:
 
     def add(self, device: str, ports: int, limit: float) -> Slot:
         """Give a new pile ``ports`` slots (after every existing one)."""
-        fresh = _Rules(ports, device, limit, rules=self.rules, sessions=self.session_config)
+        fresh = _Rules(
+            ports,
+            device,
+            limit,
+            rules=self.rules,
+            sessions=self.session_config,
+            selfheat=self.selfheat_config,
+        )
         slot = Slot(device, self.size, ports)
         if self.state is None:
             self.state = fresh
@@ -200,6 +217,20 @@ class Fleet:
             conditions,
             spiking=run.physical.spiking,
             meter=cols["energy"],
+        )
+        tracker = run.sessions
+        run.selfheat.evaluate(
+            t,
+            active=tracker.active,
+            start_t=tracker.start_t,
+            smooth_w=tracker.smooth,
+            median_w=tracker.med,
+            power=cols["power"],
+            socket_c=cols["socket_temp"],
+            ambient_c=amb,
+            temp_ok=temp_ok,
+            conditions=conditions,
+            state=state_col,
         )
         if not whole:
             for part in _PARTS:

@@ -23,7 +23,8 @@ from analytics.alerts import AlertChange, AlertManager, AlertSpec, Condition
 from analytics.errors import CheckpointError, DetectorInputError
 from analytics.fleet import Fleet, PileInput, Slot
 from analytics.rules import BlockerRules, PhysicalRules, RuleConfig, SensorRules
-from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker
+from analytics.rules.selfheat import SelfHeatConfig, SelfHeatRules
+from analytics.sessions import SessionConfig, SessionRecord, SessionTracker
 from chargewatch.errors import ConfigError
 from chargewatch.logs import kv
 from chargewatch.messages import Event, Telemetry
@@ -31,10 +32,9 @@ from chargewatch.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 5
-_PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS)
+CHECKPOINT_VERSION = 6
+_PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS, *SelfHeatRules.KINDS)
 _LIVENESS = ("device_offline",)
-_SESSION_MODEL = ("session_anomaly",)
 
 DEFAULT_SPECS: dict[str, AlertSpec] = {
     "socket_overtemp": AlertSpec(for_s=30.0, clear_s=60.0),
@@ -48,9 +48,9 @@ DEFAULT_SPECS: dict[str, AlertSpec] = {
     "session_no_float": AlertSpec(for_s=0.0, clear_s=0.0),
     "power_after_float": AlertSpec(for_s=120.0, clear_s=300.0),
     "power_creep": AlertSpec(for_s=60.0, clear_s=600.0),
+    "battery_self_heating": AlertSpec(for_s=60.0, clear_s=600.0),
     "oversized_battery": AlertSpec(for_s=0.0, clear_s=0.0),
     "repeated_restarts": AlertSpec(for_s=0.0, clear_s=600.0),
-    "session_anomaly": AlertSpec(for_s=0.0, clear_s=0.0),
     "blocker_camera_fault": AlertSpec(for_s=30.0, clear_s=60.0),
     "blocker_door_held": AlertSpec(for_s=0.0, clear_s=30.0),
     "blocker_relay_stuck": AlertSpec(for_s=0.0, clear_s=30.0),
@@ -64,10 +64,10 @@ class PipelineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
     rules: RuleConfig = msgspec.field(default_factory=RuleConfig)
     sessions: SessionConfig = msgspec.field(default_factory=SessionConfig)
+    self_heating: SelfHeatConfig = msgspec.field(default_factory=SelfHeatConfig)
     alerts: dict[str, AlertSpec] = msgspec.field(default_factory=dict)
     offline_after_s: float = 90.0
     evidence_samples: int = 10
-    session_score_threshold: float = 0.7
 
 
 def load_config(data: Mapping[str, object], source: str) -> PipelineConfig:
@@ -91,7 +91,6 @@ class Pipeline:
         self,
         config: PipelineConfig | None = None,
         profiles: Mapping[str, DeviceProfile] | None = None,
-        session_model: SessionDetector | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self.limits = {m: dict(p.limits) for m, p in (profiles or {}).items()}
@@ -108,9 +107,10 @@ class Pipeline:
             for m, p in (profiles or {}).items()
             if "energy" in p.by_name and p.by_name["energy"].scale <= step
         }
-        self.session_model = session_model
         self.alerts = AlertManager({**DEFAULT_SPECS, **self.config.alerts})
-        self.fleet = Fleet(self.config.rules, self.config.sessions, self.config.evidence_samples)
+        self.fleet = Fleet(
+            self.config.rules, self.config.sessions, self.config.evidence_samples, self.config.self_heating
+        )
         self.piles: dict[str, Slot] = {}
         self.blockers: dict[str, BlockerRules] = {}
         self.last_seen: dict[str, float] = {}
@@ -251,7 +251,7 @@ class Pipeline:
         return changes
 
     def tick(self, now: float) -> list[AlertChange]:
-        """Liveness (no telemetry for ``offline_after_s``), blocker droughts, batch session scores."""
+        """Liveness (no telemetry for ``offline_after_s``) and blocker droughts."""
         changes: list[AlertChange] = []
         limit = self.config.offline_after_s
         for device, seen in self.last_seen.items():
@@ -263,29 +263,7 @@ class Pipeline:
             conditions: list[Condition] = []
             rules.drought(now, conditions)
             changes += self.alerts.evaluate(now, device, ("blocker_no_detections",), conditions, lambda _: [])
-        changes += self._score_sessions(now)
         return changes
-
-    def _score_sessions(self, now: float) -> list[AlertChange]:
-        model = self.session_model
-        if model is None:
-            return []
-        sessions = self.fleet.sessions
-        if sessions is None:
-            return []
-        slots, rows = sessions.features(now)
-        where = [(sessions.names[i], int(sessions.local[i])) for i in slots]
-        scores = model.score_many(rows)
-        by_device: dict[str, list[Condition]] = {d: [] for d in self.piles}
-        for (device, port), score in zip(where, scores, strict=True):
-            if score >= self.config.session_score_threshold:
-                by_device[device].append(
-                    Condition(port, "session_anomaly", "info", f"session score {score:.2f}")
-                )
-        out: list[AlertChange] = []
-        for device, conds in by_device.items():
-            out += self.alerts.evaluate(now, device, _SESSION_MODEL, conds, lambda _: [])
-        return out
 
     def pop_sessions(self) -> list[SessionRecord]:
         """Sessions finished since the last call (for the ``session`` measurement)."""
@@ -320,15 +298,17 @@ class Pipeline:
         self.alerts.specs = {**DEFAULT_SPECS, **cfg.alerts}
         fleet = self.fleet
         fleet.rules, fleet.session_config = cfg.rules, cfg.sessions
+        fleet.selfheat_config = cfg.self_heating
         rules = fleet.state
         if rules is not None:
             rules.sensor.config = rules.physical.config = rules.meter.config = cfg.rules
             rules.sessions.config = cfg.sessions
+            rules.selfheat.config = cfg.self_heating
         for blocker in self.blockers.values():
             blocker.config = cfg.rules
 
 
 #: attributes set from configuration and profiles, never taken from a checkpoint
-_CONFIGURED = frozenset({"config", "limits", "kinds", "trip_codes", "metered", "session_model"})
+_CONFIGURED = frozenset({"config", "limits", "kinds", "trip_codes", "metered"})
 #: ... nor those older checkpoints carry that no longer exist (``grouper``: grouping is the gateway's)
 _GONE = _CONFIGURED | {"grouper"}

@@ -11,8 +11,9 @@ Evaluation seeds by default (from ``EVAL_BASE``, or ``--fresh`` from the clock);
 runs the training seeds the defaults were tuned on. ``--poll-s N`` replays a poll every N
 seconds (1–60; the simulator steps 1 s) and ``--meter-error X`` makes every pile's energy
 meters read X high (e.g. 0.02), so the figures can be checked at any poll interval and with
-uncalibrated meters. ``--list-false`` lists every false alert (run, hours into it, device,
-port, kind) so it can be replayed and traced. ``--json`` prints the figures as the
+uncalibrated meters. ``--kinds K1,K2`` runs only those fault kinds
+(same scenarios as in a full run). ``--list-false`` lists every false alert (run, hours into
+it, device, port, kind) so it can be replayed and traced. ``--json`` prints the figures as the
 last line (:meth:`evaluation.scoring.Score.summary`). Exit 0 when every target of
 :mod:`evaluation.targets` is met, 1 when one is missed, 2 on bad arguments.
 """
@@ -29,6 +30,7 @@ from evaluation.plan import SWEEPS, SuiteSize
 from evaluation.runner import EVAL_BASE, TRAIN_SEEDS, evaluate, plan_seeds
 from evaluation.scoring import KindScore, Score
 from evaluation.targets import missed_targets
+from firmware_sim.faults import KINDS
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
@@ -105,6 +107,16 @@ def _meter_error(text: str) -> float:
     return value
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"{text}: unknown fault kind(s) {unknown}; give a comma-separated list of {sorted(KINDS)}"
+        )
+    return kinds
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chargewatch eval", description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=None, help=f"first seed (default {EVAL_BASE}; --train: 1000)")
@@ -116,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         "--hazard-faults", type=int, default=5, help="faults of each hazardous kind per severity level"
     )
     p.add_argument("--other-faults", type=int, default=4, help="faults of each sensor/device kind per suite")
+    p.add_argument(
+        "--kinds",
+        type=_kinds,
+        default=(),
+        help="run only these fault kinds (comma-separated, e.g. thermal_runaway_precursor); default all",
+    )
     p.add_argument("--per-pile", type=int, default=2, help="faults of one kind sharing a pile")
     p.add_argument("--hours", type=float, default=10.0, help="length of each fault scenario")
     p.add_argument("--normal-days", type=int, default=2, choices=range(5), help="normal scenarios per suite")
@@ -159,6 +177,7 @@ def main(argv: list[str]) -> int:
         args.normal_hours,
         args.poll_s,
         args.suite,
+        args.kinds,
     )
     label = "TRAINING" if args.train else "EVALUATION"
     print(f"{label} seeds: {seeds}  ({size})")

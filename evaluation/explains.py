@@ -16,7 +16,10 @@ or as *explained* — not false — while the fault is active) only when all of 
    * ``thermal_runaway_precursor`` — a battery heating itself warms the socket through the
      plug (:data:`OVERHEATING`); a charger holding a self-heating battery at its CV voltage
      must keep feeding the heat, so the current never tapers to float or rises after it and
-     creeps up (:data:`CURVE`, ``power_creep``; DOMAIN.md, "What an early warning can see").
+     creeps up (:data:`CURVE`, ``power_creep``; DOMAIN.md, "What an early warning can see");
+     ``battery_self_heating`` (:mod:`analytics.rules.selfheat`) is those two paths judged
+     directly: the charger's current climbing back up its constant-voltage taper to feed an
+     internal short, or the socket warming with no load from the battery plugged into it.
    * ``overcharge`` — a charge that never tapers: the curve alerts, and the gassing heat
      warms the socket.
    * ``oversized_battery`` — a battery larger than its charger was made for: the curve alerts.
@@ -40,12 +43,12 @@ from typing import Final
 OVERHEATING: Final = frozenset(
     {"socket_overtemp", "temp_rising_fast", "thermal_residual", "port_hotter_than_neighbours"}
 )
-CURVE: Final = frozenset({"session_no_float", "power_after_float", "oversized_battery", "session_anomaly"})
+CURVE: Final = frozenset({"session_no_float", "power_after_float", "oversized_battery"})
 CURRENT: Final = frozenset({"overcurrent", "current_spike"})
 #: fault kind → alert kinds (on the fault's own port, or device-wide for a device fault) it causes
 EXPLAINS: Final[dict[str, frozenset[str]]] = {
     "connector_overheat": OVERHEATING,
-    "thermal_runaway_precursor": OVERHEATING | CURVE | {"power_creep"},
+    "thermal_runaway_precursor": OVERHEATING | CURVE | {"power_creep", "battery_self_heating"},
     "overcharge": OVERHEATING | CURVE,
     "oversized_battery": CURVE,
     "overcurrent_spike": CURRENT,

@@ -78,6 +78,9 @@ class SuiteSize:
     poll_s: float = 5.0
     #: which severity ladders (:data:`SWEEPS`) the hazardous kinds walk
     suite: SuiteName = "default"
+    #: the fault kinds that run (empty: every kind); the others are drawn but not run, so a
+    #: kind's scenario is the same with or without this restriction
+    kinds: tuple[str, ...] = ()
 
 
 def _pile(rng: random.Random, name: str, i: int) -> DeviceSpec:
@@ -129,7 +132,8 @@ def _fault_scenario(rng: random.Random, kind: str, size: SuiteSize) -> Scenario:
 
 
 def scenarios(seed: int, size: SuiteSize) -> list[Scenario]:
-    """The scenarios of ``seed``: ``normal_days`` normal days, then one scenario per fault kind."""
+    """The scenarios of ``seed``: ``normal_days`` normal days, then one scenario per fault kind
+    (only those of ``size.kinds`` when it names any)."""
     normal = [sc for sc in suite(seed, repeats=1, hours=size.hours) if not sc.faults]
     out = [
         msgspec.structs.replace(normal[i], duration_s=size.normal_hours * 3600.0)
@@ -140,7 +144,9 @@ def scenarios(seed: int, size: SuiteSize) -> list[Scenario]:
         ladder = SWEEPS[size.suite].get(kind, ())
         count = size.hazard_faults * len(ladder) if ladder else size.other_faults
         if count > 0:
-            out.append(_fault_scenario(rng, kind, size))
+            scenario = _fault_scenario(rng, kind, size)
+            if not size.kinds or kind in size.kinds:
+                out.append(scenario)
     return out
 
 

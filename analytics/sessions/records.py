@@ -50,13 +50,3 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def avg_w(self) -> float:
         return self.energy_kwh * 3.6e6 / self.duration_s if self.duration_s > 0 else 0.0
-
-    def features(self) -> dict[str, float]:
-        """The session model's features of this session."""
-        return {
-            "energy_kwh": self.energy_kwh,
-            "duration_s": self.duration_s,
-            "peak_w": self.peak_w,
-            "temp_rise_c": self.temp_rise_c,
-            "float_frac": self.float_frac,
-        }

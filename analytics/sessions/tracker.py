@@ -400,21 +400,3 @@ class SessionTracker:
         self.stall_since = np.where(flat, np.fmin(self.stall_since, t), np.nan)
         stalled = flat & (t - self.stall_since >= cfg.stall_s)
         return creep, stalled
-
-    def features(self, t: float) -> tuple[list[int], list[dict[str, float]]]:
-        """Ports with a running session and the session model's features of each."""
-        ports = np.flatnonzero(self.active)
-        rows = []
-        for i in ports:
-            duration = max(t - float(self.start_t[i]), 1.0)
-            rise = float(self.temp_max[i] - self.temp_start[i])
-            rows.append(
-                {
-                    "energy_kwh": float(self.energy[i]),
-                    "duration_s": duration,
-                    "peak_w": float(self.peak[i]),
-                    "temp_rise_c": rise if math.isfinite(rise) else 0.0,
-                    "float_frac": float(self.float_s[i]) / duration,
-                }
-            )
-        return [int(i) for i in ports], rows

@@ -37,7 +37,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "oversized_battery": ("电池容量异常偏大", "oversized battery"),
     "repeated_restarts": ("反复重启充电", "repeated restarts"),
     "power_creep": ("功率缓慢爬升", "power creep"),
-    "session_anomaly": ("充电过程异常", "unusual charging session"),
+    "battery_self_heating": ("电池自发热", "battery heating itself"),
     "blocker_camera_fault": ("阻车摄像头故障", "blocker camera fault"),
     "blocker_door_held": ("电梯门被长时间保持", "lift door held open"),
     "blocker_relay_stuck": ("阻车继电器卡滞", "blocker relay stuck"),

@@ -13,7 +13,6 @@ import pytest
 
 from analytics.detectors import ThermalDetector, UnivariateDetector
 from analytics.errors import DetectorInputError
-from analytics.sessions.model import SessionDetector
 from tests.analytics.synth import T0, charging_day
 
 Stream = list[tuple[float, Any]]
@@ -34,22 +33,6 @@ def _thermal_stream(seed: int, n: int = 1_500) -> Stream:
     return out
 
 
-def _session_stream(seed: int, n: int = 120) -> Stream:
-    rng = random.Random(seed)
-    rows: Stream = []
-    for i in range(n):
-        hours = rng.uniform(4, 7) * (4.0 if i % 50 == 45 else 1.0)
-        x = {
-            "energy_kwh": hours * 0.35 * rng.uniform(0.9, 1.1),
-            "duration_s": hours * 3_600,
-            "peak_w": rng.uniform(350, 450),
-            "temp_rise_c": rng.uniform(3, 8),
-            "float_frac": rng.uniform(0.1, 0.3),
-        }
-        rows.append((T0 + 3_600.0 * i, x))
-    return rows
-
-
 CASES: list[tuple[str, Callable[[], Any], Callable[[int], Stream], Any]] = [
     # a NaN reading is a missing sample for the univariate detector (neutral score, not learnt)
     ("univariate", UnivariateDetector, _univariate_stream, "12.5"),
@@ -59,7 +42,6 @@ CASES: list[tuple[str, Callable[[], Any], Callable[[int], Stream], Any]] = [
         _thermal_stream,
         {"socket_temp": math.nan, "ambient_temp": 30.0, "current": 1.0, "power": 200.0},
     ),
-    ("session", lambda: SessionDetector(min_rows=40, refit_every=40, seed=7), _session_stream, {}),
 ]
 IDS = [c[0] for c in CASES]
 

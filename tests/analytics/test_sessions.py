@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from analytics.alerts import Condition
-from analytics.errors import CheckpointError
-from analytics.sessions import SessionConfig, SessionDetector, SessionRecord, SessionTracker
+from analytics.sessions import SessionConfig, SessionRecord, SessionTracker
 from tests.analytics.synth import T0, lead_acid_power, lithium_power
 
 DT = 30.0
@@ -134,29 +133,6 @@ def test_power_creeping_up_is_flagged_but_spikes_are_not() -> None:
 def test_repeated_restarts() -> None:
     _, conds = _run(_tracker(), [300.0, 300.0, 0.0, 300.0, 0.0, 300.0, 300.0], T0)
     assert any(c.kind == "repeated_restarts" for cs in conds for c in cs)
-
-
-def test_session_model_persists_with_a_version() -> None:
-    rng = np.random.default_rng(1)
-    normal = [
-        {"energy_kwh": e, "duration_s": e * 12_000, "peak_w": 400.0, "temp_rise_c": 5.0, "float_frac": 0.2}
-        for e in rng.uniform(1.5, 2.5, 300)
-    ]
-    det = SessionDetector(seed=3)
-    det.fit(normal)
-    odd = {
-        "energy_kwh": 9.0,
-        "duration_s": 30 * 3_600,
-        "peak_w": 400.0,
-        "temp_rise_c": 25.0,
-        "float_frac": 0.0,
-    }
-    scores = det.score_many([normal[0], odd])
-    assert scores[1] > 0.5 > scores[0]
-    clone = SessionDetector.from_bytes(det.to_bytes())
-    assert clone.score_many([normal[0], odd]).tolist() == scores.tolist()
-    with pytest.raises(CheckpointError):
-        SessionDetector.from_bytes(b"garbage")
 
 
 def _cc_curve(rated: float, capacity_kwh: float, hours: float, seed: int) -> list[float]:

@@ -8,6 +8,7 @@ import pytest
 
 from chargewatch.errors import ConfigError
 from evaluation.cli import _parser
+from evaluation.plan import SuiteSize, scenarios
 from evaluation.replay import Replay, with_meter_error
 from firmware_sim.devices.params import pile_params
 from firmware_sim.faults import DeviceSpec, Scenario
@@ -80,3 +81,28 @@ def test_poll_interval_and_meter_error_change_only_what_they_name() -> None:
     assert len(charged) >= 5
     for t, h in charged:
         assert h == pytest.approx(1.02 * t, abs=0.0011)
+
+
+def test_kinds_runs_only_those_kinds_and_the_same_scenarios() -> None:
+    args = _parser().parse_args(["--kinds", "thermal_runaway_precursor,short"])
+    assert args.kinds == ("thermal_runaway_precursor", "short")
+    size = SuiteSize(hazard_faults=1, other_faults=1, hours=2.0, normal_days=1)
+    every = {sc.name: sc for sc in scenarios(1000, size)}
+    only = scenarios(
+        1000, SuiteSize(hazard_faults=1, other_faults=1, hours=2.0, normal_days=1, kinds=args.kinds)
+    )
+    names = [sc.name for sc in only]
+    assert names == [n for n in every if not n.startswith("fault-")] + [
+        "fault-thermal-runaway-precursor",
+        "fault-short",
+    ]
+    assert all(sc == every[sc.name] for sc in only)
+
+
+def test_an_unknown_kind_is_refused_with_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(["--kinds", "thermal_runaway"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "thermal_runaway:" in err
+    assert "thermal_runaway_precursor" in err

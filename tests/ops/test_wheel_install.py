@@ -5,7 +5,7 @@ The wheel goes in with ``pip install --no-deps`` into a venv made with ``--witho
 third-party dependencies are borrowed from the test's own environment through a ``.pth`` line
 (appended after the venv's site-packages, and ``.pth`` files inside a borrowed folder are not
 run, so the checkout's editable-install hook stays inactive). That keeps the test to seconds
-instead of a 40 s download of numpy and scikit-learn, while everything ChargeWatch — code and
+instead of a download of numpy and the other dependencies, while everything ChargeWatch — code and
 package data such as the device profiles — comes from the wheel. The test checks that.
 """
 

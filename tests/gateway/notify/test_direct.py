@@ -218,7 +218,7 @@ async def test_pending_is_never_told_nor_its_resolution(receiver: Receiver) -> N
     clock = ManualClock(T0)
     async with _notifier(cfg, clock, Metrics()) as n:
         n.submit([_alert(1, state="pending"), _alert(1, state="resolved")])
-        n.submit([_alert(2, severity="info", kind="session_anomaly")])  # below min_severity
+        n.submit([_alert(2, severity="info", kind="power_after_float")])  # below min_severity
         n.submit([_alert(3, state="pending"), _alert(3)])
         clock.advance(1)
         await n.sync()

@@ -31,6 +31,9 @@ MESSAGES = (
     "power back to 210 W after float",
     "3.10 kWh / 9.2 h; constant-current ramp says pack ≥ 3.4 kWh; usual 0.90 kWh / 3.1 h",
     "3 session starts within 600 s",
+    "charging power climbed 24 W back up its constant-voltage taper (to 180 W): "
+    "the battery draws current it does not store",
+    "socket warmed 0.6 °C with no load: heat from the plugged battery",
     "no detection for 6.2 h (usual gap 12 min)",
     "camera offline",
     "camera fault code 3",

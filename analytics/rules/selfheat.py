@@ -193,13 +193,9 @@ class SelfHeatRules:
         drop = sm < (1.0 - cfg.taper_drop) * self.peak_w
         self.tapering |= active & settled & drop & (sm >= cfg.idle_w)
         on = self.tapering & settled
-        roll = on & (now - self.floor_t >= cfg.taper_window_s / 2)
-        self.floor_min[roll, 1] = self.floor_min[roll, 0]
-        self.floor_min[roll, 0] = np.inf
-        self.floor_t = np.where(roll, now, self.floor_t)
-        self.floor_min[~on] = np.inf
-        self.floor_min[:, 0] = np.where(on, np.fmin(self.floor_min[:, 0], sm), np.inf)
-        self.floor_w = np.min(self.floor_min, axis=1)
+        self.floor_t, self.floor_w = _rolling_floor(
+            self.floor_min, self.floor_t, on=on, now=now, value=sm, window_s=cfg.taper_window_s
+        )
         out: BoolArray = self.tapering & settled & (sm - self.floor_w >= need)
         return out
 
@@ -229,17 +225,28 @@ class SelfHeatRules:
         warm = now - self.air_since >= 3.0 * cfg.socket_tau_s
         idle = usable & ~gap & warm & plugged & (power < cfg.idle_w)
         self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
-        roll = idle & (now - self.gap_min_t >= cfg.idle_window_s / 2)
-        self.gap_min[roll, 1] = self.gap_min[roll, 0]
-        self.gap_min[roll, 0] = np.inf
-        self.gap_min_t = np.where(roll, now, self.gap_min_t)
-        self.gap_min[~idle] = np.inf
-        self.gap_min[:, 0] = np.where(idle, np.fmin(self.gap_min[:, 0], self.gap), np.inf)
-        self.gap_floor = np.where(idle, np.min(self.gap_min, axis=1), np.inf)
+        self.gap_min_t, self.gap_floor = _rolling_floor(
+            self.gap_min, self.gap_min_t, on=idle, now=now, value=self.gap, window_s=cfg.idle_window_s
+        )
         with np.errstate(invalid="ignore"):
             settled = now - self.idle_since >= cfg.idle_settle_s
         out: BoolArray = idle & settled & (self.gap - self.gap_floor >= cfg.idle_rise_c)
         return out
+
+
+def _rolling_floor(
+    mins: FloatArray, since: FloatArray, *, on: BoolArray, now: FloatArray, value: FloatArray, window_s: float
+) -> tuple[FloatArray, FloatArray]:
+    """The lowest ``value`` of the last half to whole ``window_s`` of each port while ``on``
+    (inf where not): ``mins`` holds the minima of the current and the previous half window
+    (updated in place), ``since`` when the current half began. Returns (since, floor)."""
+    roll = on & (now - since >= window_s / 2)
+    mins[roll, 1] = mins[roll, 0]
+    mins[roll, 0] = np.inf
+    mins[~on] = np.inf
+    mins[:, 0] = np.where(on, np.fmin(mins[:, 0], value), np.inf)
+    floor: FloatArray = np.min(mins, axis=1)
+    return np.where(roll, now, since), floor
 
 
 def _plugged(state: FloatArray) -> BoolArray:

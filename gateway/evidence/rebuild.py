@@ -94,20 +94,15 @@ class EvidenceRebuild:
     def plan(self, fired: Sequence[Fired]) -> list[Window]:
         """Open an unseeded window for every alert of ``fired`` without evidence; the windows."""
         rec = self.recorder
-        now = self.clock()
         for f in fired:
             if f.alert_id in rec.open or rec.store.has(f.alert_id):
                 continue
-            w = Window(
-                alert_id=f.alert_id,
-                device=f.device,
-                port=f.port,
-                kind=f.kind,
+            w = rec.window(
+                f.alert_id,
+                f.device,
+                f.port,
+                f.kind,
                 alert_ts=f.alert_ts,
-                before_s=rec.before_s,
-                after_s=rec.after_s,
-                opened_at=now,
-                max_samples=rec.max_samples,
                 settled_ts=f.settled_ts,
                 seeded=False,
             )

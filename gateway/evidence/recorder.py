@@ -124,20 +124,37 @@ class EvidenceRecorder:
                 continue
             if a.state == "resolved" or self.store.has(a.id):
                 continue
-            w = Window(
-                alert_id=a.id,
-                device=a.device,
-                port=a.port,
-                kind=a.kind,
-                alert_ts=a.ts,
-                before_s=self.before_s,
-                after_s=self.after_s,
-                opened_at=self.clock(),
-                max_samples=self.max_samples,
-                settled_ts=None if a.state == "pending" else a.ts,
+            settled = None if a.state == "pending" else a.ts
+            early += self.adopt(
+                self.window(a.id, a.device, a.port, a.kind, alert_ts=a.ts, settled_ts=settled)
             )
-            early += self.adopt(w)
         return early
+
+    def window(
+        self,
+        alert_id: str,
+        device: str,
+        port: int | None,
+        kind: str,
+        *,
+        alert_ts: float,
+        settled_ts: float | None,
+        seeded: bool = True,
+    ) -> Window:
+        """A new window of this recorder's span and size for an alert first seen at ``alert_ts``."""
+        return Window(
+            alert_id=alert_id,
+            device=device,
+            port=port,
+            kind=kind,
+            alert_ts=alert_ts,
+            before_s=self.before_s,
+            after_s=self.after_s,
+            opened_at=self.clock(),
+            max_samples=self.max_samples,
+            settled_ts=settled_ts,
+            seeded=seeded,
+        )
 
     def adopt(self, w: Window) -> list[Window]:
         """Keep ``w`` open, seeded from the device's history; the windows pushed out by

@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.logs import kv
 from chargewatch.messages import EventKind
+from chargewatch.signals import StopSignals
 from chargewatch.tasks import cancel_and_wait
 from edge_agent.command_auth import CommandAuth
 from edge_agent.commands import CommandExecutor
@@ -124,20 +124,12 @@ class Agent:
         """Ask :meth:`wait_stopped` to return (safe from a signal handler)."""
         self._stopped.set()
 
-    async def wait_stopped(self, handle_signals: bool = True) -> None:
-        """Block until :meth:`stop` or, with ``handle_signals``, SIGINT/SIGTERM.
+    async def wait_stopped(self) -> None:
+        """Block until :meth:`stop` (a signal handler calls it: :class:`chargewatch.signals.StopSignals`).
 
         Raises the outbox's error if the group commit failed (the agent cannot keep its promise).
         """
-        loop = asyncio.get_running_loop()
-        sigs = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
-        for sig in sigs:
-            loop.add_signal_handler(sig, self.stop)
-        try:
-            await self._stopped.wait()
-        finally:
-            for sig in sigs:
-                loop.remove_signal_handler(sig)
+        await self._stopped.wait()
         if self._failure is not None:
             raise self._failure
 
@@ -202,5 +194,7 @@ class Agent:
 
 async def run_agent(loaded: LoadedConfig) -> None:
     """Run until SIGINT/SIGTERM; every task is cancelled and awaited on the way out."""
-    async with Agent(loaded) as agent:
-        await agent.wait_stopped()
+    with StopSignals() as sigs:
+        async with Agent(loaded) as agent:
+            sigs.attach(agent.stop)
+            await agent.wait_stopped()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 from chargewatch import logs, preflight
 from chargewatch.errors import ChargeWatchError, ConfigError
+from chargewatch.signals import StopSignals
 from gateway import statefiles
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, api_users, load_config, store_token
@@ -26,15 +26,10 @@ PROG = "chargewatch gateway"
 
 async def run(cfg: GatewayConfig) -> None:
     """Run a gateway until a signal asks it to stop (clean shutdown) or a task fails."""
-    async with Gateway(cfg) as gw:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, gw.stop)
-        try:
+    with StopSignals() as sigs:
+        async with Gateway(cfg) as gw:
+            sigs.attach(gw.stop)
             await gw.wait()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
 
 
 def check_http_port(cfg: GatewayConfig) -> str:

@@ -70,6 +70,15 @@ class _Subscriber:
         self.client.disconnect()
 
 
+def _what_went_wrong(faults: dict[str, dict[str, Any]], gateway_log: Path) -> str:
+    """The non-zero counts per fault and the gateway's data_gap log lines, short enough to survive
+    pytest's truncation of a failure message in CI."""
+    counts = ("double_pages", "early_resolves", "false_offline_pages", "phantom_gaps")
+    bad = [f"{name}: {k}={f[k]}" for name, f in faults.items() for k in counts if f[k]]
+    gaps = [ln.split(" data_gap ", 1)[1] for ln in gateway_log.read_text().splitlines() if " data_gap " in ln]
+    return f"{'; '.join(bad)} | data_gap logged: {' / '.join(gaps[:6])}"
+
+
 @pytest.mark.timeout(420)
 async def test_the_alert_stream_stays_right_through_every_fault(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB1
@@ -100,7 +109,7 @@ async def test_the_alert_stream_stays_right_through_every_fault(
         "early_resolves": 0,
         "false_offline_pages": 0,
         "phantom_gaps": 0,
-    }, figures["faults"]
+    }, _what_went_wrong(figures["faults"], tmp_path / "gateway.log")
     # one agent page for a killed agent (and for a partitioned one), within keepalive + 5 s
     faults = figures["faults"]
     for fault in ("agent_kill", "partition_120s"):

@@ -161,6 +161,7 @@ class Gateway:
             tracker.load(marks)
             for device, _boot in marks:
                 self.known.add(device)
+            self.liveness.restored(device for device, _boot in marks)
             self.admission.distrusted_at.clear()  # devices with marks are trusted from the start
             will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
             self.sessions = await stack.enter_async_context(

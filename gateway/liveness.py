@@ -15,7 +15,10 @@
 * A seq gap of a device is judged only once its agent's status says it holds nothing from
   before the gap (:meth:`draining`): the status carries the outbox depth and the age of the
   oldest unacknowledged row, so a reconnected agent still draining its backlog (or a dead one,
-  whose outbox survives it) holds the gap, and a blip stores no ``data_gap``.
+  whose outbox survives it) holds the gap, and a blip stores no ``data_gap``. After a gateway
+  restart the devices it already knew (:meth:`restored`) hold their gaps until their agent's
+  first status of this run says what it holds: a gateway killed with messages unspooled makes
+  gaps that the agent's resend fills, and an agent status can be a whole interval away.
 * Only devices with an accepted message (:class:`KnownDevices`, shared with the gateway's
   admission check) are ever reported offline: ids only listed in a status or only seen in a
   flood never page. Every map here is bounded by ``max_devices``: status lists beyond it are
@@ -102,6 +105,7 @@ class Liveness:
         self.devices: dict[str, DeviceLive] = {}
         self._agents: dict[str, _Agent] = {}
         self._paused = False
+        self._restored: set[str] = set()
 
     def _set(
         self, device: str, online: bool, now: float, reason: str, out: list[Transition], *, page: bool = True
@@ -175,14 +179,20 @@ class Liveness:
                 d.last_seen = now
         return out
 
+    def restored(self, devices: Iterable[str]) -> None:
+        """Devices known from before this start (the state db's seq marks): their agents may hold
+        messages this gateway has not seen, until a status of this run says otherwise."""
+        self._restored.update(devices)
+
     def draining(self, device: str, since: float) -> bool:
         """True while the agent of ``device`` may still hold its messages from before ``since``
         (gateway time): it is offline (its outbox outlives it), or its last status is older
-        than ``since`` or reports a row from before it. False for a device without an agent."""
+        than ``since`` or reports a row from before it, or the device is :meth:`restored` and no
+        status of its agent came yet. False for a device never reported by an agent."""
         d = self.devices.get(device)
-        agent = self._agents.get(d.agent) if d is not None else None
+        agent = self._agents.get(d.agent) if d is not None and d.agent else None
         if agent is None:
-            return False
+            return device in self._restored
         return not agent.online or agent.status_at < since or agent.holds_since <= since
 
     def pause(self) -> None:

@@ -17,7 +17,7 @@ from chargewatch import topics
 from chargewatch.clock import ManualClock
 from chargewatch.messages import Alert, Event, Status, Telemetry, decode_message, encode
 from gateway.ingest.alerts import ThresholdRule
-from gateway.ingest.dedupe import SeqTracker
+from gateway.ingest.dedupe import SeqState, SeqTracker
 from gateway.ingest.eventtime import EventClock
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.ingest.state import IngestState
@@ -174,6 +174,33 @@ async def test_a_gap_waits_until_the_agent_says_it_holds_nothing_older() -> None
     tracker.observe("d1", 1, 20, NOW + 80)
     assert due(NOW + 200) == []
     assert due(NOW + 231) == [9]
+
+
+def test_after_a_restart_a_known_device_holds_its_gap_until_its_agent_reports() -> None:
+    """A gateway killed with messages not yet spooled: the agent resends them, but the restarted
+    gateway sees newer ones first and has not heard the agent's status yet."""
+    live = Liveness(90.0)
+    live.restored(["d1"])  # seq marks in the state db from before the kill
+    tracker = SeqTracker(gap_timeout=30.0)
+    tracker.load({("d1", 1): SeqState(hi=99)})
+    tracker.observe("d1", 1, 105, NOW)  # 100..104 died with the old gateway
+
+    def due(t: float) -> list[int]:
+        return [g.size for g in tracker.due_gaps(t, live.draining, hold_max=150.0)]
+
+    assert due(NOW + 40) == []  # past the gap time-out, but nobody knows yet what the agent holds
+    holding = {"outbox_depth": 6.0, "outbox_oldest_age_s": 45.0}
+    live.status(
+        "a1", Status(agent="a1", online=True, boot=1, ts=NOW, devices=["d1"], health=holding), NOW + 41
+    )
+    assert due(NOW + 42) == []  # it holds rows from before the gap: the resend will fill it
+    empty = {"outbox_depth": 0.0, "outbox_oldest_age_s": 0.0}
+    live.status("a1", Status(agent="a1", online=True, boot=1, ts=NOW, devices=["d1"], health=empty), NOW + 50)
+    assert due(NOW + 51) == [5]  # it holds nothing: the seqs are lost, and said so once
+    # a device first heard of in this run, never in any agent's status, is judged on time alone
+    tracker.observe("d9", 1, 0, NOW)
+    tracker.observe("d9", 1, 3, NOW + 1)
+    assert due(NOW + 32) == [2]
 
 
 class _HungStore(SQLiteStore):

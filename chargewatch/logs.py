@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from pathlib import Path
 from typing import Any
 
 
@@ -19,6 +21,13 @@ def kv(event: str, **fields: Any) -> str:
     if not fields:
         return event
     return event + " " + " ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message at file:line`` of where ``exc`` was raised (one log field)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {str(exc)[:300]}{where}"
 
 
 def setup(level: str = "INFO") -> None:

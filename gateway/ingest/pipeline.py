@@ -18,12 +18,8 @@ Order per batch, which is what makes the guarantees hold:
 6. queue acks (published by the gateway every ``ack_interval``). Published alerts are handed to
    ``notify`` (the gateway's notifier; it only queues).
 
-Analytics are isolated per message: when the batch call raises, the batch is re-run message by
-message and the culprit is dead-lettered as ``analytics_error`` (its points are stored and it
-is acked: data is data) with one log line naming the exception. This analyses every message
-exactly once when the batch call raises before it changes any state, which
-``analytics.Pipeline.process_batch`` does by checking its inputs first; a failure deeper in a
-batch may have analysed its first messages already, and they are analysed again.
+Analytics are isolated per message (:mod:`gateway.ingest.analysis`): a culprit is
+dead-lettered as ``analytics_error`` and the rest of the batch is analysed without it.
 
 Stale data is data, not a page: a message whose source ``ts`` is more than
 ``TimePolicy.stale_after`` older than its arrival is stored and acked like any other, counted
@@ -44,49 +40,49 @@ the live fault codes, and are resolved only by :meth:`IngestPipeline.acknowledge
 
 A spool that cannot commit raises :class:`SpoolCommitError` and stops the gateway: acking
 anything we could not store would lose it, and the persisted marks are still consistent.
+
+:meth:`IngestPipeline.tick` is the periodic half, under the same lock as a batch: the analytics
+and liveness timers, the latched alerts acknowledged since the last tick, evidence sealing, and
+the seq gaps given up on — one ``event`` point ``kind=data_gap`` each — then the marks.
+
+Layout: this module owns the order, the lock, the checks of step 1–2 and the ``stale_data`` and
+``data_gap`` points; the analyse stage is :class:`gateway.ingest.analysis.BatchAnalysis` and
+step 4's alerts out (book, spool, MQTT, notify, evidence; acknowledgements and start-up replay)
+are :class:`gateway.ingest.raiser.AlertRaiser`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 from chargewatch import topics
 from chargewatch.errors import ChargeWatchError, ConfigError, MessageError
-from chargewatch.logs import kv
-from chargewatch.messages import Alert, DeviceMessage, Event, Status, Telemetry, decode_message, encode
+from chargewatch.logs import describe, kv
+from chargewatch.messages import DeviceMessage, Status, Telemetry, decode_message
 from chargewatch.profiles import DeviceProfile, find_profile
 from gateway.evidence import EvidenceRecorder
 from gateway.ingest.acks import AckBatcher
-from gateway.ingest.alerts import AlertBook, AlertChange, AlertState, Analytics, Severity
-from gateway.ingest.dedupe import SeqTracker, Verdict
+from gateway.ingest.alerts import AlertChange, Analytics
+from gateway.ingest.analysis import BatchAnalysis
+from gateway.ingest.dedupe import Gap, SeqTracker, Verdict
 from gateway.ingest.eventtime import EventClock
-from gateway.ingest.portcut import PortCuts, ack_resolution
+from gateway.ingest.limits import DeadItem
+from gateway.ingest.portcut import PortCuts
+from gateway.ingest.raiser import AlertRaiser, Notify, Publish, SpoolSink, offline_changes
 from gateway.ingest.state import AlertRow, IngestState
 from gateway.ingest.validate import RejectedError, TimePolicy, Validator
 from gateway.lineproto import Resolution, event_lines, line, resolution, telemetry_lines, ts_ms
-from gateway.liveness import Liveness, Transition
+from gateway.liveness import Liveness
 from gateway.metrics import Metrics
 from gateway.sessions import SessionLog
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, bytes, bool], None]
-Notify = Callable[[Sequence[Alert]], None]
-DeadItem = tuple[float, str, str, str, bytes]
-M = TypeVar("M", Telemetry, Event)
 _AGENT_PREFIX = topics.PREFIX + "/agent/"
-
-
-class SpoolSink(Protocol):
-    """The durable spool as the pipeline sees it: ``append`` returns once committed."""
-
-    async def append(self, lines: Sequence[str], meta: str = "") -> int: ...
 
 
 class SpoolCommitError(ChargeWatchError):
@@ -137,16 +133,25 @@ class IngestPipeline:
         self.metrics = metrics
         self.policy = policy
         self.validator = Validator(policy, profile_dirs)
-        self.publish = publish
-        self.notify = notify  # must not block: gateway.notify.Notifier.submit queues
-        self.book = AlertBook(state)
         self.cuts = PortCuts(profiles or {}, lambda key: state.get_alert(f"{key}.{state.alert_seq(key)}"))
         self.evidence = evidence
-        self._acked: list[Alert] = []  # latched alerts resolved by an acknowledgement, to publish
         self.clock = EventClock(watermarks)
+        self.alerts = AlertRaiser(
+            site=site,
+            spool=spool,
+            state=state,
+            clock=self.clock,
+            metrics=metrics,
+            publish=publish,
+            notify=notify,
+            evidence=evidence,
+        )
+        self.analysis = BatchAnalysis(
+            analytics=analytics, liveness=liveness, metrics=metrics, cuts=self.cuts, clock=self.clock
+        )
         self.drain_max_s = drain_max_s
         self.acks = AckBatcher()
-        self.last: dict[str, Telemetry] = {}
+        self.last = self.analysis.last  # the latest telemetry per device (the HTTP API's devices)
         self._profile_dirs = tuple(profile_dirs)
         self._res: dict[str, Resolution | None] = {}
         self._lock = asyncio.Lock()
@@ -276,7 +281,8 @@ class IngestPipeline:
         try:
             if commit is not None:
                 await asyncio.sleep(0)  # let the commit reach the spool's thread before analysing
-            changes, transitions = self._analyse(b, items[-1][2] if items else 0.0)
+            now = items[-1][2] if items else 0.0
+            changes, transitions = self.analysis.batch(b.accepted, b.stale, b.statuses, b.dead, now)
         finally:
             if commit is not None:
                 await commit
@@ -303,113 +309,14 @@ class IngestPipeline:
         except ChargeWatchError as exc:
             raise SpoolCommitError(f"spool commit of {len(lines)} lines failed: {exc}") from exc
 
-    def _analyse(self, b: _Batch, now: float) -> tuple[list[AlertChange], list[Transition]]:
-        """Analytics, liveness and metrics of the accepted messages; runs while the batch's
-        commit is in flight (nothing here acks or publishes, so durability is unaffected).
-        Stale and late messages update the latest values but reach neither analytics nor
-        liveness (:meth:`EventClock.live`)."""
-        changes: list[AlertChange] = []
-        transitions: list[Transition] = []
-        samples = 0
-        last = self.last
-        run: list[Telemetry] = []  # consecutive telemetry, analysed in one call
-        for msg in b.accepted:
-            if isinstance(msg, Telemetry):
-                prev = last.get(msg.device)
-                if prev is None or msg.ts >= prev.ts:
-                    last[msg.device] = msg
-                samples += max(map(len, msg.ports.values()), default=0)
-        late_before = self.clock.late_total
-        live = self.clock.live(b.accepted, skip={id(m) for m in b.stale})
-        changes += self.cuts.observe(b.accepted, live)
-        for msg in live:
-            if isinstance(msg, Telemetry):
-                run.append(msg)
-            else:
-                if run:
-                    changes += self._run(run, b, now)
-                    run = []
-                changes += self._guarded(self.analytics.process_event, msg, b, now)
-        if run:
-            changes += self._run(run, b, now)
-        if self.clock.late_total != late_before:
-            self.metrics.inc("cw_analytics_late_total", self.clock.late_total - late_before)
-        transitions += self._liveness(live, now)
-        for agent, st in b.statuses:
-            transitions += self.liveness.status(agent, st, now)
-        if b.accepted:
-            self.metrics.inc("cw_ingest_messages_total", len(b.accepted))
-            self.metrics.inc("cw_ingest_port_samples_total", samples)
-            self.metrics.set("cw_ingest_lag_seconds", now - b.accepted[-1].ts)
-        return changes, transitions
-
-    def _run(self, run: list[Telemetry], b: _Batch, now: float) -> list[AlertChange]:
-        """The changes of a run of telemetry; message by message when the batch call fails."""
-        try:
-            return list(self.analytics.process_batch(run))
-        except Exception as exc:  # isolate the culprit below; the gateway goes on
-            log.warning(kv("analytics_batch_failed", messages=len(run), error=describe(exc)))
-        changes: list[AlertChange] = []
-        for msg in run:
-            changes += self._guarded(self.analytics.process_telemetry, msg, b, now)
-        return changes
-
-    def _guarded(
-        self, fn: Callable[[M], Sequence[AlertChange]], msg: M, b: _Batch, now: float
-    ) -> list[AlertChange]:
-        """``fn(msg)``; an exception dead-letters ``msg`` as ``analytics_error`` (it stays stored)."""
-        try:
-            return list(fn(msg))
-        except Exception as exc:  # one message must not stop analytics for the others
-            error = describe(exc)
-            log.error(kv("analytics_error", device=msg.device, seq=msg.seq, error=error))  # noqa: TRY400
-            self.metrics.inc("cw_ingest_analytics_errors_total")
-            leaf = topics.TELEMETRY if isinstance(msg, Telemetry) else topics.EVENT
-            b.dead.append((now, topics.device_topic(msg.device, leaf), "analytics_error", error, encode(msg)))
-            return []
-
-    def _liveness(self, live: Sequence[DeviceMessage], now: float) -> list[Transition]:
-        """Live messages keep their devices online (a backlog behind the live stream does not);
-        the agent's ``device_down`` / ``device_up`` events page and clear ``device_offline``."""
-        out: list[Transition] = []
-        seen: set[str] = set()
-        for msg in live:
-            if isinstance(msg, Event) and msg.kind in {"device_down", "device_up"}:
-                out += self.liveness.reported(msg.device, msg.kind == "device_up", now)
-                seen.discard(msg.device)
-            elif msg.device not in seen:
-                seen.add(msg.device)
-                out += self.liveness.seen(msg.device, now)
-        return out
-
     async def raise_alerts(self, changes: Sequence[AlertChange]) -> None:
-        """Book, store and publish alert changes (also used for liveness and analytics ticks)."""
-        await self._publish([a for a in map(self.book.apply, changes) if a is not None])
-
-    async def _publish(self, alerts: list[Alert]) -> None:
-        """Store, publish and notify booked alerts; open their evidence windows."""
-        if not alerts:
-            return
-        await self.spool.append([alert_line(a, self.site) for a in alerts], "alert")
-        for a in alerts:
-            self.publish(topics.device_topic(a.device, topics.ALERT), encode(a), False)
-        self.metrics.inc("cw_alerts_published_total", len(alerts))
-        if self.notify is not None:
-            self.notify(alerts)
-        if self.evidence is not None:
-            await self.evidence.seal_early(self.evidence.opened(alerts))
+        """Book, store and publish alert changes (:class:`AlertRaiser`); the caller holds the lock."""
+        await self.alerts.raise_changes(changes)
 
     def acknowledge(self, alert_id: str, user: str, now: float) -> AlertRow:
         """Acknowledge an alert (KeyError when unknown); a latched one (``port_cut``) is resolved
         by it: booked now, published with the next tick."""
-        row = self.book.acknowledge(alert_id, user, now)
-        change = ack_resolution(row, user, self.clock.mark(row.device))
-        if change is not None:
-            alert = self.book.apply(change)
-            if alert is not None:
-                self._acked.append(alert)
-            row = self.state.get_alert(alert_id) or row
-        return row
+        return self.alerts.acknowledge(alert_id, user, now)
 
     async def raise_gateway_alerts(self, changes: Sequence[AlertChange]) -> None:
         """:meth:`raise_alerts` for conditions found outside a batch; holds the batch lock."""
@@ -417,32 +324,8 @@ class IngestPipeline:
             await self.raise_alerts(changes)
 
     async def replay_alerts(self, limit: int = 1000) -> int:
-        """Re-spool the points of the newest published alert changes at start-up; returns how many.
-
-        Closes the window between booking an alert and spooling its point (a kill -9 there):
-        the book keeps every change exactly as published, and the points carry the changes' own
-        timestamps, so re-writing them is an overwrite and the stored history stays equal to
-        the published one, state for state.
-        """
-        lines = [
-            alert_line(
-                Alert(
-                    id=c.id,
-                    device=c.device,
-                    kind=c.kind,
-                    severity=_severity(c.severity),
-                    state=_state(c.state),
-                    ts=c.ts,
-                    port=c.port,
-                    message=c.message,
-                ),
-                self.site,
-            )
-            for c in self.state.alert_changes(limit)
-        ]
-        if lines:
-            await self.spool.append(lines, "alert_replay")
-        return len(lines)
+        """Re-spool the newest published alert changes at start-up (:meth:`AlertRaiser.replay`)."""
+        return await self.alerts.replay(limit)
 
     async def tick(self, now: float) -> None:
         """Periodic work: silent devices, analytics timers, seq gaps.
@@ -454,76 +337,23 @@ class IngestPipeline:
             await self._tick(now)
 
     async def _tick(self, now: float) -> None:
-        try:
-            changes = list(self.analytics.tick(now))
-        except Exception as exc:  # liveness, gaps and the next ticks go on
-            log.error(kv("analytics_tick_error", error=describe(exc)))  # noqa: TRY400 -- one line
-            self.metrics.inc("cw_ingest_analytics_errors_total")
-            changes = []
-        changes += offline_changes(self.liveness.tick(now))
-        await self.raise_alerts(changes)
-        acked, self._acked = self._acked, []
-        await self._publish(acked)
+        await self.raise_alerts(self.analysis.tick(now))
+        await self.alerts.publish_acked()
         if self.evidence is not None:
             await self.evidence.seal_due(now)
         gaps = self.tracker.due_gaps(now, self.liveness.draining, self.drain_max_s)
         if gaps:
-            lines = []
-            for g in gaps:
-                log.warning(kv("data_gap", device=g.device, boot=g.boot, lo=g.lo, hi=g.hi, size=g.size))
-                self.metrics.inc("cw_ingest_gaps_total")
-                self.metrics.inc("cw_ingest_gap_seqs_total", g.size)
-                tags = {"device": g.device, "kind": "data_gap", "site": self.site}
-                fields = {"boot": float(g.boot), "lo": float(g.lo), "hi": float(g.hi), "size": float(g.size)}
-                lines.append(line("event", tags, fields, ts_ms(now)))
-            await self.spool.append(lines, "data_gap")
+            await self.spool.append(self._gap_lines(gaps, now), "data_gap")
         self.state.save_marks(self.tracker.take_dirty())
 
-
-def offline_changes(transitions: Sequence[Transition]) -> list[AlertChange]:
-    """``device_offline`` / ``agent_offline`` alert changes from liveness transitions.
-
-    Going offline pages only when the transition says so (a silent device under a live agent,
-    an agent's last will); coming back resolves whatever is open (a no-op when nothing is).
-    """
-    return [
-        AlertChange(
-            device=t.device,
-            kind=t.kind,
-            state="resolved" if t.online else "firing",
-            severity="warning" if t.kind == "device_offline" else "critical",
-            ts=t.ts,
-            message=f"{t.kind.split('_')[0]} {'back online' if t.online else 'offline'} ({t.reason})",
-        )
-        for t in transitions
-        if t.online or t.page
-    ]
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message at file:line`` of where ``exc`` was raised (one log field)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {str(exc)[:300]}{where}"
-
-
-def _severity(text: str) -> Severity:
-    if text == "info":
-        return "info"
-    return "warning" if text == "warning" else "critical"
-
-
-def _state(text: str) -> AlertState:
-    if text == "pending":
-        return "pending"
-    return "resolved" if text == "resolved" else "firing"
-
-
-def alert_line(a: Alert, site: str) -> str:
-    """The ``alert`` point of one alert state change."""
-    tags = {"device": a.device, "kind": a.kind, "site": site}
-    if a.port is not None:
-        tags["port"] = str(a.port)
-    fields: dict[str, str | float | None] = {"id": a.id, "state": a.state, "severity": a.severity}
-    fields["message"] = a.message or None
-    return line("alert", tags, fields, ts_ms(a.ts))
+    def _gap_lines(self, gaps: Sequence[Gap], now: float) -> list[str]:
+        """One ``data_gap`` event point per seq gap given up on (logged and counted)."""
+        lines = []
+        for g in gaps:
+            log.warning(kv("data_gap", device=g.device, boot=g.boot, lo=g.lo, hi=g.hi, size=g.size))
+            self.metrics.inc("cw_ingest_gaps_total")
+            self.metrics.inc("cw_ingest_gap_seqs_total", g.size)
+            tags = {"device": g.device, "kind": "data_gap", "site": self.site}
+            fields = {"boot": float(g.boot), "lo": float(g.lo), "hi": float(g.hi), "size": float(g.size)}
+            lines.append(line("event", tags, fields, ts_ms(now)))
+        return lines

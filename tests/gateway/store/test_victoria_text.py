@@ -21,7 +21,7 @@ from chargewatch.signing import new_command
 from gateway.app import make_store
 from gateway.commands.audit import AUDIT_FIELDS, reply_line, sent_line
 from gateway.config import load_config
-from gateway.ingest.pipeline import alert_line
+from gateway.ingest.raiser import alert_line
 from gateway.lineproto import event_lines, line, telemetry_lines
 from gateway.metrics import Metrics
 from gateway.sessions import FIELDS, SessionLog, read_sessions

@@ -4,6 +4,11 @@ liveness, alerts and the HTTP API.
 ``async with Gateway(cfg) as gw: await gw.wait()`` runs until :meth:`Gateway.stop` or a fatal
 error in one of its tasks (which :meth:`wait` re-raises). Exiting cancels and awaits every task,
 publishes the retained offline status and closes the session, API, spool, store and state.
+
+This module keeps the order of start-up and shutdown, the tasks, the command audit trail and
+the API's :class:`gateway.api.GatewayView`. :mod:`gateway.wiring` builds the parts (store,
+analytics, marks, evidence, API server); :class:`gateway.status.GatewayStatus` is the retained
+status, the sampled gauges, ``/api/health`` and the ``store_config`` alert.
 """
 
 from __future__ import annotations
@@ -19,24 +24,18 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from analytics import Pipeline
 from chargewatch import topics
 from chargewatch.clock import Clock, SystemClock
 from chargewatch.errors import ChargeWatchError
 from chargewatch.logs import kv
 from chargewatch.messages import Alert, encode
-from chargewatch.profiles import DeviceProfile, load_profiles
+from chargewatch.profiles import load_profiles
 from chargewatch.tasks import cancel_and_wait
-from gateway.api import ApiServer, EventHub
-from gateway.api._evidence import routes as evidence_routes
-from gateway.api.auth import Authenticator
-from gateway.api.server import series_fields
+from gateway.api import EventHub
 from gateway.commands import AUDIT_FIELDS, decode_reply, load_sender, reply_line, result_of, sent_line
-from gateway.config import EvidenceConfig, GatewayConfig, StoreConfig, api_users, store_token
-from gateway.evidence import EvidenceRebuild, EvidenceRecorder, EvidenceStore, Fired
-from gateway.ingest.alerts import AlertChange, Analytics, ThresholdRule
+from gateway.config import GatewayConfig
+from gateway.ingest.alerts import Analytics
 from gateway.ingest.analytics_hook import PipelineHook
-from gateway.ingest.dedupe import SeqTracker
 from gateway.ingest.limits import Admission
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.ingest.sessions import IngestSessions
@@ -47,51 +46,12 @@ from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.sessions import SessionLog, read_sessions
 from gateway.spool import Spool
-from gateway.store import InfluxV1Store, InfluxV2Store, Retention, Row, SQLiteStore, TimeSeriesStore
-from gateway.users import reads_need_login
+from gateway.status import GatewayStatus, status_payload
+from gateway.store import Row, TimeSeriesStore
+from gateway.wiring import make_analytics, make_api, make_recorder, make_store, plan_rebuild, restore_tracker
 
 log = logging.getLogger(__name__)
 _REPLY_SUFFIX = "/" + topics.CMD_REPLY
-
-
-def make_store(
-    cfg: StoreConfig, metrics: Metrics | None = None
-) -> InfluxV1Store | InfluxV2Store | SQLiteStore:
-    """The configured store backend (an async context manager); ``metrics`` counts what the
-    store reports (VictoriaMetrics: text cut to its label limit)."""
-    r = cfg.retention
-    retention = Retention(r.raw_days, r.downsampled_days, r.downsample_s) if r.manage else None
-    if cfg.kind == "influx_v1":
-        return InfluxV1Store(cfg.url, cfg.db, retention=retention)
-    if cfg.kind == "influx_v2":
-        token = store_token(cfg)
-        return InfluxV2Store(
-            cfg.url,
-            org=cfg.org,
-            bucket=cfg.bucket,
-            token=token,
-            retention=retention,
-            max_label_value_len=cfg.max_label_value_len,
-            metrics=metrics,
-        )
-    return SQLiteStore(cfg.path, retention=retention)
-
-
-def make_recorder(
-    cfg: EvidenceConfig, state_path: str, profiles: Mapping[str, DeviceProfile], clock: Callable[[], float]
-) -> EvidenceRecorder:
-    """The evidence recorder of the ``evidence:`` section (an async context manager)."""
-    return EvidenceRecorder(
-        EvidenceStore(cfg.file(state_path)),
-        profiles,
-        before_s=cfg.before_s,
-        after_s=cfg.after_s,
-        grace_s=cfg.grace_s,
-        timeout_s=cfg.timeout_s,
-        max_samples=cfg.max_samples,
-        max_open=cfg.max_open,
-        clock=clock,
-    )
 
 
 class Gateway:
@@ -107,16 +67,12 @@ class Gateway:
     ) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.hook: PipelineHook | None = None
         self.profiles = load_profiles([Path(d) for d in cfg.profile_dirs])
-        if analytics is not None:
-            self.analytics: Analytics = analytics
-        elif cfg.analytics == "pipeline":
-            self.hook = PipelineHook(Pipeline(cfg.pipeline, profiles=self.profiles), cfg.spool.analytics_path)
-            self.analytics = self.hook
-        else:
-            r = cfg.rule
-            self.analytics = ThresholdRule(r.point, r.limit, r.clear_below, r.samples)
+        self.analytics: Analytics
+        self.hook: PipelineHook | None  # the analytics pipeline's checkpoints, when it runs
+        self.analytics, self.hook = (
+            (analytics, None) if analytics is not None else make_analytics(cfg, self.profiles)
+        )
         self._store_override = store
         self.metrics = Metrics()
         keepalive = cfg.liveness.device_keepalive_s
@@ -127,10 +83,6 @@ class Gateway:
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._done: asyncio.Future[None] | None = None
-        self._degraded = False
-        self._last_total = 0.0
-        self._published_connects = -1
-        self._store_alert: bool | None = None  # unknown until the first status check
         self._checkpointed = self.clock.time()
         self.http_port = cfg.http.port
         self.sender = load_sender(cfg.commands, self.clock)
@@ -156,14 +108,11 @@ class Gateway:
             )
             if self.hook is not None and self.hook.load():
                 log.info(kv("analytics_checkpoint_loaded", path=self.hook.path))
-            tracker = SeqTracker(first_seq=0, gap_timeout=cfg.limits.gap_timeout_s)
-            marks = self.state.load_marks()
-            tracker.load(marks)
-            for device, _boot in marks:
-                self.known.add(device)
-            self.liveness.restored(device for device, _boot in marks)
-            self.admission.distrusted_at.clear()  # devices with marks are trusted from the start
-            will = (topics.gateway_status_topic(cfg.mqtt.client_id), self._status_payload(online=False))
+            tracker = restore_tracker(
+                self.state, cfg.limits.gap_timeout_s, self.known, self.liveness, self.admission
+            )
+            offline = status_payload(False, False, self.clock.time(), cfg.site)
+            will = (topics.gateway_status_topic(cfg.mqtt.client_id), offline)
             self.sessions = await stack.enter_async_context(
                 IngestSessions(
                     cfg,
@@ -214,27 +163,37 @@ class Gateway:
                 evidence=self.evidence,
             )
             await self.pipeline.replay_alerts()
-            self.rebuild = self._plan_rebuild()  # before any traffic: the book is restored
+            self.rebuild = plan_rebuild(  # before any traffic: the book is restored
+                cfg.evidence,
+                evidence=self.evidence,
+                store=self.store,
+                profiles=self.profiles,
+                spool=self.spool,
+                state=self.state,
+                metrics=self.metrics,
+                clock=self.clock,
+            )
             await self.pipeline.spool_sessions()  # any the checkpoint held: re-writing is an overwrite
+            self.status = GatewayStatus(
+                cfg,
+                clock=self.clock,
+                metrics=self.metrics,
+                spool=self.spool,
+                sessions=self.sessions,
+                liveness=self.liveness,
+                known=self.known,
+                admission=self.admission,
+                raise_alerts=self.pipeline.raise_gateway_alerts,
+            )
             api = await stack.enter_async_context(
-                ApiServer(
+                make_api(
                     self,
-                    cfg.http.bind,
-                    cfg.http.port,
-                    auth=Authenticator(
-                        api_users(cfg.http),
-                        read_login=reads_need_login(cfg.http.bind, cfg.http.read),
-                        failures_per_min=cfg.http.auth_failures_per_min,
-                        on_failure=lambda reason: self.metrics.inc(
-                            "cw_http_auth_failures_total", reason=reason
-                        ),
-                    ),
-                    fields=series_fields(self.profiles.values()),
-                    routes=evidence_routes(self.evidence.lookup, self.timezone),
+                    cfg,
+                    metrics=self.metrics,
                     profiles=self.profiles,
-                    site=cfg.site,
-                    clock=self.clock,
+                    evidence=self.evidence,
                     events=self.events,
+                    clock=self.clock,
                 )
             )
             self.http_port = api.port
@@ -270,7 +229,7 @@ class Gateway:
             self.hook.save()
         try:
             self.mqtt.publish(
-                topics.gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(False), True
+                topics.gateway_status_topic(self.cfg.mqtt.client_id), self.status.payload(False), True
             )
         except Exception as exc:  # the broker may be gone; the last will says the same
             log.warning(kv("gateway_offline_status_not_sent", error=exc))
@@ -300,24 +259,6 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             await fn()
-
-    def _plan_rebuild(self) -> EvidenceRebuild:
-        """Re-open the evidence windows a crash left unsealed (gateway.evidence.rebuild)."""
-        ev = self.cfg.evidence
-        rebuild = EvidenceRebuild(
-            self.evidence,
-            self.store,
-            self.profiles,
-            flush=self.spool.flush,
-            metrics=self.metrics,
-            clock=self.clock.time,
-        )
-        if ev.rebuild_lookback_s > 0 and ev.rebuild_max > 0:
-            rows = self.state.fired_since(self.clock.time() - ev.rebuild_lookback_s, ev.rebuild_max)
-            rebuild.plan(
-                [Fired(a.id, a.device, a.port, a.kind, a.first_ts, settled) for a, settled in reversed(rows)]
-            )
-        return rebuild
 
     async def _rebuild(self) -> None:
         await self.rebuild.run()
@@ -378,94 +319,14 @@ class Gateway:
     async def _tick_loop(self) -> None:
         await self._every(self.cfg.liveness.tick_s, self._tick)
 
-    def _status_payload(self, online: bool) -> bytes:
-        return msgspec.json.encode(
-            {"online": online, "degraded": self._degraded, "ts": self.clock.time(), "site": self.cfg.site}
-        )
-
-    async def _refresh_status(self) -> None:
-        st = self.spool.stats()
-        m = self.metrics
-        degraded = st.degraded or st.config_error
-        connects = self.mqtt.connects
-        if degraded != self._degraded or connects != self._published_connects:
-            if degraded != self._degraded:
-                log.warning(kv("ingest_degraded" if degraded else "ingest_recovered", error=st.last_error))
-            self._degraded = degraded
-            self._published_connects = connects
-            self.mqtt.publish(
-                topics.gateway_status_topic(self.cfg.mqtt.client_id), self._status_payload(True), True
-            )
-        if st.config_error != self._store_alert:
-            await self._store_config_alert(st.config_error, st.last_error)
-        total = m.get("cw_ingest_messages_total")
-        m.set("cw_ingest_rate_msgs_per_s", total - self._last_total)
-        self._last_total = total
-        m.set("cw_spool_depth", float(st.depth_lines))
-        m.set("cw_spool_oldest_age_seconds", st.oldest_age_s)
-        m.set("cw_store_write_errors_total", float(st.write_errors))
-        m.set("cw_store_dead_letters_total", float(st.dead_letters))
-        m.set("cw_ingest_degraded", float(degraded))
-        m.set("cw_mqtt_connected", float(self.mqtt.connected))
-        online = sum(d.online for d in self.liveness.devices.values())
-        m.set("cw_devices_online", float(online))
-        m.set("cw_devices_offline", float(len(self.liveness.devices) - online))
-        m.set("cw_devices_known", float(len(self.known)))
-        m.set("cw_devices_trusted", float(len(self.router.trusted)))
-        m.set("cw_mqtt_trusted_connected", float(self.trusted_mqtt.connected))
-        m.set("cw_devices_on_trial", float(len(self.admission.trial)))
-
-    async def _store_config_alert(self, failing: bool, error: str) -> None:
-        """Fire (or resolve) the gateway's ``store_config`` alert: 401/403/404 from the store.
-
-        Raised through the same path as device alerts (alert book, MQTT alert topic of the
-        gateway id, ``alert`` point in the spool, written once the store accepts writes again);
-        the data stays in the spool meanwhile. The first check resolves an alert left open by a
-        previous run (a no-op when none is open).
-        """
-        self._store_alert = failing
-        change = AlertChange(
-            device=self.cfg.mqtt.client_id,
-            kind="store_config",
-            state="firing" if failing else "resolved",
-            severity="critical",
-            ts=self.clock.time(),
-            message=f"store refuses writes (fix its URL, database or credentials): {error}"[:500]
-            if failing
-            else "store accepts writes again",
-        )
-        await self.pipeline.raise_gateway_alerts([change])
-
     async def _status_loop(self) -> None:
-        await self._refresh_status()
-        await self._every(1.0, self._refresh_status)
+        await self.status.refresh()
+        await self._every(1.0, self.status.refresh)
 
     # --- GatewayView -----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """``ok`` (HTTP 200) or ``degraded`` (503) with the reasons: the broker link is down, or
-        the store has failed (or not answered) for ``spool.degraded_after_s``. The store error is
-        shown only while the trouble lasts."""
-        st = self.spool.stats()
-        store_down = st.degraded or st.config_error
-        link_up = self.mqtt.connected and self.trusted_mqtt.connected
-        reasons: list[str] = []
-        if not link_up:
-            reasons.append("mqtt link down")
-        if store_down:
-            reasons.append(f"store failing for {st.failing_s:.0f} s: {st.last_error}")
-        return {
-            "status": "degraded" if reasons else "ok",
-            "reasons": reasons,
-            "degraded": store_down,
-            "store_error": st.last_error,
-            "store_failing_s": round(st.failing_s, 1),
-            "mqtt_connected": self.mqtt.connected,
-            "mqtt_trusted_connected": self.trusted_mqtt.connected,
-            "spool_depth": st.depth_lines,
-            "spool_oldest_age_s": round(st.oldest_age_s, 3),
-            "dead_letters": int(self.metrics.total("cw_ingest_rejected_total")) + st.dead_letters,
-            "devices": len(self.liveness.devices),
-        }
+        """``ok`` (HTTP 200) or ``degraded`` (503) with the reasons (:meth:`GatewayStatus.health`)."""
+        return self.status.health()
 
     def devices(self) -> list[dict[str, Any]]:
         now = self.clock.time()

@@ -55,9 +55,10 @@ from chargewatch.errors import ChargeWatchError
 from chargewatch.messages import Telemetry, encode
 from chargewatch.mqtt_config import MqttConfig
 from gateway._benchservers import BenchError, dir_bytes, http, influxd, mosquitto, settled_bytes, victoria
-from gateway.app import Gateway, make_store
+from gateway.app import Gateway
 from gateway.config import GatewayConfig, HttpConfig, LimitsConfig, RetentionConfig, SpoolConfig, StoreConfig
 from gateway.store import Row, TimeSeriesStore, store_ceiling
+from gateway.wiring import make_store
 
 PORTS = 10
 Analytics = Literal["pipeline", "threshold"]

@@ -15,11 +15,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from chargewatch.errors import ChargeWatchError, ConfigError
-from gateway.app import make_store
 from gateway.config import load_config
 from gateway.report._data import gather
 from gateway.report._render import write
 from gateway.store.errors import StoreError
+from gateway.wiring import make_store
 
 
 async def build(config: Path, site: str, day: date, out: Path) -> list[Path]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from chargewatch.errors import ConfigError
-from gateway.app import make_store
 from gateway.config import GatewayConfig, load_config
 from gateway.store import InfluxV1Store, SQLiteStore
+from gateway.wiring import make_store
 
 BASE = "mqtt: {client_id: gw-1}\n"
 

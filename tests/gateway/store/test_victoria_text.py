@@ -18,7 +18,6 @@ from analytics.sessions import SessionRecord, Tariff
 from chargewatch.errors import ConfigError
 from chargewatch.messages import Alert, CommandReply, Event
 from chargewatch.signing import new_command
-from gateway.app import make_store
 from gateway.commands.audit import AUDIT_FIELDS, reply_line, sent_line
 from gateway.config import load_config
 from gateway.ingest.raiser import alert_line
@@ -27,6 +26,7 @@ from gateway.metrics import Metrics
 from gateway.sessions import FIELDS, SessionLog, read_sessions
 from gateway.store import InfluxV1Store, InfluxV2Store, PartialWriteError, SQLiteStore, TimeSeriesStore
 from gateway.store._vmtext import CUT_MARK
+from gateway.wiring import make_store
 from tests.gateway.evidence.support import tel
 from tests.support.servers import InfluxDB1, VictoriaMetrics
 

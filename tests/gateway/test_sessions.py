@@ -141,7 +141,10 @@ async def test_sessions_are_stored_with_fees_and_exported(
         by_port = {s["port"]: s for s in got}
         assert sorted(by_port) == [1, 2]  # as printed on the pile; wire ports 0 and 1
         full, hot = by_port[1], by_port[2]
-        assert (full["port_index"], full["end_reason"], hot["end_reason"]) == (0, "full", "over_temperature")
+        ended = (full["port_index"], full["end_reason"], hot["end_reason"])
+        assert ended == (0, "full", "over_temperature"), [
+            {k: s.get(k) for k in ("port", "start", "end", "end_reason", "energy_kwh", "alerts")} for s in got
+        ]
         assert full["start"] == pile.t0
         assert full["end"] == pile.t0 + 11 * DT
         assert full["duration_s"] == 11 * DT

@@ -32,7 +32,7 @@ from chargewatch.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 6
+CHECKPOINT_VERSION = 7
 _PILE_KINDS = (*SensorRules.KINDS, *PhysicalRules.KINDS, *SessionTracker.KINDS, *SelfHeatRules.KINDS)
 _LIVENESS = ("device_offline",)
 

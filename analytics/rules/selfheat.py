@@ -26,7 +26,11 @@ AC power and socket temperature only, and the battery shows up in them in two wa
   by the battery (judged once that lag filter has run three time constants from its start):
   0.5 K is one step of the coarsest (0.5 °C) socket register, about three times what a
   ±50 % error of that lag makes of a 2 K/h change of the air, and twice the largest such rise
-  of any idle socket on twelve normal 12-h training days at a 5 s poll (0.24 K).
+  of any idle socket on twelve normal 12-h training days at a 5 s poll (0.24 K). The socket's
+  own reading must have moved within three of its time constants: a live sensor follows any
+  change of the air within that time, so a reading frozen that long while the gap widens is a
+  stuck sensor reading an air that cooled, not a battery (the sensor rule judges stuck sensors
+  only under load, where the port's power drives the reading).
 
 While a charge is still in its constant-current bulk neither is visible: a constant-current
 charger regulates its current, so a short only slows the rise of the pack voltage by the
@@ -114,6 +118,9 @@ class SelfHeatRules:
         self.gap_min = np.full((ports, 2), np.inf)
         self.gap_min_t = np.full(ports, -np.inf)
         self.idle_since = np.full(ports, np.nan)
+        #: the socket's last reading and when it last moved
+        self.sock_last = np.full(ports, np.nan)
+        self.sock_moved_t = np.full(ports, np.nan)
 
     def evaluate(
         self,
@@ -223,6 +230,11 @@ class SelfHeatRules:
         # the lag filter starts from a guess (the socket settled at the air): its error decays
         # with the socket's own time constant, so it is trusted after three of them (5 %)
         warm = now - self.air_since >= 3.0 * cfg.socket_tau_s
+        moved = usable & (socket != self.sock_last)
+        self.sock_moved_t = np.where(moved, now, self.sock_moved_t)
+        self.sock_last = np.where(usable, socket, self.sock_last)
+        with np.errstate(invalid="ignore"):
+            live = now - self.sock_moved_t < 3.0 * cfg.socket_tau_s
         idle = usable & ~gap & warm & plugged & (power < cfg.idle_w)
         self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
         self.gap_min_t, self.gap_floor = _rolling_floor(
@@ -230,7 +242,7 @@ class SelfHeatRules:
         )
         with np.errstate(invalid="ignore"):
             settled = now - self.idle_since >= cfg.idle_settle_s
-        out: BoolArray = idle & settled & (self.gap - self.gap_floor >= cfg.idle_rise_c)
+        out: BoolArray = idle & settled & live & (self.gap - self.gap_floor >= cfg.idle_rise_c)
         return out
 
 

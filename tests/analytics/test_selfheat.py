@@ -73,19 +73,29 @@ def test_a_charger_restarting_its_cycle_is_a_step_not_a_climb() -> None:
     assert _charge(powers) == []
 
 
-def _idle(minutes: float, rise_c_per_h: float, air_swing_c: float = 0.0, state: float = 2.0) -> list[float]:
+def _idle(
+    minutes: float,
+    rise_c_per_h: float,
+    air_swing_c: float = 0.0,
+    state: float = 2.0,
+    *,
+    air_drift_c_per_h: float = 0.0,
+    frozen_from_s: float = math.inf,
+) -> list[float]:
     """A port with no load (``state``: full by default); the air swings by ``air_swing_c`` over a
-    day, the socket follows it with a 600 s lag and warms by ``rise_c_per_h`` from the 40th
-    minute on."""
+    day and drifts by ``air_drift_c_per_h``, the socket follows it with a 600 s lag and warms by
+    ``rise_c_per_h`` from the 40th minute on; its sensor reads the same value from
+    ``frozen_from_s`` on."""
     rules = SelfHeatRules(1, SelfHeatConfig())
     socket = 26.0
     fired = []
     for k in range(int(minutes * 60 / DT)):
         t = k * DT
-        air = 25.0 + air_swing_c * math.sin(2 * math.pi * t / 86_400)
+        air = 25.0 + air_swing_c * math.sin(2 * math.pi * t / 86_400) + air_drift_c_per_h * t / 3_600
         socket += (air + 1.0 - socket) * (1 - math.exp(-DT / 600.0))
         warm = rise_c_per_h * max(0.0, t - 2_400) / 3_600
-        read = round((socket + warm) * 2) / 2  # a 0.5 °C register
+        if t < frozen_from_s:
+            read = round((socket + warm) * 2) / 2  # a 0.5 °C register
         conds: list[Condition] = []
         rules.evaluate(
             T0 + t,
@@ -120,6 +130,17 @@ def test_a_port_with_nothing_plugged_in_is_not_judged() -> None:
 def test_an_idle_socket_following_the_air_does_not_fire() -> None:
     # 6 K peak to peak over the day: the steepest part of a summer day, for six hours
     assert _idle(360, rise_c_per_h=0.0, air_swing_c=6.0) == []
+
+
+def test_a_frozen_socket_reading_in_cooling_air_is_no_battery() -> None:
+    # the evening: the air cools 1 K an hour; the socket's sensor stuck an hour into the idle.
+    # Its gap to the (lag-corrected) air widens by itself, but a reading that has not moved for
+    # three socket time constants is not a socket being warmed.
+    assert _idle(300, rise_c_per_h=0.0, air_drift_c_per_h=-1.0, frozen_from_s=3_600) == []
+    # the same socket with a live sensor simply follows the air down
+    assert _idle(300, rise_c_per_h=0.0, air_drift_c_per_h=-1.0) == []
+    # and a live sensor in that cooling air still shows a battery warming it
+    assert _idle(300, rise_c_per_h=2.0, air_drift_c_per_h=-1.0)
 
 
 def test_a_data_gap_starts_both_signatures_afresh() -> None:

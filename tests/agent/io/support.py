@@ -72,7 +72,7 @@ async def last_status(port: int, agent: str) -> Status:
             got.set_result(payload)
 
     ep = Endpoint(host="127.0.0.1", port=port, client_id="status-reader", clean_start=True)
-    async with Connection(ep, on_message) as conn, asyncio.timeout(5):
+    async with Connection(ep, on_message) as conn, asyncio.timeout(20):
         await conn.subscribe([(agent_status_topic(agent), 1)])
         msg = decode_message(await got)
     assert isinstance(msg, Status)

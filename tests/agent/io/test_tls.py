@@ -66,7 +66,7 @@ async def _retained_status(broker: MosquittoTls, agent: str) -> Status:
             got.set_result(payload)
 
     async with Connection(_endpoint(broker, client_id="status-reader"), on_message) as conn:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(20):
             await conn.subscribe([(agent_status_topic(agent), 1)])
             msg = decode_message(await got)
     assert isinstance(msg, Status)

@@ -38,8 +38,8 @@ async def _messages(agent: Agent) -> list[Telemetry | Event]:
 
 
 async def _until(cond: Callable[[], bool | Awaitable[bool]]) -> None:
-    """Poll ``cond`` (state of real servers, or of the agent's outbox) every 20 ms, for at most 5 s."""
-    async with asyncio.timeout(5.0):
+    """Poll ``cond`` (state of real servers, or of the agent's outbox) every 20 ms, for at most 20 s."""
+    async with asyncio.timeout(20.0):
         for _ in range(1000):
             met = cond()
             if await met if inspect.isawaitable(met) else met:

@@ -65,7 +65,7 @@ async def test_silent_pile_does_not_delay_the_line_and_garbage_becomes_flags(
         cfg = agent_config(buses, outbox_settings(tmp_path))
         async with Agent(validate_config(cfg, tmp_path / "agent.yaml")) as agent:
             await until(lambda: agent.health.polls_ok > 0 and runner.time > t0 + 50, within=15.0)
-            await until(lambda: _device_up_stored(agent), within=5.0)
+            await until(lambda: _device_up_stored(agent), within=20.0)
             msgs, depth = await agent.store.run(lambda: (stored(agent.outbox), agent.outbox.depth()))
             health = await agent.refresh_health()
     assert len(buses) == 1, "every device shares one line"

@@ -57,7 +57,7 @@ async def test_interlock_cuts_an_overheating_port_with_the_broker_down(
             assert agent.link is not None
             await until(lambda: not pile.ports[HOT_PORT].relay_on, within=20.0)
             tripped_at = runner.time
-            await until(lambda: runner.time > tripped_at + 5, within=5.0)
+            await until(lambda: runner.time > tripped_at + 5, within=20.0)
             port = pile.ports[HOT_PORT]
             assert not port.relay_on
             assert port.current == 0.0

@@ -89,7 +89,7 @@ async def test_alerts_listed_acknowledged_and_stored(
             await pub.settle(10)
         finally:
             pub.close()
-        await wait_for(gw.state.alerts, 5, "an alert")
+        await wait_for(gw.state.alerts, 20, "an alert")
         alerts = await http_json(gw.http_port, "/api/alerts")
         assert [(a["id"], a["state"], a["acked_by"]) for a in alerts] == [
             ("hot1.0.socket_temp_high.1", "firing", None)

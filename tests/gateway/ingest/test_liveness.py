@@ -54,7 +54,7 @@ async def test_offline_within_1_5_keepalive_and_stale_will_ignored(
         raw_publish(mosquitto.port, [(agent_topic, status("a1", True, 2, ["L2", "listed-only"]), True)])
         await wait_for(lambda: gw.liveness.online("L2"), 5, "L2 online")
         raw_publish(mosquitto.port, [_tel("L2", 0)])  # accepted once: L2 may now be paged
-        await wait_for(lambda: "L2" in gw.known, 5, "L2 known")
+        await wait_for(lambda: "L2" in gw.known, 20, "L2 known")
         raw_publish(mosquitto.port, [(agent_topic, status("a1", False, 1, ["L2"]), False)])  # stale will
         raw_publish(mosquitto.port, [_tel("quiet", 1)])  # marks the stale will as processed
         await wait_for(lambda: gw.liveness.online("quiet"), 5, "quiet back online")
@@ -125,7 +125,7 @@ async def test_analytics_pipeline_alert_and_checkpoint_across_restart(
     async with Gateway(cfg) as gw:
         await gw.mqtt.wait_connected(10)
         raw_publish(mosquitto.port, [smoky(0), smoky(1)])
-        await wait_for(gw.state.alerts, 5, "the smoke alert")
+        await wait_for(gw.state.alerts, 20, "the smoke alert")
         assert [(a.id, a.kind, a.state) for a in gw.state.alerts()] == [("s1.-.smoke.1", "smoke", "firing")]
     assert (tmp_path / "analytics.ckpt").stat().st_size > 0
     async with Gateway(cfg) as gw:

@@ -281,7 +281,9 @@ class IngestPipeline:
         try:
             if commit is not None:
                 await asyncio.sleep(0)  # let the commit reach the spool's thread before analysing
-            now = items[-1][2] if items else 0.0
+            # the latest receipt, not the last item's: a batch may end with copies held back
+            # from earlier (a discovery copy the trusted session never delivered)
+            now = max((received for _, _, received in items), default=0.0)
             changes, transitions = self.analysis.batch(b.accepted, b.stale, b.statuses, b.dead, now)
         finally:
             if commit is not None:

@@ -176,6 +176,25 @@ async def test_a_gap_waits_until_the_agent_says_it_holds_nothing_older() -> None
     assert due(NOW + 231) == [9]
 
 
+async def test_a_batch_is_judged_at_its_latest_receipt_whatever_its_order(tmp_path: Path) -> None:
+    """A will received after copies held back from earlier pages at the will's receipt, not
+    before it (CI: a partition's page landed in the previous fault's window)."""
+    run = _Run(tmp_path)
+    async with (
+        SQLiteStore(tmp_path / "store.sqlite") as store,
+        Spool(tmp_path / "spool.sqlite", store) as spool,
+    ):
+        p = run.pipeline(spool)
+        topic = topics.agent_status_topic("a1")
+        up = Status(agent="a1", online=True, boot=3, ts=NOW, devices=["d1"])
+        await p.handle([(topic, encode(up), NOW), _item(0, 30.0, NOW)])
+        will = Status(agent="a1", online=False, boot=3, ts=NOW, devices=["d1"])
+        await p.handle([(topic, encode(will), NOW + 60), _item(1, 30.0, NOW + 20)])
+        assert [(a.id, a.state, a.ts) for a in run.published] == [
+            ("a1.-.agent_offline.1", "firing", NOW + 60)
+        ]
+
+
 def test_after_a_restart_a_known_device_holds_its_gap_until_its_agent_reports() -> None:
     """A gateway killed with messages not yet spooled: the agent resends them, but the restarted
     gateway sees newer ones first and has not heard the agent's status yet."""

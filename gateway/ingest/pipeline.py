@@ -176,7 +176,7 @@ class IngestPipeline:
                 log.error(kv("ingest_error", topic=topic[:200], error=describe(exc)))  # noqa: TRY400 -- one line
                 self._reject((received, topic, "internal_error", describe(exc), payload), b)
         if b.stale:
-            b.lines += self._stale_lines(b.stale, items[-1][2])
+            b.lines += self._stale_lines(b.stale, latest_receipt(items))
 
     def _device(self, topic: str, payload: bytes, received: float, b: _Batch) -> None:
         try:
@@ -281,9 +281,7 @@ class IngestPipeline:
         try:
             if commit is not None:
                 await asyncio.sleep(0)  # let the commit reach the spool's thread before analysing
-            # the latest receipt, not the last item's: a batch may end with copies held back
-            # from earlier (a discovery copy the trusted session never delivered)
-            now = max((received for _, _, received in items), default=0.0)
+            now = latest_receipt(items)
             changes, transitions = self.analysis.batch(b.accepted, b.stale, b.statuses, b.dead, now)
         finally:
             if commit is not None:
@@ -359,3 +357,10 @@ class IngestPipeline:
             fields = {"boot": float(g.boot), "lo": float(g.lo), "hi": float(g.hi), "size": float(g.size)}
             lines.append(line("event", tags, fields, ts_ms(now)))
         return lines
+
+
+def latest_receipt(items: Sequence[tuple[str, bytes, float]]) -> float:
+    """When the newest item of a batch arrived (0 for none). Not the last item's time: a batch
+    may end with copies held back from earlier (a discovery copy the trusted session never
+    delivered)."""
+    return max((received for _, _, received in items), default=0.0)

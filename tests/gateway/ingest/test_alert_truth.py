@@ -5,8 +5,9 @@ clock's, never slept."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -60,9 +61,19 @@ class _Run:
     """An ingest pipeline over a real spool and SQLite store; records what it publishes."""
 
     def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
         self.published: list[Alert] = []
         self.state = IngestState(tmp / "state.sqlite")
         self.liveness = Liveness(90.0)
+
+    @contextlib.asynccontextmanager
+    async def open(self) -> AsyncIterator[tuple[IngestPipeline, SQLiteStore, Spool]]:
+        """A pipeline over a fresh SQLite store and spool in the run's folder."""
+        async with (
+            SQLiteStore(self.tmp / "store.sqlite") as store,
+            Spool(self.tmp / "spool.sqlite", store) as spool,
+        ):
+            yield self.pipeline(spool), store, spool
 
     def pipeline(self, spool: Spool) -> IngestPipeline:
         tracker = SeqTracker()
@@ -94,11 +105,7 @@ async def test_backlog_behind_live_neither_resolves_nor_reopens_and_history_is_s
     tmp_path: Path,
 ) -> None:
     run = _Run(tmp_path)
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-    ):
-        p = run.pipeline(spool)
+    async with run.open() as (p, store, spool):
         await p.handle([_item(0, 30.0), _item(1, 30.0)])
         await p.handle([_item(10, 90.0), _item(11, 91.0)])  # fires at seq 11
         # the broker blipped: live data first (still hot), then the backlog of seqs 2..9 (cool)
@@ -124,11 +131,7 @@ async def test_will_pages_once_planned_stop_pages_nothing_and_own_outage_pages_n
     tmp_path: Path,
 ) -> None:
     run = _Run(tmp_path)
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-    ):
-        p = run.pipeline(spool)
+    async with run.open() as (p, _store, _spool):
         topic = topics.agent_status_topic("a1")
 
         def status(online: bool, ts: float, *, planned: bool = False) -> Item:
@@ -180,11 +183,7 @@ async def test_a_batch_is_judged_at_its_latest_receipt_whatever_its_order(tmp_pa
     """A will received after copies held back from earlier pages at the will's receipt, not
     before it (CI: a partition's page landed in the previous fault's window)."""
     run = _Run(tmp_path)
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-    ):
-        p = run.pipeline(spool)
+    async with run.open() as (p, _store, _spool):
         topic = topics.agent_status_topic("a1")
         up = Status(agent="a1", online=True, boot=3, ts=NOW, devices=["d1"])
         await p.handle([(topic, encode(up), NOW), _item(0, 30.0, NOW)])
@@ -273,11 +272,7 @@ async def test_a_hung_store_degrades_from_its_first_unanswered_write(
 
 async def test_the_agents_device_down_pages_the_device_and_device_up_clears_it(tmp_path: Path) -> None:
     run = _Run(tmp_path)
-    async with (
-        SQLiteStore(tmp_path / "store.sqlite") as store,
-        Spool(tmp_path / "spool.sqlite", store) as spool,
-    ):
-        p = run.pipeline(spool)
+    async with run.open() as (p, _store, _spool):
 
         def event(seq: int, kind: Literal["device_down", "device_up"]) -> Item:
             ev = Event(device="d1", boot=1, seq=seq, ts=NOW + seq, kind=kind)

@@ -229,6 +229,7 @@ class Fleet:
             socket_c=cols["socket_temp"],
             ambient_c=amb,
             temp_ok=temp_ok,
+            socket_moved_t=run.sensor.changed_t,
             conditions=conditions,
             state=state_col,
         )

@@ -118,9 +118,6 @@ class SelfHeatRules:
         self.gap_min = np.full((ports, 2), np.inf)
         self.gap_min_t = np.full(ports, -np.inf)
         self.idle_since = np.full(ports, np.nan)
-        #: the socket's last reading and when it last moved
-        self.sock_last = np.full(ports, np.nan)
-        self.sock_moved_t = np.full(ports, np.nan)
 
     def evaluate(
         self,
@@ -134,6 +131,7 @@ class SelfHeatRules:
         socket_c: FloatArray,
         ambient_c: FloatArray,
         temp_ok: BoolArray,
+        socket_moved_t: FloatArray,
         conditions: list[Condition],
         state: FloatArray | None = None,
     ) -> None:
@@ -143,6 +141,7 @@ class SelfHeatRules:
         (running session, its start, smoothed and median-of-three power).
         ``state`` is the pile's port state code (NaN or None where the pile has no state
         register): only a port still holding its plug (ended full or cut) is judged idle.
+        ``socket_moved_t`` is when each socket reading last changed (the sensor rule's ``changed_t``).
         """
         now = per_port(t, power.shape[0])
         dt = now - self.last_t
@@ -158,6 +157,7 @@ class SelfHeatRules:
             socket=socket_c,
             ambient=ambient_c,
             ok=temp_ok,
+            moved_t=socket_moved_t,
             gap=gap,
             plugged=np.ones(power.shape[0], dtype=bool) if state is None else _plugged(state),
         )
@@ -215,6 +215,7 @@ class SelfHeatRules:
         socket: FloatArray,
         ambient: FloatArray,
         ok: BoolArray,
+        moved_t: FloatArray,
         gap: BoolArray,
         plugged: BoolArray,
     ) -> BoolArray:
@@ -230,11 +231,8 @@ class SelfHeatRules:
         # the lag filter starts from a guess (the socket settled at the air): its error decays
         # with the socket's own time constant, so it is trusted after three of them (5 %)
         warm = now - self.air_since >= 3.0 * cfg.socket_tau_s
-        moved = usable & (socket != self.sock_last)
-        self.sock_moved_t = np.where(moved, now, self.sock_moved_t)
-        self.sock_last = np.where(usable, socket, self.sock_last)
         with np.errstate(invalid="ignore"):
-            live = now - self.sock_moved_t < 3.0 * cfg.socket_tau_s
+            live = now - moved_t < 3.0 * cfg.socket_tau_s
         idle = usable & ~gap & warm & plugged & (power < cfg.idle_w)
         self.idle_since = np.where(idle, np.fmin(self.idle_since, now), np.nan)
         self.gap_min_t, self.gap_floor = _rolling_floor(

@@ -34,6 +34,7 @@ def _charge(powers: list[float], *, socket: float = 30.0, ambient: float = 25.0)
             socket_c=np.array([socket]),
             ambient_c=np.array([ambient]),
             temp_ok=np.array([True]),
+            socket_moved_t=np.array([T0]),  # a steady socket: the idle signature stays out of it
             conditions=conds,
         )
         assert all(c.kind == KIND and c.port == 0 for c in conds)
@@ -88,6 +89,7 @@ def _idle(
     ``frozen_from_s`` on."""
     rules = SelfHeatRules(1, SelfHeatConfig())
     socket = 26.0
+    read, moved_t = math.nan, T0
     fired = []
     for k in range(int(minutes * 60 / DT)):
         t = k * DT
@@ -95,7 +97,9 @@ def _idle(
         socket += (air + 1.0 - socket) * (1 - math.exp(-DT / 600.0))
         warm = rise_c_per_h * max(0.0, t - 2_400) / 3_600
         if t < frozen_from_s:
-            read = round((socket + warm) * 2) / 2  # a 0.5 °C register
+            new = round((socket + warm) * 2) / 2  # a 0.5 °C register
+            if new != read:
+                read, moved_t = new, T0 + t  # as the sensor rule's changed_t tracks it
         conds: list[Condition] = []
         rules.evaluate(
             T0 + t,
@@ -107,6 +111,7 @@ def _idle(
             socket_c=np.array([read]),
             ambient_c=np.array([air]),
             temp_ok=np.array([True]),
+            socket_moved_t=np.array([moved_t]),
             conditions=conds,
             state=np.array([state]),
         )
@@ -155,6 +160,7 @@ def test_a_data_gap_starts_both_signatures_afresh() -> None:
         "socket_c": np.array([30.0, 26.0]),
         "ambient_c": np.array([25.0, 25.0]),
         "temp_ok": np.array([True, True]),
+        "socket_moved_t": np.array([T0, T0]),
     }
     rules.evaluate(T0, conditions=conds, **cols)
     rules.evaluate(T0 + 3_600, conditions=conds, **cols)
